@@ -1,0 +1,60 @@
+# dlpvc: deep-learning partial-volume correction for quantitative Lu-177 SPECT/CT.
+# Reads like a table of contents: configuration, stages, targets. Logic lives in pvc_core.
+#
+#   snakemake --profile profiles/default                 # demo (config.yaml) -> report
+#   snakemake --profile profiles/default --configfile config/test.yaml
+#   snakemake -n --configfile config/paper.yaml          # plan the paper-scale build
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+if not config:
+
+    configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/phantom.smk"
+include: "rules/simulate.smk"
+include: "rules/reconstruct.smk"
+include: "rules/split.smk"
+include: "rules/resolution.smk"
+include: "rules/train.smk"
+include: "rules/pvc.smk"
+include: "rules/evaluate.smk"
+include: "rules/report.smk"
+
+
+localrules:
+    split_cases,
+    make_phantom_montage,
+    make_report,
+
+
+rule all:
+    default_target: True
+    input:
+        REPORT,
+
+
+rule dataset:
+    input:
+        all_manifests("recon_noRR"),
+        all_manifests("recon_RR"),
+
+
+rule train:
+    input:
+        model_file(DEFAULT_MODEL),
+
+
+rule sweep:
+    input:
+        [model_file(m) for m in SWEEP_MODELS],
+        metrics_table("sweep"),
+
+
+rule report:
+    input:
+        REPORT,

@@ -1,0 +1,113 @@
+"""Shards: a job handles a block of cases, finishing each on its own.
+
+Why shards: Snakemake's planning cost grows with the number of jobs (a dry run of 10,000 cases x
+7 per-case rules takes minutes). A shard job processes ``cases_per_shard`` consecutive cases, so
+the DAG has ``n_cases / cases_per_shard`` jobs per stage, while a case stays the unit of work:
+
+* a case whose outputs are complete (its marker file exists) is skipped, so a killed or rerun
+  job never redoes a finished case;
+* a case that raises is recorded as failed in the shard's manifest and the others go on;
+* :func:`retry_token` turns a manifest's failures into a rule parameter, so the next
+  ``snakemake`` run sees a changed parameter and reruns exactly the shards with failures (which
+  then redo only their failed cases). Shards without failures keep the same token and stay done.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from pathlib import Path
+from typing import Callable, Iterable
+
+from pvc_core.io.jsonio import write_json
+
+
+def n_shards(n_cases: int, cases_per_shard: int) -> int:
+    """Number of shards that cover ``n_cases`` cases."""
+    return (n_cases + cases_per_shard - 1) // cases_per_shard
+
+
+def shard_cases(shard: int, n_cases: int, cases_per_shard: int) -> list[int]:
+    """Case ids (0-based) in ``shard``."""
+    if not 0 <= shard < n_shards(n_cases, cases_per_shard):
+        raise ValueError(f"shard {shard} out of range for {n_cases} cases in shards of {cases_per_shard}")
+    start = shard * cases_per_shard
+    return list(range(start, min(start + cases_per_shard, n_cases)))
+
+
+def read_manifest(path: str | Path) -> dict | None:
+    """A shard manifest, or ``None`` if it is missing or unreadable."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def retry_token(path: str | Path) -> str:
+    """Rule parameter that changes exactly when a finished shard has failed cases.
+
+    ``""`` when the manifest is missing or lists no failure; otherwise the failed ids and the
+    attempt number, which the next attempt increments, so every rerun retries them once more.
+    """
+    m = read_manifest(path)
+    if not m or not m.get("failed"):
+        return ""
+    return "retry:" + ",".join(sorted(m["failed"])) + f"#{m.get('attempt', 1)}"
+
+
+def failed_cases(manifests: Iterable[str | Path]) -> dict[int, str]:
+    """Failed case ids and their reasons from several shard manifests."""
+    out: dict[int, str] = {}
+    for p in manifests:
+        m = read_manifest(p) or {}
+        for case, reason in m.get("failed", {}).items():
+            out[int(case)] = f"{m.get('stage', '?')}: {reason}"
+    return out
+
+
+def done_cases(manifests: Iterable[str | Path]) -> list[int]:
+    """Case ids that every given manifest reports as done (finished now or earlier)."""
+    sets = []
+    for p in manifests:
+        m = read_manifest(p) or {}
+        sets.append(set(m.get("done", [])))
+    return sorted(set.union(*sets)) if sets else []
+
+
+def run_shard(stage: str, shard: int, cases: list[int], *, is_done: Callable[[int], bool],
+              process: Callable[[int], None], manifest_path: str | Path,
+              upstream_failed: dict[int, str] | None = None, log: Callable[[str], None] = print) -> dict:
+    """Process every case of a shard that is not done yet; record what happened.
+
+    ``process(case)`` must write the case's outputs with its marker file last. A case listed in
+    ``upstream_failed`` is recorded as failed without being tried. Exceptions are caught per
+    case: the message (one line) goes to the manifest, the traceback to the log.
+    """
+    previous = read_manifest(manifest_path) or {}
+    manifest = {"stage": stage, "shard": shard, "cases": cases, "done": [], "skipped": [], "failed": {},
+                "seconds": {}, "attempt": int(previous.get("attempt", 0)) + 1}
+    for case in cases:
+        if upstream_failed and case in upstream_failed:
+            manifest["failed"][str(case)] = f"not run: {upstream_failed[case]}"
+            log(f"[{stage}] case {case}: skipped, upstream failed ({upstream_failed[case]})")
+            continue
+        if is_done(case):
+            manifest["done"].append(case)
+            manifest["skipped"].append(case)
+            log(f"[{stage}] case {case}: already done, skipped")
+            continue
+        t0 = time.perf_counter()
+        try:
+            process(case)
+        except Exception as err:  # one case must not stop the others
+            msg = f"{type(err).__name__}: {err}".splitlines()[0]
+            manifest["failed"][str(case)] = msg
+            log(f"[{stage}] case {case}: FAILED: {msg}\n{traceback.format_exc()}")
+            continue
+        dt = time.perf_counter() - t0
+        manifest["done"].append(case)
+        manifest["seconds"][str(case)] = round(dt, 3)
+        log(f"[{stage}] case {case}: done in {dt:.2f} s")
+    write_json(manifest_path, manifest)
+    return manifest

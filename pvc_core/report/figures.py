@@ -1,0 +1,149 @@
+"""Figures of the report (matplotlib, Agg backend, PNG files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from pvc_core.io import load_image, read_json  # noqa: E402
+from pvc_core.pipeline import paths  # noqa: E402
+
+METHOD_LABELS = {"none": "no PVC", "iy_truth": "IY-PVC (true mask)", "iy_spect": "IY-PVC (SPECT mask)"}
+
+
+def method_label(method: str) -> str:
+    """Readable name of an evaluation method ('dl:<model>' -> 'DL-PVC (<model>)')."""
+    return METHOD_LABELS.get(method, f"DL-PVC ({method[3:]})" if method.startswith("dl:") else method)
+
+
+def phantom_montage(results: str, manifest_path: str, out: str, n_cases: int = 3, log: Callable = print) -> str:
+    """Axial and coronal sections of the first cases of a shard (paper's Figure 2)."""
+    from pvc_core.phantom import montage
+
+    done = (read_json(manifest_path).get("done") or [])[:n_cases]
+    cases = []
+    for case in done:
+        cases.append({
+            "case_id": case,
+            "mu_per_cm": load_image(paths.case_file(results, case, "mu_sim.nii.gz")).data,
+            "activity_mbq_ml": load_image(paths.case_file(results, case, "truth_sim.nii.gz")).data,
+            "meta": read_json(paths.case_file(results, case, "phantom.json")),
+        })
+    montage(cases, out)
+    log(f"phantom montage of cases {done} -> {out}")
+    return out
+
+
+def _slice_index(truth: np.ndarray) -> int:
+    """Axial slice (axis 2) with the most true activity."""
+    return int(np.argmax(truth.sum(axis=(0, 1))))
+
+
+def example_slices(results: str, cases: list[int], dataset: str, model: str, out: str, alpha: float = 0.05) -> str:
+    """Truth / no PVC / IY-PVC / DL-PVC slices with VAA maps (paper's Figure 4)."""
+    from pvc_core.metrics import vaa_map
+
+    columns = [("truth", None), ("none", paths.case_file), ("iy_truth", None), (f"dl:{model}", None)]
+    fig, axes = plt.subplots(2 * len(cases), len(columns), figsize=(3.0 * len(columns), 5.6 * len(cases)), squeeze=False)
+    for r, case in enumerate(cases):
+        truth = load_image(paths.case_file(results, case, "truth.nii.gz")).data
+        images = {
+            "truth": truth,
+            "none": load_image(paths.case_file(results, case, paths.recon_name(dataset))).data,
+            "iy_truth": load_image(paths.iy_file(results, dataset, "truth", case)).data,
+            f"dl:{model}": load_image(paths.prediction_file(results, model, case)).data,
+        }
+        z = _slice_index(truth)
+        vmax = float(truth[..., z].max()) or 1.0
+        mask = truth > 0
+        for c, (name, _) in enumerate(columns):
+            ax = axes[2 * r, c]
+            ax.imshow(images[name][..., z].T, cmap="inferno", vmin=0, vmax=vmax, origin="lower")
+            ax.set_title(f"case {case}: {'truth' if name == 'truth' else method_label(name)}", fontsize=8)
+            ax.axis("off")
+            ax = axes[2 * r + 1, c]
+            ax.axis("off")
+            if name == "truth":
+                ax.text(0.5, 0.5, "VAA map:\ncyan = within 5%\nred = off by more", ha="center", va="center",
+                        fontsize=8, transform=ax.transAxes)
+                continue
+            ok = vaa_map(images[name], truth, alpha=alpha)
+            rgb = np.zeros(truth.shape[:2] + (3,))
+            rgb[mask[..., z] & ok[..., z]] = (0.0, 0.8, 0.8)
+            rgb[mask[..., z] & ~ok[..., z]] = (0.85, 0.1, 0.1)
+            ax.imshow(np.transpose(rgb, (1, 0, 2)), origin="lower")
+            share = 100.0 * ok[mask].mean()
+            ax.set_title(f"VAA {share:.1f}% (whole volume)", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+def metric_boxplots(metrics: pd.DataFrame, out: str) -> str:
+    """Distributions of SSIM, NRMSE, VAA and AD per method and dataset (paper's Figure 3)."""
+    cols = [("ssim", "SSIM"), ("nrmse_pct", "NRMSE (%)"), ("vaa_pct", "VAA (%)"), ("ad_pct", "AD (%)")]
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.2))
+    groups = list(metrics.groupby(["dataset", "method"], sort=True))
+    labels = [f"{d}\n{method_label(m)}" for (d, m), _ in groups]
+    for ax, (col, title) in zip(axes, cols):
+        ax.boxplot([g[col].to_numpy() for _, g in groups], vert=True)
+        ax.set_xticks(range(1, len(groups) + 1), labels, rotation=90, fontsize=6)
+        ax.set_title(title)
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+def training_curve(history_csv: str | Path, out: str) -> str:
+    """Training and validation loss per epoch."""
+    h = pd.read_csv(history_csv)
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    ax.plot(h["epoch"], h["train_loss"], label="training")
+    if "val_loss" in h:
+        ax.plot(h["epoch"], h["val_loss"], label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+def activity_histograms(results: str, cases: list[int], dataset: str, model: str, out: str) -> str:
+    """Activity-concentration/voxel histograms inside the true mask (paper's Figure 6)."""
+    series = {"truth": [], "none": [], "iy_truth": [], f"dl:{model}": []}
+    for case in cases:
+        truth = load_image(paths.case_file(results, case, "truth.nii.gz")).data
+        mask = truth > 0
+        scale = float(truth.max()) or 1.0
+        imgs = {"truth": truth,
+                "none": load_image(paths.case_file(results, case, paths.recon_name(dataset))).data,
+                "iy_truth": load_image(paths.iy_file(results, dataset, "truth", case)).data,
+                f"dl:{model}": load_image(paths.prediction_file(results, model, case)).data}
+        for k, v in imgs.items():
+            series[k].append(v[mask] / scale)
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    bins = np.linspace(0, 1.2, 49)
+    for k, v in series.items():
+        vals = np.concatenate(v)
+        w = np.full(vals.shape, 100.0 / max(len(vals), 1))
+        ax.hist(vals, bins=bins, weights=w, histtype="step", label="truth" if k == "truth" else method_label(k))
+    ax.set_xlabel("relative activity concentration (to the case's true maximum)")
+    ax.set_ylabel("voxels (%)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out

@@ -1,0 +1,23 @@
+rule reconstruct_osem:
+    """OSEM with attenuation and TEW scatter correction: noRR (no PSF) or RR (with PSF), n and nf."""
+    input:
+        manifest("noise"),
+    output:
+        manifest("recon_{method}"),
+    params:
+        cases=cases_of,
+        retry=retry,
+        config=CONFIG,
+        results=RESULTS,
+    log:
+        log_file("recon_{method}"),
+    benchmark:
+        bench_file("recon_{method}")
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=480,
+    conda:
+        "../envs/spect.yaml"
+    script:
+        "../workflow_scripts/reconstruct_osem.py"

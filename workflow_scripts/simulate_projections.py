@@ -1,0 +1,8 @@
+"""Rule simulate_projections: unpack Snakemake's job and call pvc_core."""
+from pvc_core.pipeline.case_stages import run_simulate_shard
+from pvc_core.pipeline.runtime import snakemake_job
+
+ctx, config = snakemake_job(snakemake)  # noqa: F821 (injected by Snakemake)
+with ctx as log:
+    run_simulate_shard(int(snakemake.wildcards.shard), snakemake.params.cases, config,  # noqa: F821
+                       snakemake.params.results, list(snakemake.input), snakemake.output[0], log=log)  # noqa: F821
