@@ -1,0 +1,54 @@
+"""Shards: cases are skipped when done, failures are recorded and retried, never finished cases."""
+
+import pytest
+
+from pvc_core.pipeline.shards import n_shards, read_manifest, retry_token, run_shard, shard_cases
+
+
+def test_shard_cover_every_case_once():
+    cases = [c for s in range(n_shards(23, 5)) for c in shard_cases(s, 23, 5)]
+    assert cases == list(range(23))
+    assert n_shards(23, 5) == 5 and shard_cases(4, 23, 5) == [20, 21, 22]
+    with pytest.raises(ValueError):
+        shard_cases(5, 23, 5)
+
+
+def test_failure_is_recorded_and_only_failed_cases_rerun(tmp_path):
+    done, calls = set(), []
+    broken = {2}
+
+    def process(case):
+        calls.append(case)
+        if case in broken:
+            raise RuntimeError(f"corrupt input of case {case}\nsecond line")
+        done.add(case)
+
+    m = tmp_path / "m.json"
+    first = run_shard("phantom", 0, [0, 1, 2, 3], is_done=done.__contains__, process=process, manifest_path=m, log=lambda s: None)
+    assert first["done"] == [0, 1, 3] and list(first["failed"]) == ["2"]
+    assert first["failed"]["2"] == "RuntimeError: corrupt input of case 2"
+    token1 = retry_token(m)
+    assert token1 == "retry:2#1"
+
+    broken.clear()
+    calls.clear()
+    second = run_shard("phantom", 0, [0, 1, 2, 3], is_done=done.__contains__, process=process, manifest_path=m, log=lambda s: None)
+    assert calls == [2]  # only the failed case was redone
+    assert second["skipped"] == [0, 1, 3] and second["failed"] == {} and second["attempt"] == 2
+    assert retry_token(m) == ""
+
+
+def test_retry_token_changes_on_every_failed_attempt(tmp_path):
+    m = tmp_path / "m.json"
+    assert retry_token(m) == ""  # no manifest yet
+    for attempt in (1, 2):
+        run_shard("noise", 0, [5], is_done=lambda c: False, process=lambda c: 1 / 0, manifest_path=m, log=lambda s: None)
+        assert retry_token(m) == f"retry:5#{attempt}"
+    assert read_manifest(m)["attempt"] == 2
+
+
+def test_upstream_failure_is_passed_on(tmp_path):
+    m = tmp_path / "m.json"
+    out = run_shard("noise", 0, [1, 2], is_done=lambda c: False, process=lambda c: None, manifest_path=m,
+                    upstream_failed={2: "simulate: boom"}, log=lambda s: None)
+    assert out["done"] == [1] and out["failed"] == {"2": "not run: simulate: boom"}
