@@ -40,8 +40,7 @@ rule all:
 
 rule dataset:
     input:
-        all_manifests("recon_noRR"),
-        all_manifests("recon_RR"),
+        all_manifests("prune"),
 
 
 rule train:

@@ -21,3 +21,24 @@ rule reconstruct_osem:
         "../envs/spect.yaml"
     script:
         "../workflow_scripts/reconstruct_osem.py"
+
+
+rule prune_intermediates:
+    """Record bytes per artefact of each finished case; delete what config 'storage' drops."""
+    input:
+        manifest("recon_noRR"),
+        manifest("recon_RR"),
+    output:
+        manifest("prune"),
+    params:
+        cases=cases_of,
+        storage=config["storage"],
+        results=RESULTS,
+    log:
+        log_file("prune"),
+    benchmark:
+        bench_file("prune")
+    conda:
+        "../envs/dlpvc.yaml"
+    script:
+        "../workflow_scripts/prune_intermediates.py"

@@ -1,8 +1,8 @@
 rule split_cases:
     """Deterministic train / validation / test lists; failed cases are listed, not used."""
     input:
-        all_manifests("recon_noRR"),
-        all_manifests("recon_RR"),
+        recon=all_manifests("recon_noRR") + all_manifests("recon_RR"),
+        prune=all_manifests("prune"),
     output:
         SPLIT,
     params:

@@ -80,6 +80,23 @@ def failures(results: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["case", "stage", "reason"])
 
 
+def storage_table(results: str, scale_cases: int = 10_000) -> pd.DataFrame:
+    """Mean bytes per case of each artefact group (before pruning) and the total for ``scale_cases``."""
+    per_case: dict[str, list[int]] = {}
+    n = 0
+    for p in glob.glob(str(Path(results) / "manifests" / "prune" / "*.json")):
+        for sizes in ((read_manifest(p) or {}).get("bytes") or {}).values():
+            n += 1
+            for group, b in sizes.items():
+                per_case.setdefault(group, []).append(b)
+    rows = [{"artefact": g, "MB per case": np.sum(v) / max(n, 1) / 1e6,
+             f"GB for {scale_cases:,} cases": np.sum(v) / max(n, 1) * scale_cases / 1e9} for g, v in sorted(per_case.items())]
+    if rows:
+        rows.append({"artefact": "total", "MB per case": sum(r["MB per case"] for r in rows),
+                     f"GB for {scale_cases:,} cases": sum(r[f"GB for {scale_cases:,} cases"] for r in rows)})
+    return pd.DataFrame(rows)
+
+
 def counts_per_case(results: str, cases: list[int]) -> pd.DataFrame:
     """Total counts per window (noisy projections) of the given cases."""
     rows = []
@@ -145,6 +162,9 @@ def build_report(config: dict, results: str, model: str, out: str, log: Callable
         _img(figs["training"], "training curve") if "training" in figs else "",
         "<h2>Counts per case (noisy projections)</h2>", _table(counts.describe().reset_index()) if len(counts) else "",
         "<h2>Time per stage</h2>", _table(stage_timing(results)),
+        "<h2>Storage per case</h2>",
+        "<p class='note'>Sizes at this run's grid, before pruning (config key <code>storage</code> drops projections "
+        "and phantom-grid images once both reconstructions exist).</p>", _table(storage_table(results)),
         "<h2>Failed cases</h2>", _table(fail) if len(fail) else "<p>None.</p>",
         "<h2>Configuration</h2>", f"<pre>{html.escape(yaml.safe_dump(config, sort_keys=False))}</pre>",
         "</body></html>",
