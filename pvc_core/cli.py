@@ -63,6 +63,21 @@ def _cmd_iy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pvc_core.config import load_config
+    from pvc_core.user_simulation import simulate_user_phantom
+
+    config_path = args.config or str(Path(__file__).resolve().parents[1] / "config.yaml")
+    config = load_config(config_path)
+    summary = simulate_user_phantom(args.activity, args.mu, args.output, config, seed=args.seed,
+                                    progress=lambda m: print(f"dlpvc simulate: {m}", flush=True))
+    print(f"total activity {summary['total_activity_mbq']:.2f} MBq; photopeak counts "
+          f"{float(sum(summary['counts_per_view']['photopeak'])):.4g}; files in {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dlpvc", description="Deep-learning partial-volume correction for Lu-177 SPECT.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -82,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--iterations", type=int, default=10, help="iterations (default 10, as PETPVC)")
     y.add_argument("--output", required=True, help="corrected image (NIfTI)")
     y.set_defaults(func=_cmd_iy)
+
+    s = sub.add_parser("simulate", help="Lu-177 acquisition and four reconstructions of your own phantom")
+    s.add_argument("--activity", required=True, help="activity concentration (NIfTI, MBq/mL)")
+    s.add_argument("--mu", required=True, help="attenuation map on the same grid (NIfTI, 1/cm at 208 keV)")
+    s.add_argument("--output", required=True, help="output folder (created; must not exist or be empty)")
+    s.add_argument("--config", help="configuration with grid, camera and reconstruction (default: the demo config.yaml)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the Poisson noise (same seed = identical files)")
+    s.set_defaults(func=_cmd_simulate)
     return p
 
 
