@@ -144,7 +144,7 @@ def evaluate(config: dict, results: str, split_path: str, models: list[str], out
 
     split = read_json(split_path)
     alpha = config["evaluation"]["alpha"]
-    model_dataset = {m: read_json(paths.model_dir(results, m) / "model_card.json")["config"]["dataset"] for m in models}
+    model_dataset = {m: read_json(paths.model_dir(results, m) / "model_card.json")["model_cfg"]["dataset"] for m in models}
     rows = []
     for case in split["test"]:
         truth = load_image(paths.case_file(results, case, "truth.nii.gz"), name="truth").data

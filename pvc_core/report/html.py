@@ -117,7 +117,7 @@ def build_report(config: dict, results: str, model: str, out: str, log: Callable
     summary = pd.read_csv(tables / "summary_main.csv")
     split = read_json(paths.split_file(results))
     card = read_json(paths.model_dir(results, model) / "model_card.json")
-    dataset = card["config"]["dataset"]
+    dataset = card["model_cfg"]["dataset"]
     resolution = {m: read_json(paths.resolution_file(results, m)) for m in paths.METHODS}
     examples = split["test"][: config["report"]["n_example_cases"]]
     alpha = config["evaluation"]["alpha"]
@@ -157,8 +157,9 @@ def build_report(config: dict, results: str, model: str, out: str, log: Callable
         _img(montage, "phantom montage") if montage.is_file() else "<p>(no montage)</p>",
         "<h2>Resolution (matched filter)</h2>", _table(res_rows),
         "<h2>Training</h2>",
-        f"<p class='note'>{html.escape(str(card.get('config')))}; best validation loss {card.get('best_val_loss')} "
-        f"at epoch {card.get('best_epoch')}; training time {card.get('seconds', float('nan')):.0f} s.</p>",
+        f"<p class='note'>{html.escape(str(card['model_cfg']))}; {card['data']['n_train_cases']} training cases; "
+        f"best validation loss {card['training']['best_val_loss']:.4g} at epoch {card['training']['best_epoch']}; "
+        f"training time {card['training']['seconds']:.0f} s on {card['training']['device']}.</p>",
         _img(figs["training"], "training curve") if "training" in figs else "",
         "<h2>Counts per case (noisy projections)</h2>", _table(counts.describe().reset_index()) if len(counts) else "",
         "<h2>Time per stage</h2>", _table(stage_timing(results)),

@@ -1,0 +1,61 @@
+"""3-D networks for DL-PVC: one module per architecture, built by :func:`build_network`.
+
+Every network maps one input channel (the max-normalised SPECT image) to one output channel (the
+activity estimate in the same units), keeps the spatial shape for any input whose edges are
+divisible by ``2 ** (len(channels) - 1)`` (:func:`size_divisor`), and ends in the non-negative
+head of :mod:`pvc_core.networks.output`.
+
+Names (fixed by the configuration schema): ``unet``, ``attention_unet``, ``unetpp``, ``r2unet``,
+``r2attention_unet``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from torch import nn
+
+from pvc_core.networks.attention_unet import build_attention_unet
+from pvc_core.networks.output import NonNegativeOutput
+from pvc_core.networks.r2attention_unet import build_r2attention_unet
+from pvc_core.networks.r2unet import build_r2unet
+from pvc_core.networks.unet import build_unet
+from pvc_core.networks.unetpp import build_unetpp
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "unet": build_unet,
+    "attention_unet": build_attention_unet,
+    "unetpp": build_unetpp,
+    "r2unet": build_r2unet,
+    "r2attention_unet": build_r2attention_unet,
+}
+
+#: Architecture names accepted by :func:`build_network` (same as the schema's enum).
+ARCHITECTURES: tuple[str, ...] = tuple(_BUILDERS)
+
+__all__ = ["ARCHITECTURES", "build_network", "count_parameters", "size_divisor", "NonNegativeOutput"]
+
+
+def build_network(name: str, channels: Sequence[int], residual: bool = True, **kw) -> nn.Module:
+    """Build architecture ``name`` (1 -> 1 channel, 3-D) with per-level widths ``channels``.
+
+    ``residual`` adds the input to the network output before the final ReLU (see
+    :mod:`pvc_core.networks.output`); other keywords go to the architecture's builder
+    (e.g. ``dropout``; ``t`` for the R2 networks; ``num_res_units`` for ``unet``).
+    """
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}")
+    channels = [int(c) for c in channels]
+    if len(channels) < 2 or min(channels) < 1:
+        raise ValueError(f"channels must list at least 2 positive widths, got {channels}")
+    return NonNegativeOutput(_BUILDERS[name](channels, **kw), residual=residual)
+
+
+def size_divisor(channels: Sequence[int]) -> int:
+    """Input edges must be multiples of this: ``2 ** (len(channels) - 1)`` (one halving per level)."""
+    return 2 ** (len(channels) - 1)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,20 @@
+"""Attention U-Net (Oktay et al. 2018): MONAI's ``AttentionUnet``.
+
+Additive attention gates weight each skip connection by a map computed from the coarser decoder
+features, so that the decoder can suppress irrelevant regions. MONAI's implementation uses
+batch normalisation and stride-2 convolutions for downsampling; its last layer is a 1x1x1
+convolution without activation (non-negativity is added by the caller).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from monai.networks.nets import AttentionUnet
+from torch import nn
+
+
+def build_attention_unet(channels: Sequence[int], dropout: float = 0.0, **kw) -> nn.Module:
+    """MONAI ``AttentionUnet`` with 1 input and 1 output channel, stride 2 at every level."""
+    return AttentionUnet(spatial_dims=3, in_channels=1, out_channels=1, channels=tuple(channels),
+                         strides=(2,) * (len(channels) - 1), dropout=dropout, **kw)

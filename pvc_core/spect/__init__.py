@@ -1,0 +1,32 @@
+"""Analytic Lu-177 SPECT simulation and OSEM reconstruction (noRR and RR).
+
+Public interface (stable; used by the pipeline and the ``dlpvc simulate`` command)::
+
+    Projections                 three energy windows + orbit + meta (counts)
+    simulate_projections(...)   noise-free expected counts from activity (MBq/mL) and mu (1/cm)
+    add_poisson_noise(...)      Poisson realisation from a seeded numpy Generator
+    reconstruct(...)            OSEM + AC + TEW SC, 'noRR' or 'RR' (CDR modelled), MBq/mL
+    write_projections(...)      Interfile (.hdr + one .h00/.a00 pair per window)
+    read_projections(...)
+    orbit_radii_mm(...)         body-contour orbit radii per view
+
+Modules: ``collimator`` (CDR formula), ``energy_windows``, ``scatter`` (simulation model, TEW),
+``geometry`` (rotated frame), ``cdr`` (depth-dependent blurring), ``system_model`` (cached
+projector), ``orbit``, ``simulate``, ``noise``, ``reconstruct``, ``interfile``.
+
+Other back ends (STIR, CASToR, SIMIND): the data flow is Interfile projections in, NIfTI image
+out, so an external reconstruction can replace :func:`reconstruct` by reading the Interfile
+written by :func:`write_projections` (windows, angles, radii, pixel size in the headers); a Monte
+Carlo simulator can replace :func:`simulate_projections` by writing the same files. Neither is
+wired in yet.
+"""
+
+from pvc_core.spect.interfile import read_projections, write_projections
+from pvc_core.spect.noise import add_poisson_noise
+from pvc_core.spect.orbit import orbit_radii_mm, view_angles_deg
+from pvc_core.spect.projections import Projections
+from pvc_core.spect.reconstruct import reconstruct
+from pvc_core.spect.simulate import simulate_projections
+
+__all__ = ["Projections", "simulate_projections", "add_poisson_noise", "reconstruct", "write_projections",
+           "read_projections", "orbit_radii_mm", "view_angles_deg"]

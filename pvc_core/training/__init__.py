@@ -1,0 +1,14 @@
+"""Training and applying DL-PVC networks.
+
+* :mod:`~pvc_core.training.normalisation`: input-max normalisation, activity conservation.
+* :mod:`~pvc_core.training.patches`: padding, 32^3 patch sampling and reassembly.
+* :mod:`~pvc_core.training.dataset`: pairs loaded once into memory, augmentation.
+* :mod:`~pvc_core.training.train`: :func:`train_model` (writes model.pt, model_card.json, history.csv).
+* :mod:`~pvc_core.training.predict`: :func:`load_model`, :func:`predict_image`.
+"""
+
+from pvc_core.training.normalisation import conserve_total, rescale_output
+from pvc_core.training.predict import load_model, predict_image
+from pvc_core.training.train import train_model
+
+__all__ = ["conserve_total", "rescale_output", "load_model", "predict_image", "train_model"]

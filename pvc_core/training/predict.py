@@ -1,0 +1,114 @@
+"""Apply a trained DL-PVC network: load a checkpoint, correct an image, conserve its activity.
+
+A checkpoint (``model.pt``, written by :func:`pvc_core.training.train.train_model`) is
+self-describing: it holds the state dict, the model configuration (architecture, channels,
+normalisation, input mode, ...) and the network options, so :func:`load_model` rebuilds the
+network without any other file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from pvc_core.errors import InputError
+from pvc_core.networks import build_network, size_divisor
+from pvc_core.training.normalisation import input_scale, rescale_output
+from pvc_core.training.patches import PATCH_SIZE, apply_patchwise, crop_to, pad_to_multiple
+
+#: Identifies our checkpoints; bump ``CHECKPOINT_VERSION`` when the layout changes.
+CHECKPOINT_FORMAT = "dlpvc-model"
+CHECKPOINT_VERSION = 1
+
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "resolve_device", "load_model", "predict_image",
+           "predict_normalised"]
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` as a torch device; ``None`` means CUDA when available, else CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> tuple[nn.Module, dict]:
+    """Rebuild the network of a checkpoint in eval mode; returns ``(module, model_cfg)``.
+
+    Raises :class:`InputError` naming the file when it is missing, unreadable or not a dlpvc
+    checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("model file not found", path)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for corrupt or foreign files
+        raise InputError(f"cannot read model checkpoint ({type(err).__name__}: {err})".splitlines()[0], path) from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise InputError("not a dlpvc model checkpoint (no 'format: dlpvc-model' entry)", path)
+    if ckpt.get("format_version", 0) > CHECKPOINT_VERSION:
+        raise InputError(f"checkpoint format {ckpt['format_version']} is newer than this dlpvc reads "
+                         f"({CHECKPOINT_VERSION}); update dlpvc", path)
+    cfg = dict(ckpt["model_cfg"])
+    module = build_network(cfg["architecture"], cfg["channels"], **ckpt.get("network_kwargs", {}))
+    try:
+        module.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as err:
+        raise InputError(f"weights do not fit architecture {cfg['architecture']!r} "
+                         f"({str(err).splitlines()[0]})", path) from None
+    module.to(resolve_device(device)).eval()
+    return module, cfg
+
+
+@torch.no_grad()
+def predict_normalised(module: nn.Module, model_cfg: dict, x: np.ndarray, device: torch.device,
+                       patch_batch: int = 8) -> np.ndarray:
+    """Network output for a max-normalised volume ``x`` (same shape, float32, input-max units).
+
+    ``'full'``: the volume is zero-padded to a multiple of :func:`~pvc_core.networks.size_divisor`
+    and run at once. ``'patch32'``: 32^3 patches with half-patch overlap, blended
+    (:func:`~pvc_core.training.patches.apply_patchwise`). The caller sets eval/train mode.
+    """
+    shape = x.shape
+    if model_cfg["input"] == "full":
+        xp = pad_to_multiple(x, size_divisor(model_cfg["channels"]))
+        out = module(torch.from_numpy(np.ascontiguousarray(xp, dtype=np.float32))[None, None].to(device))
+        return crop_to(out[0, 0].float().cpu().numpy(), shape)
+    if model_cfg["input"] == "patch32":
+        xp = pad_to_multiple(x, size_divisor(model_cfg["channels"]), minimum=PATCH_SIZE)
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            t = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))[:, None].to(device)
+            return module(t)[:, 0].float().cpu().numpy()
+
+        return crop_to(apply_patchwise(xp, run, PATCH_SIZE, batch_size=patch_batch), shape)
+    raise InputError(f"model input must be 'full' or 'patch32', got {model_cfg['input']!r}")
+
+
+def predict_image(module: nn.Module, model_cfg: dict, image: np.ndarray,
+                  device: str | torch.device | None = None) -> np.ndarray:
+    """Partial-volume-corrected image (float32, MBq/mL) of a SPECT ``image`` (MBq/mL).
+
+    The image is divided by its maximum, run through the network ('full' field of view or
+    reassembled 32^3 patches, as the model was trained), multiplied by the maximum again and, for
+    ``normalisation='sum'``, scaled so that its total equals the input's. An image without
+    positive values is returned as zeros.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim != 3:
+        raise InputError(f"image must be a 3-D volume, got shape {image.shape}")
+    scale = input_scale(image)
+    if scale <= 0:
+        return np.zeros(image.shape, np.float32)
+    dev = resolve_device(device) if device is not None else next(module.parameters()).device
+    was_training = module.training
+    module.to(dev).eval()
+    try:
+        out_n = predict_normalised(module, model_cfg, image / scale, dev)
+    finally:
+        module.train(was_training)
+    return rescale_output(out_n, scale, image, model_cfg["normalisation"])

@@ -1,0 +1,83 @@
+"""Networks: every architecture builds at a tiny size and keeps the input's shape."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from monai.networks.nets import BasicUNetPlusPlus
+
+from pvc_core.networks import ARCHITECTURES, build_network, count_parameters, size_divisor
+from pvc_core.networks.recurrent_blocks import RecurrentConv
+from pvc_core.networks.unetpp import NestedUNet
+
+TINY = [4, 8, 16]
+
+
+def test_architecture_names_match_the_schema():
+    from pvc_core.config import load_schema
+    assert set(ARCHITECTURES) == set(load_schema()["$defs"]["architecture"]["enum"])
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_tiny_network_output_shape_and_sign(name):
+    torch.manual_seed(0)
+    net = build_network(name, TINY)
+    x = torch.rand(2, 1, 16, 16, 16)
+    y = net(x)
+    assert y.shape == x.shape
+    assert float(y.detach().min()) >= 0.0
+    y.mean().backward()  # trainable end to end
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_non_cubic_input_divisible_by_the_levels(name):
+    net = build_network(name, TINY).eval()
+    assert size_divisor(TINY) == 4
+    x = torch.rand(1, 1, 8, 16, 12)
+    with torch.no_grad():
+        assert net(x).shape == x.shape
+
+
+def test_residual_head_starts_near_identity_and_can_be_switched_off():
+    torch.manual_seed(0)
+    res = build_network("unet", TINY)
+    plain = build_network("unet", TINY, residual=False)
+    assert count_parameters(res) == count_parameters(plain)
+    x = torch.rand(1, 1, 16, 16, 16)
+    with torch.no_grad():
+        body = res.body(x)
+        assert torch.equal(res(x), torch.relu(x + body))
+
+
+def test_unknown_architecture_and_bad_channels():
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build_network("resnet", TINY)
+    with pytest.raises(ValueError, match="channels"):
+        build_network("unet", [8])
+
+
+def test_recurrent_layer_shares_weights_across_steps():
+    assert count_parameters(RecurrentConv(4, t=1)) == count_parameters(RecurrentConv(4, t=3))
+
+
+def test_nested_unet_equals_monai_unetplusplus_at_five_levels():
+    """With MONAI's weights copied in, NestedUNet computes exactly BasicUNetPlusPlus' last output."""
+    fea = (2, 3, 4, 5, 6)
+    torch.manual_seed(0)
+    ref = BasicUNetPlusPlus(3, 1, 1, features=fea + (fea[0],)).eval()
+    ours = NestedUNet(fea).eval()
+    names = {f"encoder.{i}": f"conv_{i}_0" for i in range(5)}
+    names.update({f"nodes.{i}_{j}": f"upcat_{i}_{j}" for j in range(1, 5) for i in range(5 - j)})
+    names["head"] = "final_conv_0_4"
+    ref_state = ref.state_dict()
+    mapped = {}
+    for key in ours.state_dict():
+        prefix = next(p for p in names if key.startswith(p + "."))
+        mapped[key] = ref_state[names[prefix] + key[len(prefix):]]
+    ours.load_state_dict(mapped)
+    x = torch.rand(1, 1, 32, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(ours(x), ref(x)[0], atol=1e-6)
+    unused = sum(p.numel() for n, p in ref.named_parameters() if n.startswith(("final_conv_0_1", "final_conv_0_2", "final_conv_0_3")))
+    assert count_parameters(ours) == count_parameters(ref) - unused

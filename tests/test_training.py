@@ -1,0 +1,218 @@
+"""Training, normalisation, patches and prediction on tiny synthetic data (seconds)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from scipy.ndimage import gaussian_filter
+
+from pvc_core.errors import InputError
+from pvc_core.io import load_image, save_image
+from pvc_core.training import conserve_total, load_model, predict_image, rescale_output, train_model
+from pvc_core.training.dataset import augment, case_id_of, epoch_samples, load_cases
+from pvc_core.training.patches import apply_patchwise, crop_to, pad_to_multiple, patch_grid, random_patch_slices
+from pvc_core.training.train import complete_model_cfg
+
+TINY_CFG = {"architecture": "unet", "channels": [4, 8, 16], "epochs": 3, "batch_size": 2,
+            "learning_rate": 0.01, "input": "full", "normalisation": "sum"}
+
+
+def _phantom(rng: np.random.Generator, n: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Three uniform spheres (truth, MBq/mL) and their Gaussian-blurred, noisy 'SPECT'."""
+    z, y, x = np.mgrid[:n, :n, :n]
+    truth = np.zeros((n, n, n), np.float32)
+    for _ in range(3):
+        c = rng.uniform(4, n - 4, 3)
+        r = rng.uniform(2, 4)
+        truth[(z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2 < r * r] = rng.uniform(1, 5)
+    spect = gaussian_filter(truth, 1.2) * rng.uniform(0.95, 1.05, truth.shape)
+    return spect.astype(np.float32), truth
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cases")
+    rng = np.random.default_rng(7)
+    out = []
+    for i in range(4):
+        spect, truth = _phantom(rng)
+        a = save_image(root / f"case_{i:04d}" / "spect_RR_n.nii.gz", spect, 9.6)
+        b = save_image(root / f"case_{i:04d}" / "truth.nii.gz", truth, 9.6)
+        out.append((a, b))
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(pairs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("model")
+    card = train_model(pairs[:2], pairs[2:], TINY_CFG, out, seed=3, log=lambda s: None, device="cpu")
+    return out, card
+
+
+# ---- normalisation ------------------------------------------------------------------------------
+
+def test_conserve_total_to_1e6():
+    rng = np.random.default_rng(0)
+    inp = rng.gamma(2.0, 3.0, (20, 24, 28)).astype(np.float32)
+    out = rng.gamma(1.0, 7.0, inp.shape).astype(np.float32)
+    got = conserve_total(out, inp)
+    assert got.dtype == np.float32
+    assert abs(got.sum(dtype=np.float64) / inp.sum(dtype=np.float64) - 1) < 1e-6
+    np.testing.assert_allclose(got / got.sum(dtype=np.float64), out / out.sum(dtype=np.float64), rtol=1e-5)
+
+
+def test_rescale_output_max_and_sum():
+    inp = np.array([[[1.0, 3.0], [0.0, 4.0]]] * 2, np.float32)
+    net = np.full(inp.shape, 0.25, np.float32)  # input-max units; input total 16 over 8 voxels
+    np.testing.assert_array_equal(rescale_output(net, 4.0, inp, "max"), np.full(inp.shape, 1.0))
+    np.testing.assert_array_equal(rescale_output(net, 4.0, inp, "sum"), np.full(inp.shape, 2.0))
+    with pytest.raises(InputError):
+        rescale_output(net, 4.0, inp, "mean")
+
+
+# ---- patches and augmentation -------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(64, 64, 64), (40, 48, 33), (32, 32, 32)])
+def test_patch_reassembly_of_identity_is_exact(shape):
+    vol = np.random.default_rng(1).gamma(2.0, 1.0, shape).astype(np.float32)
+    calls = []
+    got = apply_patchwise(vol, lambda b: calls.append(len(b)) or b, batch_size=5)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, vol)
+    assert sum(calls) == len(patch_grid(shape))  # every patch predicted once
+
+
+def test_pad_and_crop_round_trip():
+    vol = np.arange(5 * 6 * 7, dtype=np.float32).reshape(5, 6, 7)
+    padded = pad_to_multiple(vol, 4, minimum=8)
+    assert padded.shape == (8, 8, 8) and padded[5:].sum() == 0
+    np.testing.assert_array_equal(crop_to(padded, vol.shape), vol)
+    cube = vol[:4, :4, :4]
+    assert pad_to_multiple(cube, 4) is cube  # nothing to pad: no copy
+
+
+def test_random_patches_lie_inside_and_prefer_foreground():
+    rng = np.random.default_rng(0)
+    fg = np.zeros((64, 64, 64), bool)
+    fg[60:, 60:, 60:] = True
+    slices = random_patch_slices(rng, fg.shape, 50, 32, fg, p_foreground=1.0)
+    for s in slices:
+        assert all(0 <= a.start and a.stop <= 64 and a.stop - a.start == 32 for a in s)
+        assert fg[s].any()
+
+
+def test_augment_applies_the_same_symmetry_to_input_and_target():
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 8, 6)).astype(np.float32)
+    seen = set()
+    for _ in range(40):
+        ax, ay = augment(rng, x, 2 * x)
+        np.testing.assert_array_equal(ay, 2 * ax)
+        np.testing.assert_array_equal(np.sort(ax, axis=None), np.sort(x, axis=None))
+        seen.add(ax.tobytes())
+    assert len(seen) > 4
+
+
+def test_load_cases_normalises_by_input_max(pairs):
+    cases = load_cases(pairs[:1])
+    spect = load_image(pairs[0][0]).data
+    assert cases.ids == ["case_0000"]
+    assert cases.inputs[0].max() == pytest.approx(1.0)
+    assert cases.scales[0] == pytest.approx(float(spect.max()))
+    samples = epoch_samples(load_cases(pairs[:2], 4, 32), np.random.default_rng(0), "patch32")
+    assert len(samples) == 2 and samples[0][0].shape == (32, 32, 32)
+
+
+def test_case_id_of_paths():
+    assert case_id_of("results/cases/case_0012/spect_RR_n.nii.gz") == "case_0012"
+    assert case_id_of("results/demo/cases/00017/spect_RR_n.nii.gz") == "00017"
+    assert case_id_of("/data/patient7.nii.gz") == "patient7"
+
+
+# ---- configuration ------------------------------------------------------------------------------
+
+def test_model_cfg_defaults_and_errors():
+    cfg = complete_model_cfg({"architecture": "r2unet"})
+    assert cfg["input"] == "full" and cfg["normalisation"] == "sum" and cfg["channels"] == [16, 32, 64, 128]
+    with pytest.raises(InputError, match="architecture"):
+        complete_model_cfg({"architecture": "resnet"})
+    with pytest.raises(InputError, match="depth"):
+        complete_model_cfg({"depth": 3})
+
+
+# ---- training -----------------------------------------------------------------------------------
+
+def test_training_writes_checkpoint_card_and_history(trained):
+    out, card = trained
+    assert (out / "model.pt").is_file()
+    disk_card = json.loads((out / "model_card.json").read_text())
+    assert disk_card["data"]["n_train_cases"] == 2
+    assert disk_card["data"]["train_case_ids"] == ["case_0000", "case_0001"]
+    assert disk_card["model_cfg"]["architecture"] == "unet"
+    assert disk_card["versions"]["pvc_core"]
+    assert 1 <= disk_card["training"]["best_epoch"] <= 3
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    assert set(rows[0]) == {"epoch", "train_loss", "val_loss", "seconds"}
+    best = min(float(r["val_loss"]) for r in rows)
+    assert disk_card["training"]["best_val_loss"] == pytest.approx(best)
+
+
+def test_overfitting_two_cases_lowers_the_loss(pairs, tmp_path):
+    cfg = {**TINY_CFG, "epochs": 8}
+    train_model(pairs[:2], [], cfg, tmp_path, seed=0, log=lambda s: None, device="cpu",
+                augmentation=False, lr_schedule="constant")
+    losses = [float(r["train_loss"]) for r in csv.DictReader((tmp_path / "history.csv").open())]
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_same_seed_gives_identical_weights(pairs, trained, tmp_path):
+    train_model(pairs[:2], pairs[2:], TINY_CFG, tmp_path / "again", seed=3, log=lambda s: None, device="cpu")
+    train_model(pairs[:2], pairs[2:], TINY_CFG, tmp_path / "other", seed=4, log=lambda s: None, device="cpu")
+    first = torch.load(trained[0] / "model.pt", weights_only=True)["state_dict"]
+    again = torch.load(tmp_path / "again" / "model.pt", weights_only=True)["state_dict"]
+    other = torch.load(tmp_path / "other" / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def test_model_round_trip_and_prediction_conserves_total(pairs, trained):
+    module, cfg = load_model(trained[0] / "model.pt", device="cpu")
+    assert cfg == complete_model_cfg(TINY_CFG) and not module.training
+    image = load_image(pairs[3][0]).data
+    out = predict_image(module, cfg, image)
+    assert out.shape == image.shape and out.dtype == np.float32 and out.min() >= 0
+    assert abs(out.sum(dtype=np.float64) / image.sum(dtype=np.float64) - 1) < 1e-6
+    # a second load predicts bit for bit the same
+    module2, _ = load_model(trained[0] / "model.pt")
+    np.testing.assert_array_equal(predict_image(module2, cfg, image), out)
+    # 'max' normalisation: output = network output x input maximum, no total scaling
+    out_max = predict_image(module, {**cfg, "normalisation": "max"}, image)
+    np.testing.assert_allclose(out_max * (out.sum(dtype=np.float64) / out_max.sum(dtype=np.float64)), out, rtol=1e-5)
+    assert np.all(predict_image(module, cfg, np.zeros_like(image)) == 0)
+
+
+def test_patch32_training_and_prediction(pairs, tmp_path):
+    cfg = {**TINY_CFG, "input": "patch32", "epochs": 1}
+    train_model(pairs[:1], pairs[3:], cfg, tmp_path, seed=0, log=lambda s: None, device="cpu")
+    module, loaded = load_model(tmp_path / "model.pt")
+    assert loaded["input"] == "patch32"
+    image = load_image(pairs[3][0]).data[:, :12]  # odd shape: padded to 32^3, cropped back
+    out = predict_image(module, loaded, image)
+    assert out.shape == image.shape
+    assert abs(out.sum(dtype=np.float64) / image.sum(dtype=np.float64) - 1) < 1e-6
+
+
+def test_bad_model_files_are_input_errors(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        load_model(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="junk.pt"):
+        load_model(tmp_path / "junk.pt")
+    torch.save({"state_dict": {}}, tmp_path / "foreign.pt")
+    with pytest.raises(InputError, match="not a dlpvc model"):
+        load_model(tmp_path / "foreign.pt")
