@@ -39,3 +39,15 @@ def test_activity_inside_water_and_water_mu():
 def test_unknown_name():
     with pytest.raises(ValueError, match="unknown validation phantom"):
         build_validation_phantom("cube", SHAPE, VOXEL_MM)
+
+
+def test_trilinear_upsampling_keeps_constants_and_ramps():
+    from pvc_core.validation.realism import upsample_trilinear
+
+    const = np.full((4, 5, 6), 2.5, np.float32)
+    assert np.allclose(upsample_trilinear(const, 3), 2.5)
+    ramp = np.broadcast_to(np.arange(6, dtype=np.float32)[None, None, :], (4, 5, 6)).copy()
+    up = upsample_trilinear(ramp, 2)
+    # fine voxel k along axis 2 has its centre at coarse coordinate (k + 0.5) / 2 - 0.5, clipped to [0, 5]
+    expect = np.clip((np.arange(12) + 0.5) / 2 - 0.5, 0, 5)
+    assert np.allclose(up[0, 0], expect, atol=1e-6)
