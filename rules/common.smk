@@ -5,6 +5,7 @@ from itertools import product
 from pvc_core.config import validate_config
 from pvc_core.errors import InputError
 from pvc_core.pipeline import paths
+from pvc_core.pipeline.case_stages import case_is_done
 from pvc_core.pipeline.shards import n_shards, retry_token, shard_cases
 
 _config_source = ", ".join(str(p) for p in (workflow.overwrite_configfiles or [])) or "config.yaml"
@@ -61,9 +62,14 @@ def cases_of(wildcards):
     return shard_cases(int(wildcards.shard), config["n_cases"], config["cases_per_shard"])
 
 
-def retry(wildcards, output):
-    """Changes when this shard's last run left failed cases: Snakemake then reruns the shard."""
-    return retry_token(output[0])
+def retry(stage):
+    """Rule parameter that changes when this shard's last run left failed cases, or when a later
+    stage found one of its outputs corrupt: Snakemake then reruns the shard, which redoes only those."""
+
+    def token(wildcards, output):
+        return retry_token(output[0], case_is_done(RESULTS, stage.format(**wildcards)))
+
+    return token
 
 
 def log_file(stage, name="{shard}"):

@@ -4,7 +4,7 @@ rule generate_phantoms:
         manifest("phantom"),
     params:
         cases=cases_of,
-        retry=retry,
+        retry=retry("phantom"),
         config=CONFIG,
         results=RESULTS,
     log:

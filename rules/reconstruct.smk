@@ -6,7 +6,7 @@ rule reconstruct_osem:
         manifest("recon_{method}"),
     params:
         cases=cases_of,
-        retry=retry,
+        retry=retry("recon_{method}"),
         config=CONFIG,
         results=RESULTS,
     log:

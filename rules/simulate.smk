@@ -6,7 +6,7 @@ rule simulate_projections:
         manifest("simulate"),
     params:
         cases=cases_of,
-        retry=retry,
+        retry=retry("simulate"),
         config=CONFIG,
         results=RESULTS,
     log:
@@ -31,7 +31,7 @@ rule add_noise:
         manifest("noise"),
     params:
         cases=cases_of,
-        retry=retry,
+        retry=retry("noise"),
         config=CONFIG,
         results=RESULTS,
     log:

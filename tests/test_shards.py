@@ -52,3 +52,26 @@ def test_upstream_failure_is_passed_on(tmp_path):
     out = run_shard("noise", 0, [1, 2], is_done=lambda c: False, process=lambda c: None, manifest_path=m,
                     upstream_failed={2: "simulate: boom"}, log=lambda s: None)
     assert out["done"] == [1] and out["failed"] == {"2": "not run: simulate: boom"}
+
+
+def test_invalidated_done_case_changes_the_token(tmp_path):
+    m = tmp_path / "m.json"
+    markers = {0, 1, 2}
+    run_shard("simulate", 0, [0, 1, 2], is_done=lambda c: False, process=lambda c: None, manifest_path=m, log=lambda s: None)
+    assert retry_token(m, markers.__contains__) == ""
+    markers.discard(1)  # a downstream stage found case 1's output corrupt and removed its marker
+    assert retry_token(m, markers.__contains__) == "retry:1#1"
+
+
+def test_corrupt_upstream_input_invalidates_the_producer(tmp_path):
+    from pvc_core.pipeline import paths
+    from pvc_core.pipeline.case_stages import run_noise_shard
+
+    results = tmp_path / "results"
+    marker = paths.case_file(results, 3, "simulate.json")
+    marker.parent.mkdir(parents=True)
+    marker.write_text("{}")
+    (paths.projections_stem(results, 3, "nf").with_suffix(".hdr")).write_text("garbage\x00")
+    out = run_noise_shard(0, [3], {"seed": 1}, str(results), [], str(tmp_path / "noise.json"), log=lambda s: None)
+    assert "input from stage 'simulate' is unreadable" in out["failed"]["3"]
+    assert not marker.exists()

@@ -12,9 +12,10 @@ from typing import Callable
 
 import numpy as np
 
+from pvc_core.errors import InputError
 from pvc_core.io import load_image, read_json, save_image, write_json
 from pvc_core.pipeline import paths
-from pvc_core.pipeline.shards import failed_cases, run_shard
+from pvc_core.pipeline.shards import UpstreamCorrupt, failed_cases, run_shard
 from pvc_core.seeding import rng_for
 
 Log = Callable[[str], None]
@@ -29,6 +30,21 @@ def _done(results, stage: str, outputs: tuple[str, ...] = ()) -> Callable[[int],
         return _marker(results, case, stage).is_file() and all(
             paths.case_file(results, case, o).is_file() for o in outputs)
     return is_done
+
+
+def case_is_done(results: str, stage: str) -> Callable[[int], bool]:
+    """Whether a case's stage is finished (its marker exists); used for the rules' retry tokens."""
+    return _done(results, stage)
+
+
+def _read_upstream(results: str, case: int, stage: str, read: Callable):
+    """Read a case's input produced by ``stage``; if it is unreadable, invalidate that stage's
+    marker for this case (so the next run redoes it there) and raise :class:`UpstreamCorrupt`."""
+    try:
+        return read()
+    except (InputError, OSError, ValueError, EOFError) as err:
+        _marker(results, case, stage).unlink(missing_ok=True)
+        raise UpstreamCorrupt(stage, str(err).splitlines()[0] if str(err) else type(err).__name__) from err
 
 
 def run_phantom_shard(shard: int, cases: list[int], config: dict, results: str, manifest_out: str,
@@ -56,8 +72,9 @@ def run_simulate_shard(shard: int, cases: list[int], config: dict, results: str,
     from pvc_core.spect import simulate_projections, write_projections
 
     def process(case: int) -> None:
-        act = load_image(paths.case_file(results, case, "truth_sim.nii.gz"), allow_negative=False, name="activity")
-        mu = load_image(paths.case_file(results, case, "mu_sim.nii.gz"), allow_negative=False, name="mu map")
+        act, mu = _read_upstream(results, case, "phantom", lambda: (
+            load_image(paths.case_file(results, case, "truth_sim.nii.gz"), allow_negative=False, name="activity"),
+            load_image(paths.case_file(results, case, "mu_sim.nii.gz"), allow_negative=False, name="mu map")))
         t0 = time.perf_counter()
         proj = simulate_projections(act.data, mu.data, act.voxel_size_mm[0], config)
         write_projections(paths.projections_stem(results, case, "nf"), proj)
@@ -73,7 +90,8 @@ def run_noise_shard(shard: int, cases: list[int], config: dict, results: str, up
     from pvc_core.spect import add_poisson_noise, read_projections, write_projections
 
     def process(case: int) -> None:
-        nf = read_projections(str(paths.projections_stem(results, case, "nf")) + ".hdr")
+        nf = _read_upstream(results, case, "simulate",
+                            lambda: read_projections(str(paths.projections_stem(results, case, "nf")) + ".hdr"))
         noisy = add_poisson_noise(nf, rng_for(config["seed"], case, "noise"))
         write_projections(paths.projections_stem(results, case, "n"), noisy)
         write_json(_marker(results, case, "noise"),
@@ -93,10 +111,13 @@ def run_reconstruct_shard(shard: int, cases: list[int], method: str, config: dic
     outputs = tuple(paths.recon_name(f"{method}_{n}") for n in paths.NOISE_LEVELS)
 
     def process(case: int) -> None:
-        mu = load_image(paths.case_file(results, case, "mu.nii.gz"), allow_negative=False, name="mu map")
+        mu = _read_upstream(results, case, "phantom", lambda: load_image(
+            paths.case_file(results, case, "mu.nii.gz"), allow_negative=False, name="mu map"))
         seconds = {}
         for noise in paths.NOISE_LEVELS:
-            proj = read_projections(str(paths.projections_stem(results, case, noise)) + ".hdr")
+            producer = "simulate" if noise == "nf" else "noise"
+            proj = _read_upstream(results, case, producer, lambda: read_projections(
+                str(paths.projections_stem(results, case, noise)) + ".hdr"))
             t0 = time.perf_counter()
             image = reconstruct(proj, mu.data, method, config)
             seconds[noise] = time.perf_counter() - t0

@@ -44,16 +44,23 @@ def read_manifest(path: str | Path) -> dict | None:
         return None
 
 
-def retry_token(path: str | Path) -> str:
-    """Rule parameter that changes exactly when a finished shard has failed cases.
+def retry_token(path: str | Path, is_done: Callable[[int], bool] | None = None) -> str:
+    """Rule parameter that changes exactly when a finished shard has cases to redo.
 
-    ``""`` when the manifest is missing or lists no failure; otherwise the failed ids and the
-    attempt number, which the next attempt increments, so every rerun retries them once more.
+    Cases to redo are the manifest's failed cases and, when ``is_done`` is given, cases the
+    manifest lists as done whose outputs have since been invalidated (a downstream stage found
+    them corrupt and removed their marker). ``""`` when there is nothing to redo; otherwise the
+    ids and the attempt number, which every attempt increments, so each rerun retries them.
     """
     m = read_manifest(path)
-    if not m or not m.get("failed"):
+    if not m:
         return ""
-    return "retry:" + ",".join(sorted(m["failed"])) + f"#{m.get('attempt', 1)}"
+    redo = set(m.get("failed") or {})
+    if is_done is not None:
+        redo |= {str(c) for c in m.get("done", []) if not is_done(int(c))}
+    if not redo:
+        return ""
+    return "retry:" + ",".join(sorted(redo, key=int)) + f"#{m.get('attempt', 1)}"
 
 
 def failed_cases(manifests: Iterable[str | Path]) -> dict[int, str]:
@@ -73,6 +80,14 @@ def done_cases(manifests: Iterable[str | Path]) -> list[int]:
         m = read_manifest(p) or {}
         sets.append(set(m.get("done", [])))
     return sorted(set.union(*sets)) if sets else []
+
+
+class UpstreamCorrupt(Exception):
+    """A case's input from an earlier stage cannot be read; that stage must redo the case."""
+
+    def __init__(self, stage: str, message: str) -> None:
+        self.stage = stage
+        super().__init__(f"input from stage '{stage}' is unreadable ({message}); it is redone on the next run")
 
 
 def run_shard(stage: str, shard: int, cases: list[int], *, is_done: Callable[[int], bool],

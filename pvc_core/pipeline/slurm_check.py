@@ -15,7 +15,9 @@ partition) exists, one of its nodes has at least the requested CPUs (``cpus_per_
 (``gpu``, ``gpu_model`` or a ``gres`` ``gpu[:type]:N``) together, and ``runtime`` (minutes) is
 within the partition's time limit (a longer job would wait forever with reason
 PartitionTimeLimit). Values that are Python expressions (e.g. ``attempt * 4000``) are evaluated
-with ``attempt=1``.
+with ``attempt=1``. Only the profile is read: a resource that a rule declares itself and the
+profile does not override is not seen, which is why profiles/slurm sizes every submitted rule
+(tests/test_slurm_check.py keeps it so).
 
 Units: memory in MB as ``sbatch --mem`` and ``sinfo``'s ``%m`` count it (the plugin passes
 ``mem_mb`` to ``--mem`` unchanged; ``mem: 16G`` is 16000 MB as in Snakemake); CPUs and GPUs are
@@ -38,8 +40,8 @@ import yaml
 from pvc_core.errors import InputError
 
 SINFO_COMMAND = ["sinfo", "-h", "-o", "%P %c %m %G %l"]
-_TIMESPAN_MIN = {"s": 1 / 60, "m": 1.0, "h": 60.0, "d": 1440.0, "w": 10080.0}
 DEFAULT_KEY = "default-resources"
+_TIMESPAN_MIN = {"s": 1 / 60, "m": 1.0, "h": 60.0, "d": 1440.0, "w": 10080.0}
 _SIZE_UNITS_MB = {"": 1.0, "b": 1e-6, "k": 1e-3, "m": 1.0, "g": 1e3, "t": 1e6, "p": 1e9}
 _BINARY_UNITS_MB = {"ki": 1024 / 1e6, "mi": 1024**2 / 1e6, "gi": 1024**3 / 1e6, "ti": 1024**4 / 1e6}
 
@@ -132,7 +134,7 @@ def parse_sinfo(text: str) -> Cluster:
         if not fields:
             continue
         if len(fields) < 3:
-            raise ValueError(f"unexpected sinfo line {line!r} (expected '%P %c %m %G')")
+            raise ValueError(f"unexpected sinfo line {line!r} (expected '%P %c %m %G %l')")
         name = fields[0]
         if name.endswith("*"):
             name = name[:-1]
