@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Start a single-node SLURM cluster on this machine for tests/test_slurm.py (and for trying
-# `snakemake --profile profiles/slurm` by hand). Debian/Ubuntu, run as root (or with sudo).
+# Start a single-node SLURM cluster on this machine for tests/test_slurm.py, which runs the tiny
+# DAG through profiles/slurm adapted to this node. Debian/Ubuntu, run as root (or with sudo).
 #
 #   bash scripts/start_slurm.sh          # install (once), configure, start, wait until idle
 #
@@ -13,13 +13,14 @@
 #   3. creates the munge key if there is none, starts munged, slurmctld and slurmd in the
 #      background (no systemd needed), and waits until `sinfo` shows the node idle.
 #
-# No accounting daemon (slurmdbd): `sacct` does not work on this cluster, so job states come from
-# `squeue`. MinJobAge=600 keeps finished jobs visible to `squeue --states=all` for 10 minutes, long
-# enough for the executor plugin (profiles/slurm sets `slurm-status-command: squeue`).
+# No accounting daemon (slurmdbd): `sacct` does not work on this cluster, so job states must come
+# from `squeue` (the test's profile sets `slurm-status-command: squeue`). MinJobAge=600 keeps
+# finished jobs visible to `squeue --states=all` for 10 minutes; the executor plugin trusts squeue
+# only when MinJobAge is at least 3x its first status-check delay.
 #
 # A slurm.conf that this script did not write is never overwritten: if such a cluster already
 # answers `sinfo`, it is used as it is; otherwise the script stops and says so.
-# Waits are bounded: START_SLURM_TIMEOUT_S (default 120 s) for the node to become idle.
+# Waits are bounded: apt-get 15 min, each daemon 20-30 s, the node START_SLURM_TIMEOUT_S (120 s).
 set -euo pipefail
 
 TIMEOUT_S="${START_SLURM_TIMEOUT_S:-120}"
@@ -66,8 +67,8 @@ if (( need_install )); then
         $SUDO chmod 755 "$policy"
         trap '$SUDO rm -f "$policy"' EXIT
     fi
-    $SUDO apt-get update -qq
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    $SUDO timeout 900 apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq --no-install-recommends \
         -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
         slurm-wlm munge >/dev/null
 fi

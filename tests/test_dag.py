@@ -1,7 +1,17 @@
-"""The whole DAG on config/test.yaml in a temporary folder: report and metrics exist, numbers are finite."""
+"""The whole DAG on config/test.yaml in temporary folders.
 
+1. A corrupt intermediate (projections of case 1) fails that case only: the run completes, the
+   report lists the case, the metrics are finite. The rerun redoes case 1 alone in every stage
+   and the report then lists no failure; a third run has nothing to do.
+2. A run killed midway and rerun: cases finished before the kill are never redone.
+"""
+
+import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,36 +21,94 @@ import pytest
 from conftest import REPO
 
 pytestmark = pytest.mark.dag
+RESULTS = Path("results") / "test"
+
+
+def _cmd(workdir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+            "--configfile", str(REPO / "config/test.yaml"), "--cores", "2", "--keep-going", *extra]
 
 
 def _snakemake(workdir: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(REPO / "config/test.yaml"), "--cores", "2", "--keep-going", *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    return subprocess.run(_cmd(workdir, *extra), capture_output=True, text=True, timeout=1200)
+
+
+def _manifest(workdir: Path, stage: str, shard: int) -> dict:
+    return json.loads((workdir / RESULTS / "manifests" / stage / f"shard{shard:04d}.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("dag")
-    proc = _snakemake(workdir)
+def faulty_then_rerun(tmp_path_factory):
+    """Simulate, corrupt case 1's projections, run everything, keep what happened, then rerun."""
+    wd = tmp_path_factory.mktemp("dag")
+    proc = _snakemake(wd, *[str(RESULTS / "manifests" / "simulate" / f"shard{s:04d}.json") for s in (0, 1)])
     assert proc.returncode == 0, proc.stderr[-4000:]
-    return workdir / "results" / "test"
+    (wd / RESULTS / "cases" / "00001" / "proj_nf.hdr").write_text("!INTERFILE :=\ncorrupted by the test\n")
+    first = _snakemake(wd)
+    assert first.returncode == 0, first.stderr[-4000:]
+    state = {"report": (wd / RESULTS / "report" / "report.html").read_text(),
+             "split": json.loads((wd / RESULTS / "splits.json").read_text()),
+             "metrics": pd.read_csv(wd / RESULTS / "tables" / "metrics_main.csv")}
+    second = _snakemake(wd)
+    assert second.returncode == 0, second.stderr[-4000:]
+    return wd, state
 
 
-def test_report_and_metrics_exist_with_finite_numbers(finished_run):
-    report = finished_run / "report" / "report.html"
-    assert report.is_file() and report.stat().st_size > 10_000
+def test_failed_case_is_reported_and_others_finish(faulty_then_rerun):
+    _, state = faulty_then_rerun
+    assert "1" in state["split"]["failed"]
+    assert "unreadable" in state["split"]["failed"]["1"]
+    assert 1 not in state["split"]["train"] + state["split"]["validation"] + state["split"]["test"]
+    assert "Failed cases" in state["report"] and "unreadable" in state["report"]
+    values = state["metrics"][["ssim", "nrmse_pct", "vaa_pct", "ad_pct"]].to_numpy()
+    assert len(values) > 0 and np.all(np.isfinite(values))
+
+
+def test_rerun_redoes_only_the_failed_case(faulty_then_rerun):
+    wd, _ = faulty_then_rerun
+    for stage in ("simulate", "noise", "recon_RR", "recon_noRR"):
+        m = _manifest(wd, stage, 0)
+        assert list(m["seconds"]) == ["1"], (stage, m)
+        assert sorted(m["skipped"]) == [0, 2] and m["failed"] == {}
+    assert _manifest(wd, "simulate", 1)["attempt"] == 1  # the other shard never ran again
+    split = json.loads((wd / RESULTS / "splits.json").read_text())
+    assert split["failed"] == {}
+
+
+def test_report_and_metrics_after_rerun(faulty_then_rerun):
+    wd, _ = faulty_then_rerun
+    report = wd / RESULTS / "report" / "report.html"
     html = report.read_text()
-    assert "Table 1" in html and "data:image/png;base64" in html
-    metrics = pd.read_csv(finished_run / "tables" / "metrics_main.csv")
+    assert "Table 1" in html and "data:image/png;base64" in html and "Failed cases</h2>\n<p>None." in html
+    metrics = pd.read_csv(wd / RESULTS / "tables" / "metrics_main.csv")
     assert {"none", "iy_truth", "iy_spect"} <= set(metrics["method"])
     assert any(m.startswith("dl:") for m in metrics["method"])
-    values = metrics[["ssim", "nrmse_pct", "vaa_pct", "ad_pct"]].to_numpy()
-    assert np.all(np.isfinite(values))
+    assert np.all(np.isfinite(metrics[["ssim", "nrmse_pct", "vaa_pct", "ad_pct"]].to_numpy()))
+    proc = _snakemake(wd, "-n")
+    assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr
 
 
-def test_rerun_has_nothing_to_do(finished_run):
-    workdir = finished_run.parents[1]
-    proc = _snakemake(workdir, "-n")
-    assert proc.returncode == 0
-    assert "Nothing to be done" in proc.stdout + proc.stderr
+def test_killed_run_resumes_without_redoing_finished_cases(tmp_path):
+    cases = tmp_path / RESULTS / "cases"
+    proc = subprocess.Popen(_cmd(tmp_path, "dataset"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 600
+    try:
+        while time.time() < deadline and len(list(cases.glob("*/simulate.json"))) < 2:
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finished = {int(p.parent.name) for p in cases.glob("*/simulate.json")}
+    assert 2 <= len(finished) < 6, "the kill came too late to test a resume"
+    assert _snakemake(tmp_path, "--unlock").returncode == 0  # a killed Snakemake leaves its lock behind
+    rerun = _snakemake(tmp_path, "dataset")
+    assert rerun.returncode == 0, rerun.stderr[-4000:]
+    redone = set()
+    skipped = set()
+    for shard in (0, 1):
+        m = _manifest(tmp_path, "simulate", shard)
+        redone |= {int(c) for c in m["seconds"]}
+        skipped |= set(m["skipped"])
+    assert finished <= skipped and not finished & redone
+    assert redone | skipped == set(range(6))

@@ -39,15 +39,25 @@ def test_non_cubic_input_divisible_by_the_levels(name):
         assert net(x).shape == x.shape
 
 
-def test_residual_head_starts_near_identity_and_can_be_switched_off():
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_untrained_residual_network_is_the_identity(name):
+    """The zero-initialised gain makes an untrained network return its (non-negative) input."""
+    net = build_network(name, TINY)
+    x = torch.rand(1, 1, 16, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(net(x), x)
+
+
+def test_residual_head_formula_and_switch():
     torch.manual_seed(0)
     res = build_network("unet", TINY)
     plain = build_network("unet", TINY, residual=False)
-    assert count_parameters(res) == count_parameters(plain)
-    x = torch.rand(1, 1, 16, 16, 16)
+    assert count_parameters(res) == count_parameters(plain) + 1  # the gain
     with torch.no_grad():
-        body = res.body(x)
-        assert torch.equal(res(x), torch.relu(x + body))
+        res.gain.fill_(0.5)
+        x = torch.rand(1, 1, 16, 16, 16)
+        assert torch.equal(res(x), torch.relu(x + 0.5 * res.body(x)))
+        assert float(plain(x).min()) >= 0
 
 
 def test_unknown_architecture_and_bad_channels():

@@ -1,6 +1,9 @@
 """SLURM profile check against a fake `sinfo`: missing partitions and oversized requests fail with one line."""
 
+import re
+
 import pytest
+import yaml
 
 from conftest import REPO
 from pvc_core.errors import InputError
@@ -122,6 +125,15 @@ def test_repository_profile_is_read_with_its_gpu_request():
     _, requests = profile_requests(REPO / "profiles" / "slurm")
     train = next(r for r in requests if r.where == "set-resources: train_network")
     assert train.gpus >= 1 and train.cpus >= 1 and train.mem_mb and train.partition
+
+
+def test_repository_profile_sizes_every_submitted_rule():
+    """A new rule in rules/*.smk needs its SLURM size in profiles/slurm (or a place in `localrules`)."""
+    rules = {m for f in (REPO / "rules").glob("*.smk") for m in re.findall(r"^rule (\w+):", f.read_text(), re.M)}
+    block = re.search(r"^localrules:\n((?:[ \t]+\w+,?\n)+)", (REPO / "Snakefile").read_text(), re.M)
+    local = set(re.findall(r"\w+", block.group(1))) if block else set()
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    assert rules - local - set(profile["set-resources"]) == set()
 
 
 def test_command_exit_codes(tmp_path, capsys):

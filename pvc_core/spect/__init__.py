@@ -10,9 +10,15 @@ Public interface (stable; used by the pipeline and the ``dlpvc simulate`` comman
     read_projections(...)
     orbit_radii_mm(...)         body-contour orbit radii per view
 
-Modules: ``collimator`` (CDR formula), ``energy_windows``, ``scatter`` (simulation model, TEW),
-``geometry`` (rotated frame), ``cdr`` (depth-dependent blurring), ``system_model`` (cached
-projector), ``orbit``, ``simulate``, ``noise``, ``reconstruct``, ``interfile``.
+Modules: ``physics_data`` (Lu-177 lines, NIST attenuation), ``collimator`` (CDR formula),
+``energy_windows``, ``scatter`` (simulation model, TEW), ``geometry`` (rotated frame, splat and
+sampling), ``cdr`` (depth-dependent blurring), ``system_model`` (cached projector, PyTomography
+adapter), ``system_cache`` (per-case reuse), ``orbit``, ``projections``, ``simulate``, ``noise``,
+``reconstruct``, ``interfile``.
+
+Threads: the operators are memory-bound; on a shared or oversubscribed machine one torch thread
+per process (``torch.set_num_threads(1)``, i.e. Snakemake ``threads: 1``) is much faster than
+OpenMP threads competing for cores.
 
 Other back ends (STIR, CASToR, SIMIND): the data flow is Interfile projections in, NIfTI image
 out, so an external reconstruction can replace :func:`reconstruct` by reading the Interfile

@@ -25,6 +25,7 @@ block; the splat map's transpose is the exact adjoint used in back projection.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,9 +78,11 @@ def _csr(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int,
     """CSR tensor from COO triplets whose columns are already ordered within each row."""
     crow = np.zeros(shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=shape[0]), out=crow[1:])
-    return torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(cols.astype(np.int64)),
-                                   torch.from_numpy(vals.astype(np.float32)), shape,
-                                   check_invariants=False).to(device)
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": we only use mm and .to()
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(cols.astype(np.int64)),
+                                       torch.from_numpy(vals.astype(np.float32)), shape,
+                                       check_invariants=False).to(device)
 
 
 def _bilinear(a: np.ndarray, c: np.ndarray, n_a: int, n_c: int):
@@ -99,52 +102,79 @@ def _bilinear(a: np.ndarray, c: np.ndarray, n_a: int, n_c: int):
     return ai.astype(np.int64), ci.astype(np.int64), w, valid
 
 
-def splat_matrices(frame: Frame, angles_deg: np.ndarray, device: torch.device,
-                   transpose: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+def splat_matrices(frame: Frame, angles_deg: np.ndarray, device: torch.device, transpose: bool = True,
+                   planes: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Sparse CSR maps object -> rotated frame (splat) and (if ``transpose``) its transpose.
 
-    The forward map has shape (n_views * n_s * n_u, n_xy * n_xy) and acts on the object reshaped
-    to (n_xy * n_xy, n_z). Weights of voxels that fall outside the detector are dropped
-    (those photons miss the detector).
+    ``planes = (k0, n)`` restricts the rotated frame to depth planes ``k0 .. k0 + n - 1`` (default
+    all ``frame.n_s``). The forward map has shape (n_views * n * n_u, n_xy * n_xy) and acts on the
+    object reshaped to (n_xy * n_xy, n_z). Weights of voxels that fall outside the detector (or
+    outside the planes) are dropped.
     """
+    k0, n_planes = planes if planes is not None else (0, frame.n_s)
     e, t = detector_directions(angles_deg)
     xc = frame.centres_mm()
     px, py = np.meshgrid(xc, xc, indexing="ij")
     p = np.stack([px.ravel(), py.ravel()], axis=1)  # (n_vox, 2), row = i * n_xy + j
     v = frame.voxel_mm
-    a = _snap(p @ e.T / v + (frame.n_s - 1) / 2.0)  # (n_vox, n_views) depth index
+    a = _snap(p @ e.T / v + (frame.n_s - 1) / 2.0) - k0  # (n_vox, n_views) depth index in the block
     c = _snap(p @ t.T / v + (frame.n_u - 1) / 2.0)  # detector index
-    ai, ci, w, ok = _bilinear(a, c, frame.n_s, frame.n_u)  # (n_vox, n_views, 4)
+    ai, ci, w, ok = _bilinear(a, c, n_planes, frame.n_u)  # (n_vox, n_views, 4)
     n_vox, n_views = a.shape
-    node = (np.arange(n_views)[None, :, None] * frame.n_s + ai) * frame.n_u + ci
+    node = (np.arange(n_views)[None, :, None] * n_planes + ai) * frame.n_u + ci
     vox = np.broadcast_to(np.arange(n_vox)[:, None, None], node.shape)
     # voxel-major order: rows of the transpose are sorted and their columns increase
     node, vox, w = node[ok], vox[ok], w[ok]
-    shape = (n_views * frame.n_s * frame.n_u, n_vox)
+    shape = (n_views * n_planes * frame.n_u, n_vox)
     order = np.argsort(node, kind="stable")  # stable: voxels stay increasing within a node
     fwd = _csr(node[order], vox[order], w[order], shape, device)
     bwd = _csr(vox, node, w, (shape[1], shape[0]), device) if transpose else None
     return fwd, bwd
 
 
-def sample_rotated(volume: torch.Tensor, frame: Frame, angles_deg: np.ndarray) -> torch.Tensor:
-    """Bilinear samples of ``volume`` (n_xy, n_xy, n_z) at the rotated-frame nodes: (n_views, n_s, n_u, n_z).
+def sample_rotated(volume: torch.Tensor, frame: Frame, angles_deg: np.ndarray,
+                   planes: tuple[int, int] | None = None) -> torch.Tensor:
+    """Bilinear samples of ``volume`` (n_xy, n_xy, n_z) at the rotated-frame nodes: (n_views, n, n_u, n_z).
 
-    Nodes outside the grid read zero. Implemented as a sparse interpolation matrix so that the
-    result comes out directly in the (view, depth, u, z) layout.
+    ``planes = (k0, n)`` as in :func:`splat_matrices`. Nodes outside the grid read zero.
+    Implemented as a sparse interpolation matrix so that the result comes out directly in the
+    (view, depth, u, z) layout.
     """
+    k0, n_planes = planes if planes is not None else (0, frame.n_s)
     e, t = detector_directions(angles_deg)
-    s = frame.depth_mm()
+    s = frame.depth_mm()[k0:k0 + n_planes]
     u = (np.arange(frame.n_u) - (frame.n_u - 1) / 2.0) * frame.voxel_mm
     pos = s[None, :, None, None] * e[:, None, None, :] + u[None, None, :, None] * t[:, None, None, :]
     idx = _snap(pos / frame.voxel_mm + (frame.n_xy - 1) / 2.0)  # (n_views, n_s, n_u, 2)
     ai, ci, w, ok = _bilinear(idx[..., 0], idx[..., 1], frame.n_xy, frame.n_xy)
-    n_nodes = len(e) * frame.n_s * frame.n_u
+    n_nodes = len(e) * n_planes * frame.n_u
     node = np.broadcast_to(np.arange(n_nodes).reshape(idx.shape[:-1])[..., None], ai.shape)
     vox = ai * frame.n_xy + ci
     interp = _csr(node[ok], vox[ok], w[ok], (n_nodes, frame.n_xy * frame.n_xy), volume.device)
     flat = torch.sparse.mm(interp, volume.reshape(frame.n_xy * frame.n_xy, frame.n_z))
-    return flat.view(len(e), frame.n_s, frame.n_u, frame.n_z)
+    return flat.view(len(e), n_planes, frame.n_u, frame.n_z)
+
+
+def depth_range(frame: Frame, angles_deg: np.ndarray, far: np.ndarray, near: np.ndarray) -> tuple[int, int]:
+    """Planes (k0, n) of the rotated frame that a block of views needs.
+
+    ``far``: 2-D mask of voxels that may hold activity (sets the deepest plane); ``near``: voxels
+    that may hold activity or attenuate (sets the plane nearest the detector). Planes outside
+    hold neither activity nor anything that attenuates it, so dropping them changes nothing.
+    """
+    if not far.any():
+        return 0, 1
+    e, _ = detector_directions(angles_deg)
+    c = frame.centres_mm()
+    half = (frame.n_s - 1) / 2.0
+
+    def depths(mask: np.ndarray) -> np.ndarray:
+        ii, jj = np.nonzero(mask)
+        return np.stack([c[ii], c[jj]], axis=1) @ e.T / frame.voxel_mm + half
+
+    k0 = max(int(np.floor(depths(far).min())) - 1, 0)
+    k1 = min(int(np.ceil(depths(near | far).max())) + 1, frame.n_s - 1)
+    return k0, k1 - k0 + 1
 
 
 def attenuation_factors(mu_rotated_per_cm: torch.Tensor, voxel_mm: float) -> torch.Tensor:

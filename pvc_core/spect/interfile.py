@@ -93,7 +93,7 @@ def write_projections(path_stem: str | Path, projections: Projections) -> Path:
                   "!number of energy windows := 1", *win_keys,
                   "!SPECT STUDY (General) :=", "!process status := Acquired",
                   f"!number of images/energy window := {n_views}", f"!total number of images := {n_views}",
-                  "!number format := float", "!number of bytes per pixel := 4",
+                  "!number format := short float", "!number of bytes per pixel := 4",
                   "data units := counts",
                   "!SPECT STUDY (acquired data) :=", *_common_keys(projections), "!END OF INTERFILE :="]
         (stem.parent / f"{name}.h00").write_text("\n".join(header) + "\n")

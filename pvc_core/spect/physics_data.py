@@ -41,7 +41,7 @@ WATER_ELECTRON_DENSITY_PER_CM3 = 10 * 6.02214076e23 / 18.0153
 
 
 def _nist_table_dir() -> Path:
-    import pytomography  # local import: PyTomography prints a banner on import
+    from pvc_core.spect._pytomography import pytomography  # quiet import
 
     return Path(pytomography.__file__).parent / "data" / "NIST_attenuation_data"
 

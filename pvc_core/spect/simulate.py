@@ -73,9 +73,10 @@ def _gaussian_transfer(n_u: int, n_z: int, variance_px2: torch.Tensor) -> torch.
     return torch.exp(-2.0 * np.pi ** 2 * variance_px2[..., None, None] * f2)
 
 
-def simulate_scatter(system: SPECTSystem, activity_mbq: torch.Tensor, windows: EnergyWindows) -> dict[str, torch.Tensor]:
-    """Scattered counts per window (n_views, n_u, n_z) on ``system``'s grid (first-order Compton model)."""
-    tables = scatter_tables(windows)
+def simulate_scatter(system: SPECTSystem, activity_mbq: torch.Tensor, windows: EnergyWindows,
+                     orders: int = 2, n_samples: int = 200_000) -> dict[str, torch.Tensor]:
+    """Scattered counts per window (n_views, n_u, n_z) on ``system``'s grid (:mod:`pvc_core.spect.scatter`)."""
+    tables = scatter_tables(windows, orders, n_samples)
     nodes = torch.as_tensor(tables.depth_cm, dtype=torch.float32, device=system.device)
     n_nodes = len(nodes)
     fr = system.frame
@@ -83,13 +84,13 @@ def simulate_scatter(system: SPECTSystem, activity_mbq: torch.Tensor, windows: E
     share = photopeak_line_share(windows)
     spr = {w: torch.as_tensor(tables.spr[w], dtype=torch.float32, device=system.device) * share for w in WINDOW_NAMES}
     kvar = {w: torch.as_tensor(tables.variance_mm2[w] / v_px2, dtype=torch.float32, device=system.device)
-            for w in WINDOW_NAMES}
+            for w in WINDOW_NAMES}  # (orders, nodes)
     out = {w: torch.zeros(system.n_views, fr.n_u, fr.n_z, device=system.device) for w in WINDOW_NAMES}
     f2 = activity_mbq.to(system.device, torch.float32).reshape(fr.n_xy * fr.n_xy, fr.n_z)
     for bi in range(system.n_blocks):
         blk = system.block(bi)
         nb = len(blk.views)
-        planes = torch.sparse.mm(blk.splat, f2).view(nb, fr.n_s, fr.n_u, fr.n_z).mul_(blk.attenuation)
+        planes = torch.sparse.mm(blk.splat, f2).view(nb, blk.planes[1], fr.n_u, fr.n_z).mul_(blk.attenuation)
         depth_cm = torch.clamp(blk.attenuation, min=1e-30).log_().neg_().div_(tables.mu_water_per_cm)
         idx = torch.clamp(torch.bucketize(depth_cm, nodes, right=True) - 1, 0, n_nodes - 2)
         lo = nodes[idx]
@@ -102,11 +103,15 @@ def simulate_scatter(system: SPECTSystem, activity_mbq: torch.Tensor, windows: E
         spec = torch.fft.rfft2(classes, s=(2 * fr.n_u, 2 * fr.n_z))  # (nb, C, 2nu, nz+1)
         cdr_px2 = torch.as_tensor(system.collimator.variance_mm2(system.radii_mm[blk.views]) / v_px2,
                                   dtype=torch.float32, device=system.device)
+        rows = torch.as_tensor(blk.views, device=system.device)
         for w in WINDOW_NAMES:
-            var = kvar[w][None, :] + cdr_px2[:, None]  # (nb, C)
-            weighted = (spec * (_gaussian_transfer(fr.n_u, fr.n_z, var) * spr[w][None, :, None, None])).sum(dim=1)
+            weighted = 0
+            for k in range(tables.n_orders):  # one Gaussian kernel per scatter order
+                var = kvar[w][k][None, :] + cdr_px2[:, None]  # (nb, C)
+                transfer = _gaussian_transfer(fr.n_u, fr.n_z, var) * spr[w][k][None, :, None, None]
+                weighted = weighted + (spec * transfer).sum(dim=1)
             img = torch.fft.irfft2(weighted, s=(2 * fr.n_u, 2 * fr.n_z))[:, :fr.n_u, :fr.n_z]
-            out[w][torch.as_tensor(blk.views, device=system.device)] = torch.clamp(img, min=0.0)
+            out[w][rows] = torch.clamp(img, min=0.0)
     return {w: o.mul_(system.counts_per_mbq) for w, o in out.items()}
 
 
@@ -151,19 +156,30 @@ def simulate_projections(activity_mbq_ml: np.ndarray, mu_per_cm: np.ndarray, vox
     act_recon = sum_pool(activity_mbq, factor)
     mu_recon = sum_pool(mu, factor) / factor ** 3
 
+    c = (np.arange(act_recon.shape[0]) - (act_recon.shape[0] - 1) / 2.0) * v_recon
+    outside = (c[:, None] ** 2 + c[None, :] ** 2) > (act_recon.shape[0] * v_recon / 2.0) ** 2
     with torch.no_grad():
-        recon_system = get_system(mu_recon, v_recon, angles, radii, collimator, counts_per_mbq,
-                                  _subset_counts(config), dev)
+        if (act_recon[outside] > 0).any():  # activity outside the reconstructed FOV: project it too
+            support = (act_recon > 0).any(axis=2) | ~outside
+            recon_system = SPECTSystem(mu_recon, v_recon, angles, radii, collimator, counts_per_mbq, device=dev,
+                                       activity_support=support)
+        else:  # the same system the reconstructions of this case will use (cached)
+            recon_system = get_system(mu_recon, v_recon, angles, radii, collimator, counts_per_mbq,
+                                      _subset_counts(config), dev)
         if cam["project_at"] == "sim" and factor > 1:
-            fine = SPECTSystem(mu, voxel_mm, angles, radii, collimator, counts_per_mbq, device=dev, cache=False)
+            fine = SPECTSystem(mu, voxel_mm, angles, radii, collimator, counts_per_mbq, device=dev, cache=False,
+                               activity_support=act > 0)
             primary = _bin_detector(fine.forward(torch.from_numpy(activity_mbq), psf=True), factor)
             del fine
         else:
             primary = recon_system.forward(torch.from_numpy(act_recon), psf=True)
-        if cam["scatter"]["model"] == "none":
+        model = cam["scatter"]["model"]
+        if model == "none":
             scatter = {w: torch.zeros_like(primary) for w in WINDOW_NAMES}
         else:
-            scatter = simulate_scatter(recon_system, torch.from_numpy(act_recon), windows)
+            scatter = simulate_scatter(recon_system, torch.from_numpy(act_recon), windows,
+                                       orders=1 if model == "first_order" else 2,
+                                       n_samples=cam["scatter"]["second_order_samples"])
         kappa = primary_window_fractions(windows)
         expected = {w: kappa[w] * primary + scatter[w] for w in WINDOW_NAMES}
         tew = tew_scatter_estimate(expected["lower"], expected["upper"], windows, v_recon)
@@ -173,8 +189,6 @@ def simulate_projections(activity_mbq_ml: np.ndarray, mu_per_cm: np.ndarray, vox
     win = {w: expected[w].cpu().numpy().astype(np.float32) for w in WINDOW_NAMES}
     totals = {w: float(win[w].sum(dtype=np.float64)) for w in WINDOW_NAMES}
     s_pp = float(scatter["photopeak"].sum())
-    c = (np.arange(act_recon.shape[0]) - (act_recon.shape[0] - 1) / 2.0) * v_recon
-    outside = (c[:, None] ** 2 + c[None, :] ** 2) > (act_recon.shape[0] * v_recon / 2.0) ** 2
     total_mbq = float(activity_mbq.sum(dtype=np.float64))
     meta = {
         "noise": "none (expected counts)",

@@ -29,14 +29,14 @@ which adapts this class to PyTomography's ``SystemMatrix`` interface.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from pvc_core.spect.cdr import DepthLadder
 from pvc_core.spect.collimator import Collimator
-from pvc_core.spect.geometry import Frame, attenuation_factors, sample_rotated, splat_matrices
+from pvc_core.spect.geometry import Frame, attenuation_factors, depth_range, sample_rotated, splat_matrices
 
 #: Default memory budget (bytes) of one block's rotated tensor; blocks larger than this are split.
 DEFAULT_BLOCK_BYTES = 256 * 2 ** 20
@@ -47,11 +47,11 @@ class Block:
     """Cached per-block data: its views, splat maps, attenuation factors and CDR ladder."""
 
     views: np.ndarray
+    planes: tuple[int, int]  # (first depth plane, number of planes) of this block
     splat: torch.Tensor
     splat_t: torch.Tensor | None
-    attenuation: torch.Tensor  # (n_views, n_s, n_u, n_z): exp(-tau)
+    attenuation: torch.Tensor  # (n_views, n_planes, n_u, n_z): exp(-tau)
     ladder: DepthLadder | None = None
-    extra: dict = field(default_factory=dict)
 
 
 class SPECTSystem:
@@ -80,12 +80,17 @@ class SPECTSystem:
         one-pass simulation of large grids).
     block_bytes:
         Memory budget of one block's rotated tensor (float32).
+    activity_support:
+        Mask of voxels that may hold activity ((n, n) or (n, n, n_z)); default the field of view
+        (the cylinder inscribed in the grid, where reconstructions live). Depth planes that hold
+        neither activity nor attenuation in front of it are skipped.
     """
 
     def __init__(self, mu_per_cm: np.ndarray | torch.Tensor, voxel_mm: float, angles_deg: np.ndarray,
                  radii_mm: np.ndarray, collimator: Collimator, counts_per_mbq: float = 1.0,
                  subset_counts: tuple[int, ...] = (1,), device: torch.device | str | None = None,
-                 cache: bool = True, block_bytes: int = DEFAULT_BLOCK_BYTES) -> None:
+                 cache: bool = True, block_bytes: int = DEFAULT_BLOCK_BYTES,
+                 activity_support: np.ndarray | None = None) -> None:
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         mu = torch.as_tensor(np.asarray(mu_per_cm, dtype=np.float32) if not torch.is_tensor(mu_per_cm) else mu_per_cm)
         if mu.ndim != 3 or mu.shape[0] != mu.shape[1]:
@@ -101,13 +106,23 @@ class SPECTSystem:
         self.cache = cache
         self.n_views = len(self.angles_deg)
         self.period = math.lcm(*[max(1, int(m)) for m in subset_counts])
-        per_view = self.frame.n_s * self.frame.n_u * self.frame.n_z * 4
-        self._max_views = max(1, int(block_bytes // per_view))
+        if activity_support is None:
+            far = self._fov_disc()
+        else:
+            far = np.asarray(activity_support, dtype=bool)
+            far = far.any(axis=2) if far.ndim == 3 else far
+        near = far | (self.mu > 0).any(dim=2).cpu().numpy()
         self._blocks: list[np.ndarray] = []
+        self._planes: list[tuple[int, int]] = []
         for k in range(min(self.period, self.n_views)):
             views = np.arange(k, self.n_views, self.period)
-            for start in range(0, len(views), self._max_views):
-                self._blocks.append(views[start:start + self._max_views])
+            planes = depth_range(self.frame, self.angles_deg[views], far, near)
+            per_view = planes[1] * self.frame.n_u * self.frame.n_z * 4
+            max_views = max(1, int(block_bytes // per_view))
+            for start in range(0, len(views), max_views):
+                chunk = views[start:start + max_views]
+                self._blocks.append(chunk)
+                self._planes.append(depth_range(self.frame, self.angles_deg[chunk], far, near))
         self._block_residue = [int(b[0] % self.period) for b in self._blocks]
         self._cache: dict[int, Block] = {}
         self._norm: dict[tuple, torch.Tensor] = {}
@@ -123,14 +138,16 @@ class SPECTSystem:
         """Block ``index`` with its splat maps, attenuation and (if ``psf``) CDR ladder."""
         blk = self._cache.get(index)
         if blk is None:
-            views = self._blocks[index]
-            splat, splat_t = splat_matrices(self.frame, self.angles_deg[views], self.device, transpose=self.cache)
-            att = attenuation_factors(sample_rotated(self.mu, self.frame, self.angles_deg[views]), self.frame.voxel_mm)
-            blk = Block(views=views, splat=splat, splat_t=splat_t, attenuation=att)
+            views, planes = self._blocks[index], self._planes[index]
+            angles = self.angles_deg[views]
+            splat, splat_t = splat_matrices(self.frame, angles, self.device, transpose=self.cache, planes=planes)
+            att = attenuation_factors(sample_rotated(self.mu, self.frame, angles, planes), self.frame.voxel_mm)
+            blk = Block(views=views, planes=planes, splat=splat, splat_t=splat_t, attenuation=att)
             if self.cache:
                 self._cache[index] = blk
         if psf and blk.ladder is None:
-            dist = self.radii_mm[blk.views][:, None] - self.frame.depth_mm()[None, :]
+            k0, n_planes = blk.planes
+            dist = self.radii_mm[blk.views][:, None] - self.frame.depth_mm()[None, k0:k0 + n_planes]
             var = self.collimator.variance_mm2(dist) / self.frame.voxel_mm ** 2
             blk.ladder = DepthLadder.build(var, self._base_px2, self.device)
         return blk
@@ -167,7 +184,7 @@ class SPECTSystem:
         out = torch.empty(n_out, fr.n_u, fr.n_z, device=self.device, dtype=torch.float32)
         for bi in self._blocks_of(n_subsets, subset):
             blk = self.block(bi, psf)
-            planes = torch.sparse.mm(blk.splat, f2).view(len(blk.views), fr.n_s, fr.n_u, fr.n_z)
+            planes = torch.sparse.mm(blk.splat, f2).view(len(blk.views), blk.planes[1], fr.n_u, fr.n_z)
             planes.mul_(blk.attenuation)
             proj = blk.ladder.forward(planes) if psf else planes.sum(dim=1)
             out.index_copy_(0, self._positions(blk.views, n_subsets, subset), proj)
@@ -185,7 +202,7 @@ class SPECTSystem:
                 raise RuntimeError("back projection needs a system built with cache=True")
             q = proj.index_select(0, self._positions(blk.views, n_subsets, subset))
             if psf:
-                planes = blk.ladder.backward(q, fr.n_s)
+                planes = blk.ladder.backward(q, blk.planes[1])
                 planes.mul_(blk.attenuation)
             else:
                 planes = blk.attenuation * q.unsqueeze(1)
@@ -201,12 +218,13 @@ class SPECTSystem:
             self._norm[key] = self.backward(ones, n_subsets, subset, psf)
         return self._norm[key]
 
+    def _fov_disc(self) -> np.ndarray:
+        c = self.frame.centres_mm()
+        return (c[:, None] ** 2 + c[None, :] ** 2) <= (self.frame.n_xy * self.frame.voxel_mm / 2.0) ** 2
+
     def fov_mask(self) -> torch.Tensor:
         """Voxels inside the reconstructed field of view: the cylinder inscribed in the grid."""
-        c = self.frame.centres_mm()
-        r2 = c[:, None] ** 2 + c[None, :] ** 2
-        inside = r2 <= (self.frame.n_xy * self.frame.voxel_mm / 2.0) ** 2
-        m = torch.from_numpy(inside.astype(np.float32)).to(self.device)
+        m = torch.from_numpy(self._fov_disc().astype(np.float32)).to(self.device)
         return m[:, :, None].expand(-1, -1, self.frame.n_z).contiguous()
 
 
