@@ -11,8 +11,6 @@ import zlib
 
 import numpy as np
 
-#: Fixed stream names; the numbers are CRC32 of the name so they never depend on order.
-STAGES = ("phantom", "anatomy", "activity", "noise", "split", "train", "calibration")
 
 
 def stage_key(stage: str) -> int:

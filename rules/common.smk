@@ -86,3 +86,8 @@ def model_file(model):
 
 def metrics_table(suite):
     return f"{RESULTS}/tables/metrics_{suite}.csv"
+
+
+def resolution_of(wildcards):
+    """The matched-filter result of the reconstruction method of a dataset (RR_n -> RR)."""
+    return f"{RESULTS}/resolution/{wildcards.dataset.split('_')[0]}.json"

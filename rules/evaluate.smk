@@ -10,7 +10,6 @@ rule evaluate_methods:
     params:
         models=lambda wc: SUITES[wc.suite],
         config=CONFIG,
-        results=RESULTS,
     log:
         log_file("evaluate", "{suite}"),
     benchmark:

@@ -6,7 +6,6 @@ rule generate_phantoms:
         cases=cases_of,
         retry=retry("phantom"),
         config=CONFIG,
-        results=RESULTS,
     log:
         log_file("phantom"),
     benchmark:
@@ -29,7 +28,6 @@ rule make_phantom_montage:
         f"{RESULTS}/figures/phantoms.png",
     params:
         config=CONFIG,
-        results=RESULTS,
     log:
         log_file("figures", "phantom_montage"),
     benchmark:

@@ -8,7 +8,6 @@ rule reconstruct_osem:
         cases=cases_of,
         retry=retry("recon_{method}"),
         config=CONFIG,
-        results=RESULTS,
     log:
         log_file("recon_{method}"),
     benchmark:
@@ -32,8 +31,7 @@ rule prune_intermediates:
         manifest("prune"),
     params:
         cases=cases_of,
-        storage=config["storage"],
-        results=RESULTS,
+        config=CONFIG,
     log:
         log_file("prune"),
     benchmark:

@@ -13,7 +13,6 @@ rule make_report:
     params:
         model=DEFAULT_MODEL,
         config=CONFIG,
-        results=RESULTS,
     log:
         log_file("report", "report"),
     conda:

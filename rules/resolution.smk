@@ -6,7 +6,6 @@ rule measure_resolution:
         f"{RESULTS}/resolution/{{method}}.json",
     params:
         config=CONFIG,
-        results=RESULTS,
     log:
         log_file("resolution", "{method}"),
     benchmark:

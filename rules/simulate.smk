@@ -8,7 +8,6 @@ rule simulate_projections:
         cases=cases_of,
         retry=retry("simulate"),
         config=CONFIG,
-        results=RESULTS,
     log:
         log_file("simulate"),
     benchmark:
@@ -33,7 +32,6 @@ rule add_noise:
         cases=cases_of,
         retry=retry("noise"),
         config=CONFIG,
-        results=RESULTS,
     log:
         log_file("noise"),
     benchmark:

@@ -8,7 +8,6 @@ rule train_network:
     params:
         spec=lambda wc: MODEL_SPECS[wc.model],
         config=CONFIG,
-        results=RESULTS,
     log:
         log_file("train", "{model}"),
     benchmark:
@@ -33,7 +32,6 @@ rule predict_test_cases:
         f"{RESULTS}/predictions/{{model}}/done.json",
     params:
         config=CONFIG,
-        results=RESULTS,
     log:
         log_file("predict", "{model}"),
     benchmark:

@@ -4,4 +4,4 @@ from pvc_core.report.figures import phantom_montage
 
 ctx, config = snakemake_job(snakemake)  # noqa: F821 (injected by Snakemake)
 with ctx as log:
-    phantom_montage(snakemake.params.results, snakemake.input[0], snakemake.output[0], log=log)  # noqa: F821
+    phantom_montage(config["results_dir"], snakemake.input[0], snakemake.output[0], log=log)  # noqa: F821

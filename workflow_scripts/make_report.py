@@ -4,4 +4,4 @@ from pvc_core.report.html import build_report
 
 ctx, config = snakemake_job(snakemake)  # noqa: F821 (injected by Snakemake)
 with ctx as log:
-    build_report(config, snakemake.params.results, snakemake.params.model, snakemake.output[0], log=log)  # noqa: F821
+    build_report(config, config["results_dir"], snakemake.params.model, snakemake.output[0], log=log)  # noqa: F821

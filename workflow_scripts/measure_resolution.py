@@ -4,5 +4,5 @@ from pvc_core.pipeline.runtime import snakemake_job
 
 ctx, config = snakemake_job(snakemake)  # noqa: F821 (injected by Snakemake)
 with ctx as log:
-    measure_resolution(snakemake.wildcards.method, config, snakemake.params.results,  # noqa: F821
+    measure_resolution(snakemake.wildcards.method, config, config["results_dir"],  # noqa: F821
                        snakemake.input.split, snakemake.output[0], log=log)  # noqa: F821

@@ -5,5 +5,5 @@ from pvc_core.pipeline.runtime import snakemake_job
 ctx, config = snakemake_job(snakemake)  # noqa: F821 (injected by Snakemake)
 with ctx as log:
     run_reconstruct_shard(int(snakemake.wildcards.shard), snakemake.params.cases,  # noqa: F821
-                          snakemake.wildcards.method, config, snakemake.params.results,  # noqa: F821
+                          snakemake.wildcards.method, config, config["results_dir"],  # noqa: F821
                           list(snakemake.input), snakemake.output[0], log=log)  # noqa: F821
