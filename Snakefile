@@ -5,13 +5,15 @@
 #   snakemake --profile profiles/default --configfile config/test.yaml
 #   snakemake -n --configfile config/paper.yaml          # plan the paper-scale build
 
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 if not config:
 
-    configfile: "config.yaml"
+    configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 include: "rules/common.smk"

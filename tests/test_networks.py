@@ -10,6 +10,15 @@ from pvc_core.networks import ARCHITECTURES, build_network, count_parameters, si
 from pvc_core.networks.recurrent_blocks import RecurrentConv
 from pvc_core.networks.unetpp import NestedUNet
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny networks run fastest on one thread, and do not stall when other jobs share the CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 TINY = [4, 8, 16]
 
 
@@ -89,5 +98,6 @@ def test_nested_unet_equals_monai_unetplusplus_at_five_levels():
     x = torch.rand(1, 1, 32, 32, 32)
     with torch.no_grad():
         assert torch.allclose(ours(x), ref(x)[0], atol=1e-6)
-    unused = sum(p.numel() for n, p in ref.named_parameters() if n.startswith(("final_conv_0_1", "final_conv_0_2", "final_conv_0_3")))
+    heads = ("final_conv_0_1", "final_conv_0_2", "final_conv_0_3")  # deep-supervision outputs, unused
+    unused = sum(p.numel() for n, p in ref.named_parameters() if n.startswith(heads))
     assert count_parameters(ours) == count_parameters(ref) - unused

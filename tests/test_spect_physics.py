@@ -20,13 +20,7 @@ from pvc_core.spect.system_model import SPECTSystem
 CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These problems are tiny: one torch thread avoids OpenMP contention on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

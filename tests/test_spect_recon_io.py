@@ -17,13 +17,7 @@ from pvc_core.spect import (Projections, add_poisson_noise, orbit_radii_mm, read
 CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These problems are tiny: one torch thread avoids OpenMP contention on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _cylinder(scatter_model: str = "first_and_second_order"):

@@ -17,6 +17,15 @@ from pvc_core.training.dataset import augment, case_id_of, epoch_samples, load_c
 from pvc_core.training.patches import apply_patchwise, crop_to, pad_to_multiple, patch_grid, random_patch_slices
 from pvc_core.training.train import complete_model_cfg
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny networks run fastest on one thread, and do not stall when other jobs share the CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 TINY_CFG = {"architecture": "unet", "channels": [4, 8, 16], "epochs": 3, "batch_size": 2,
             "learning_rate": 0.01, "input": "full", "normalisation": "sum"}
 

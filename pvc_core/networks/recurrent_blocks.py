@@ -16,7 +16,8 @@ from monai.networks.blocks import Convolution
 from torch import nn
 
 
-def _conv(in_ch: int, out_ch: int, kernel_size: int = 3, act="relu", norm="instance", dropout: float = 0.0) -> nn.Module:
+def _conv(in_ch: int, out_ch: int, kernel_size: int = 3, act="relu", norm="instance",
+          dropout: float = 0.0) -> nn.Module:
     return Convolution(3, in_ch, out_ch, kernel_size=kernel_size, act=act, norm=norm, dropout=dropout)
 
 

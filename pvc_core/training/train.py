@@ -225,7 +225,8 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
                     "output": "relu(x + net(x))" if residual else "relu(net(x))"},
         "training": {
             "seed": int(seed), "torch_seed": torch_seed, "loss": loss, "optimiser": "Adam",
-            "lr_schedule": lr_schedule, "augmentation": "flips axes 0, 2; quarter turns axes 0-1" if augmentation else "none",
+            "lr_schedule": lr_schedule,
+            "augmentation": "flips of axes 0, 2; quarter turns in axes 0-1" if augmentation else "none",
             "device": str(dev), "epochs": cfg["epochs"], "best_epoch": best["epoch"],
             "best_val_loss": None if not len(val) else best["val_loss"],
             "final_train_loss": history[-1]["train_loss"],
