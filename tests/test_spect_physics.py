@@ -104,6 +104,7 @@ def test_system_matrix_adjoint_and_subsets(base_config):
 @pytest.mark.parametrize("project_at", ["sim", "recon"])
 def test_photopeak_counts_in_air_equal_sensitivity_activity_time(base_config, project_at):
     cfg = small_config(base_config, 16, 9.6, 2, 8, project_at=project_at, time_per_view_s=25.0)
+    cfg["camera"]["collimator"]["tail"].update(penetration_fraction=0.0)  # its pedestal leaves the small detector
     v = 4.8
     act = np.zeros((32, 32, 32), np.float32)
     act[12:20, 10:18, 14:19] = 0.7  # MBq/mL
@@ -118,6 +119,50 @@ def test_photopeak_counts_in_air_equal_sensitivity_activity_time(base_config, pr
         assert totals[w] == pytest.approx(kappa[w] * expected, rel=1e-5)
     assert proj.meta["scatter_fraction"] == pytest.approx(0.0, abs=1e-6)
     assert proj.windows["photopeak"].shape == (8, 16, 16)
+
+
+def test_collimator_tail_fraction_and_width_for_point_source_in_air(base_config):
+    """The simulator's pedestal holds the configured fraction with the configured width; counts are kept."""
+    n, v, f = 32, 4.8, 0.05
+    act = np.zeros((n, n, n), np.float32)
+    act[n // 2, n // 2, n // 2] = 1.0
+    mu = np.zeros_like(act)
+    projs = {}
+    for frac in (0.0, f):
+        cfg = small_config(base_config, n, v, 1, 4, scatter={"model": "none"})
+        cfg["camera"]["collimator"]["tail"].update(penetration_fraction=frac, extra_fraction=0.0)
+        projs[frac] = simulate_projections(act, mu, v, cfg).windows["photopeak"].astype(np.float64)
+    col = Collimator.from_config(cfg)
+    assert col.tail_fraction == f
+    core, full = projs[0.0], projs[f]
+    assert full.sum() == pytest.approx(core.sum(), rel=1e-3)  # counts conserved (detector wide enough)
+    tail = (full - (1.0 - f) * core) / f  # unit-weight pedestal
+    assert tail.sum() == pytest.approx(core.sum(), rel=2e-3)
+    radius = float(cfg["camera"]["orbit"]["min_radius_mm"])  # no body: every view at the minimum radius
+    c = (np.arange(n) - (n - 1) / 2.0) * v
+    for k in range(full.shape[0]):
+        cu = (core[k].sum(axis=1) * c).sum() / core[k].sum()
+        cz = (core[k].sum(axis=0) * c).sum() / core[k].sum()
+        var_u = (tail[k].sum(axis=1) * (c - cu) ** 2).sum() / tail[k].sum()
+        d = radius  # the source sits 2.4 mm off the axis: well inside the tolerances below
+        assert np.sqrt(var_u) == pytest.approx(float(col.tail_sigma_mm(d)), rel=0.08)
+        r = np.hypot(c[:, None] - cu, c[None, :] - cz)
+        r0 = 3.0 * float(col.system_fwhm_mm(d))
+        beyond = full[k][r > r0].sum() / full[k].sum()
+        expected = f * np.exp(-r0 ** 2 / (2.0 * float(col.tail_sigma_mm(d)) ** 2))
+        assert beyond == pytest.approx(expected, rel=0.2), (beyond, expected)
+        assert core[k][r > r0].sum() / core[k].sum() < 1e-3  # the Gaussian core has no such tail
+
+
+def test_septal_penetration_default_matches_ray_trace(base_config):
+    """The configured pedestal of SY-ME at 208 keV is what a ray trace of its hexagonal lattice gives."""
+    col = Collimator.from_config(base_config)
+    fraction, rms_tan = col.septal_penetration_tail(n_theta=32, n_rays=1500, n_steps=120)
+    default = base_config["camera"]["collimator"]["tail"]
+    assert 0.5 * default["penetration_fraction"] < fraction < 2.0 * default["penetration_fraction"]
+    assert rms_tan == pytest.approx(default["rms_tan"], rel=0.25)
+    assert fraction < 0.01  # whole-septum penetration is a per-mille effect for MELP at 208 keV
+    assert col.septal_transmission() < 2e-3
 
 
 def test_scatter_tables_depth_dependence(base_config):

@@ -9,11 +9,27 @@ collimator face is
 with hole diameter ``D``, hole length ``L``, ``B`` the distance from the collimator's back face to
 the image plane in the crystal (entrance window, air gap and mean depth of interaction), and
 ``mu_Pb`` lead's linear attenuation coefficient at the photon energy. The effective length is the
-standard way to account for *septal penetration at the hole edges*; it is the only penetration
-this model carries. Penetration through whole septa is estimated by the minimum-path
-transmission ``exp(-mu_Pb * w)``, ``w = t * L / (2 D + t)`` (Sorenson & Phelps eq. 14-1), which for
-the Siemens MELP collimator at 208 keV is about 1e-3 (see :meth:`Collimator.septal_transmission`);
-at that level a separate penetration kernel would add nothing measurable, so none is modelled.
+standard way to account for *septal penetration at the hole edges* (which stays inside the core
+of the response). Penetration through whole septa is estimated by the minimum-path
+transmission ``exp(-mu_Pb * w)``, ``w = t * L / (2 D + t)`` (Sorenson & Phelps eq. 14-1), about
+1e-3 for the Siemens MELP collimator at 208 keV (see :meth:`Collimator.septal_transmission`).
+
+Long-range tail (simulator only)
+--------------------------------
+Photons arriving at angles beyond the largest lead-free angle ``atan(D_corner / L)`` of a hole
+have crossed at least one whole septum. :func:`septal_penetration_tail` ray-traces the hexagonal
+hole lattice (lead path of each ray, transmission ``exp(-mu_Pb l)``, NIST XCOM ``mu_Pb``) and
+gives (a) the fraction of the collimator's total transmitted intensity carried by such rays and
+(b) their root-mean-square ``tan(theta)``. For SY-ME at 208 keV the fraction is about 1e-3 and
+the RMS ``tan(theta)`` about 0.3: a faint pedestal several cm wide. The simulator
+(:func:`pvc_core.spect.simulate.simulate_collimator_tail`) adds it as a distance-dependent
+isotropic Gaussian with ``sigma(d) = (d + L + B) * rms_tan / sqrt(2)`` per axis, holding
+``tail_fraction`` of the primary counts (the core keeps ``1 - tail_fraction``; counts are
+conserved, so the configured sensitivity, which is measured with the tail included, stays
+valid). ``tail_fraction`` also carries any configured extra pedestal (collimator scatter,
+down-scatter of the 249.7/321.3 keV lines) that the user sets from a measured PSF. The
+reconstructions never model the tail: like STIR or CASToR resolution modelling, RR models only
+the Gaussian core (:meth:`Collimator.variance_mm2`).
 
 The system response adds the intrinsic resolution ``R_i`` in quadrature:
 ``FWHM(d) = sqrt(R_g(d)^2 + R_i^2)``; it is modelled as a 2-D Gaussian with
@@ -55,6 +71,11 @@ class Collimator:
         Collimator back face to the image plane (mean depth of interaction) in mm.
     energy_kev:
         Photon energy (for lead's attenuation in the effective length).
+    tail_fraction:
+        Fraction of the primary counts in the long-range pedestal (septal penetration plus any
+        configured extra pedestal); used only by the simulator.
+    tail_rms_tan:
+        RMS of tan(theta) of the pedestal's photons (sets its width, see :meth:`tail_sigma_mm`).
     """
 
     hole_diameter_mm: float
@@ -64,16 +85,21 @@ class Collimator:
     image_plane_gap_mm: float
     hole_shape: str = "hexagonal"
     energy_kev: float = LU177_PHOTOPEAK_KEV
+    tail_fraction: float = 0.0
+    tail_rms_tan: float = 0.3
 
     @classmethod
     def from_config(cls, config: dict) -> "Collimator":
         """The collimator of ``config['camera']`` (validated configuration)."""
         cam = config["camera"]
         col = cam["collimator"]
+        tail = col.get("tail", {})
+        fraction = float(tail.get("penetration_fraction", 0.0)) + float(tail.get("extra_fraction", 0.0))
         return cls(hole_diameter_mm=col["hole_diameter_mm"], hole_length_mm=col["hole_length_mm"],
                    septal_thickness_mm=col["septal_thickness_mm"], hole_shape=col["hole_shape"],
                    intrinsic_fwhm_mm=cam["intrinsic_fwhm_mm"], image_plane_gap_mm=col["image_plane_gap_mm"],
-                   energy_kev=cam["energy_windows"]["photopeak_kev"])
+                   energy_kev=cam["energy_windows"]["photopeak_kev"], tail_fraction=fraction,
+                   tail_rms_tan=float(tail.get("rms_tan", 0.3)))
 
     @property
     def mu_lead_per_mm(self) -> float:
@@ -114,3 +140,81 @@ class Collimator:
         d, t, length = self.hole_diameter_mm, self.septal_thickness_mm, self.hole_length_mm
         w = t * length / (2.0 * d + t)
         return float(np.exp(-self.mu_lead_per_mm * w))
+
+    def tail_sigma_mm(self, distance_mm: np.ndarray | float) -> np.ndarray:
+        """Per-axis sigma (mm) of the long-range pedestal at ``distance_mm`` from the collimator face.
+
+        Penetrating photons leave the source at angle theta and reach the image plane at
+        ``(d + L + B) tan(theta)``; a 2-D isotropic Gaussian with the same second moment has
+        per-axis ``sigma = (d + L + B) * rms_tan / sqrt(2)``.
+        """
+        d = np.maximum(np.asarray(distance_mm, dtype=float), 0.0)
+        return (d + self.hole_length_mm + self.image_plane_gap_mm) * self.tail_rms_tan / np.sqrt(2.0)
+
+    def septal_penetration_tail(self, n_theta: int = 48, n_rays: int = 3000, n_steps: int = 200,
+                                seed: int = 0) -> tuple[float, float]:
+        """(fraction, rms tan(theta)) of the transmitted intensity that crossed whole septa (ray trace)."""
+        return septal_penetration_tail(self.hole_diameter_mm, self.septal_thickness_mm, self.hole_length_mm,
+                                       self.mu_lead_per_mm, n_theta=n_theta, n_rays=n_rays, n_steps=n_steps,
+                                       seed=seed)
+
+
+def _hex_lattice_lead(points: np.ndarray, hole_mm: float, pitch_mm: float) -> np.ndarray:
+    """True where ``points`` (..., 2) lie in lead of a hexagonal hole lattice (flat-to-flat ``hole_mm``).
+
+    Hole centres form a triangular lattice of pitch ``pitch_mm`` (= D + t); a point is in a hole
+    when its hexagonal norm (largest projection onto the three flat normals) about the nearest
+    centre is at most D / 2. The Voronoi cell of the lattice is the hexagon of the same
+    orientation, so the nearest centre is the one of smallest hexagonal norm.
+    """
+    a1 = np.array([pitch_mm, 0.0])
+    a2 = np.array([pitch_mm / 2.0, pitch_mm * np.sqrt(3.0) / 2.0])
+    inv = np.linalg.inv(np.stack([a1, a2], axis=1))
+    normals = np.array([[1.0, 0.0], [0.5, np.sqrt(3.0) / 2.0], [-0.5, np.sqrt(3.0) / 2.0]])
+    c = np.floor(points @ inv.T)
+    best = np.full(points.shape[:-1], np.inf)
+    for di in (0.0, 1.0):
+        for dj in (0.0, 1.0):
+            r = points - (c[..., 0:1] + di) * a1 - (c[..., 1:2] + dj) * a2
+            best = np.minimum(best, np.abs(r @ normals.T).max(axis=-1))
+    return best > hole_mm / 2.0
+
+
+def septal_penetration_tail(hole_mm: float, septum_mm: float, length_mm: float, mu_lead_per_mm: float,
+                            n_theta: int = 48, n_rays: int = 3000, n_steps: int = 200,
+                            seed: int = 0, theta_max: float = 1.0) -> tuple[float, float]:
+    """Ray trace of a hexagonal parallel-hole collimator: long-range penetration fraction and width.
+
+    For polar angles theta on a grid (0 to ``theta_max`` rad), rays enter the front face at
+    uniform random positions and azimuths (fixed seed: deterministic); the lead path of each ray
+    is accumulated over ``n_steps`` steps along the hole length and the ray is transmitted with
+    ``exp(-mu_Pb * path)``. The transmitted intensity per solid angle, ``T(theta)``, is integrated
+    with ``2 pi sin(theta) cos(theta) dtheta`` (solid angle times projected entrance area).
+    Rays beyond the largest lead-free angle ``atan(2 D / (sqrt(3) L))`` (corner-to-corner width
+    of the hexagon over the hole length) have crossed whole septa: their share of the integral
+    is the *tail fraction*, and ``sqrt(<tan^2 theta>)`` over them its width. Returns both.
+    """
+    rng = np.random.default_rng(seed)
+    pitch = hole_mm + septum_mm
+    lattice = np.stack([[pitch, 0.0], [pitch / 2.0, pitch * np.sqrt(3.0) / 2.0]])
+    theta_geo = np.arctan(2.0 * hole_mm / (np.sqrt(3.0) * length_mm))
+    # fine grid inside the geometric acceptance, coarser (log-spaced) outside
+    inner = np.linspace(0.0, theta_geo, n_theta // 2 + 1)[1:]
+    outer = np.geomspace(theta_geo * 1.02, theta_max, n_theta - n_theta // 2)
+    thetas = np.concatenate([inner, outer])
+    z = (np.arange(n_steps) + 0.5) / n_steps * length_mm
+    trans = np.empty(len(thetas))
+    for i, th in enumerate(thetas):
+        start = rng.uniform(0.0, 1.0, (n_rays, 2)) @ lattice
+        phi = rng.uniform(0.0, 2.0 * np.pi, n_rays)
+        step = np.tan(th) * np.stack([np.cos(phi), np.sin(phi)], axis=1)
+        pts = start[:, None, :] + z[None, :, None] * step[:, None, :]
+        path = _hex_lattice_lead(pts, hole_mm, pitch).sum(axis=1) * (length_mm / n_steps) / np.cos(th)
+        trans[i] = np.exp(-mu_lead_per_mm * path).mean()
+    edges = np.concatenate([[0.0], (thetas[1:] + thetas[:-1]) / 2.0, [thetas[-1]]])
+    weight = trans * 2.0 * np.pi * (np.cos(edges[:-1]) ** 2 - np.cos(edges[1:]) ** 2) / 2.0
+    tail = thetas > theta_geo
+    total = weight.sum()
+    fraction = float(weight[tail].sum() / total)
+    rms_tan = float(np.sqrt((weight[tail] * np.tan(thetas[tail]) ** 2).sum() / max(weight[tail].sum(), 1e-300)))
+    return fraction, rms_tan

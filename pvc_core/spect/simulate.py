@@ -9,6 +9,10 @@ Pipeline of :func:`simulate_projections` (noise-free expected counts):
    grid (detector pixels ``sim_factor`` times finer) and the projections are binned to the
    detector matrix, so partial-volume effects of the fine phantom are kept; with ``recon`` the
    activity is first summed onto the reconstruction grid (faster, slightly optimistic).
+   The long-range collimator pedestal (septal penetration, :mod:`pvc_core.spect.collimator`)
+   takes ``tail_fraction`` of these counts and spreads them with a broad distance-dependent
+   Gaussian (:func:`simulate_collimator_tail`, on the reconstruction grid); the reconstructions
+   do not model it.
 3. Scatter (all windows) on the reconstruction grid, which suffices for kernels of several cm:
    per view, each node's attenuated activity is distributed over water-equivalent depth nodes
    (hat functions of ``tau / mu_water``), each depth class is blurred in the detector plane with
@@ -115,6 +119,44 @@ def simulate_scatter(system: SPECTSystem, activity_mbq: torch.Tensor, windows: E
     return {w: o.mul_(system.counts_per_mbq) for w, o in out.items()}
 
 
+def simulate_collimator_tail(system: SPECTSystem, activity_mbq: torch.Tensor, n_nodes: int = 6) -> torch.Tensor:
+    """Primary counts (n_views, n_u, n_z) spread by the collimator's long-range pedestal (unit weight).
+
+    Per view, each depth plane's attenuated activity is assigned to distance nodes (hat functions
+    of the collimator distance), each node is blurred by FFT with the pedestal Gaussian of its
+    distance (:meth:`Collimator.tail_sigma_mm`), and the nodes are summed. Counts leaving the
+    detector edge are lost, as for the core. Scale by ``tail_fraction`` before adding.
+    """
+    fr = system.frame
+    col = system.collimator
+    v = fr.voxel_mm
+    depth = fr.depth_mm()
+    f2 = activity_mbq.to(system.device, torch.float32).reshape(fr.n_xy * fr.n_xy, fr.n_z)
+    all_d = np.maximum(system.radii_mm[:, None] - depth[None, :], 0.0)
+    nodes = np.linspace(all_d.min(), max(all_d.max(), all_d.min() + 1.0), n_nodes)
+    var_px2 = torch.as_tensor((col.tail_sigma_mm(nodes) / v) ** 2, dtype=torch.float32, device=system.device)
+    transfer = _gaussian_transfer(fr.n_u, fr.n_z, var_px2)  # (K, 2nu, nz+1)
+    out = torch.zeros(system.n_views, fr.n_u, fr.n_z, device=system.device)
+    for bi in range(system.n_blocks):
+        blk = system.block(bi)
+        nb = len(blk.views)
+        k0, ns = blk.planes
+        planes = torch.sparse.mm(blk.splat, f2).view(nb, ns, fr.n_u, fr.n_z).mul_(blk.attenuation)
+        d = np.maximum(system.radii_mm[blk.views][:, None] - depth[None, k0:k0 + ns], 0.0)
+        pos = np.clip(np.interp(d, nodes, np.arange(len(nodes))), 0, len(nodes) - 1)
+        lo = np.minimum(np.floor(pos).astype(int), len(nodes) - 2)
+        frac = pos - lo
+        w = np.zeros((nb, ns, len(nodes)), np.float32)
+        np.put_along_axis(w, lo[..., None], (1.0 - frac)[..., None].astype(np.float32), axis=2)
+        np.add.at(w, (np.arange(nb)[:, None], np.arange(ns)[None, :], lo + 1), frac.astype(np.float32))
+        classes = torch.einsum("bsk,bsuz->bkuz", torch.from_numpy(w).to(system.device), planes)
+        del planes
+        spec = torch.fft.rfft2(classes, s=(2 * fr.n_u, 2 * fr.n_z))
+        img = torch.fft.irfft2((spec * transfer[None]).sum(dim=1), s=(2 * fr.n_u, 2 * fr.n_z))[:, :fr.n_u, :fr.n_z]
+        out[torch.as_tensor(blk.views, device=system.device)] = torch.clamp(img, min=0.0)
+    return out.mul_(system.counts_per_mbq)
+
+
 def simulate_projections(activity_mbq_ml: np.ndarray, mu_per_cm: np.ndarray, voxel_mm: float, config: dict,
                          device: torch.device | str | None = None) -> Projections:
     """Noise-free expected counts of a Lu-177 acquisition in the photopeak and both scatter windows.
@@ -173,6 +215,11 @@ def simulate_projections(activity_mbq_ml: np.ndarray, mu_per_cm: np.ndarray, vox
             del fine
         else:
             primary = recon_system.forward(torch.from_numpy(act_recon), psf=True)
+        tail_fraction = collimator.tail_fraction
+        if tail_fraction > 0:
+            tail = simulate_collimator_tail(recon_system, torch.from_numpy(act_recon))
+            primary = primary.mul(1.0 - tail_fraction).add_(tail, alpha=tail_fraction)
+            del tail
         model = cam["scatter"]["model"]
         if model == "none":
             scatter = {w: torch.zeros_like(primary) for w in WINDOW_NAMES}
@@ -209,6 +256,8 @@ def simulate_projections(activity_mbq_ml: np.ndarray, mu_per_cm: np.ndarray, vox
         "system_fwhm_mm_at_100mm": float(collimator.system_fwhm_mm(100.0)),
         "collimator_geometric_efficiency": collimator.geometric_efficiency(),
         "septal_transmission_min_path": collimator.septal_transmission(),
+        "collimator_tail_fraction": collimator.tail_fraction,
+        "collimator_tail_sigma_mm_at_100mm": float(collimator.tail_sigma_mm(100.0)),
         "project_at": cam["project_at"],
         "sim_factor": factor,
         "orbit": "body contour", "orbit_clearance_mm": float(orbit["clearance_mm"]),
