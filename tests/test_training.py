@@ -169,6 +169,7 @@ def test_training_writes_checkpoint_card_and_history(trained):
     assert set(rows[0]) == {"epoch", "train_loss", "val_loss", "seconds"}
     best = min(float(r["val_loss"]) for r in rows)
     assert disk_card["training"]["best_val_loss"] == pytest.approx(best)
+    assert disk_card["training"]["no_pvc_val_loss"] > 0
 
 
 def test_overfitting_two_cases_lowers_the_loss(pairs, tmp_path):

@@ -88,17 +88,21 @@ def _deterministic_torch():
 
 
 @torch.no_grad()
-def _validation_loss(module: nn.Module, cfg: dict, cases: CaseSet, device: torch.device,
+def _validation_loss(module: nn.Module | None, cfg: dict, cases: CaseSet, device: torch.device,
                      loss_name: str) -> float:
-    """Mean loss over cases, each corrected as at prediction time (in input-max units)."""
+    """Mean loss over cases, each corrected as at prediction time (in input-max units).
+
+    ``module=None`` scores the uncorrected input (the no-PVC baseline).
+    """
     if not len(cases):
         return math.nan
-    module.eval()
+    if module is not None:
+        module.eval()
     losses = []
     for x, y, shape in zip(cases.inputs, cases.targets, cases.shapes):
         x = x[tuple(slice(0, n) for n in shape)]
         y = y[tuple(slice(0, n) for n in shape)].astype(np.float64)
-        out = predict_normalised(module, cfg, x, device).astype(np.float64)
+        out = (x if module is None else predict_normalised(module, cfg, x, device)).astype(np.float64)
         if cfg["normalisation"] == "sum" and out.sum() > 0:
             out *= float(x.sum(dtype=np.float64)) / out.sum()
         diff = out - y
@@ -171,6 +175,9 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
     val = load_cases(val_pairs, divisor, minimum)
     log(f"training {cfg['architecture']} ({cfg['input']}, normalisation {cfg['normalisation']}) on "
         f"{len(train)} cases, validating on {len(val)}, {cfg['epochs']} epochs, device {dev}")
+    baseline = _validation_loss(None, cfg, val, dev, loss)
+    if len(val):
+        log(f"validation loss without PVC: {baseline:.6f}")
 
     torch_seed = torch_seed_for(seed, 0, "train")
     network_kwargs = {"residual": bool(residual)}
@@ -229,6 +236,7 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
             "augmentation": "flips of axes 0, 2; quarter turns in axes 0-1" if augmentation else "none",
             "device": str(dev), "epochs": cfg["epochs"], "best_epoch": best["epoch"],
             "best_val_loss": None if not len(val) else best["val_loss"],
+            "no_pvc_val_loss": None if not len(val) else baseline,
             "final_train_loss": history[-1]["train_loss"],
             "final_val_loss": None if not len(val) else history[-1]["val_loss"],
             "seconds": time.perf_counter() - t_start,
