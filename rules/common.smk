@@ -66,8 +66,11 @@ def retry(stage):
     """Rule parameter that changes when this shard's last run left failed cases, or when a later
     stage found one of its outputs corrupt: Snakemake then reruns the shard, which redoes only those."""
 
-    def token(wildcards, output):
-        return retry_token(output[0], case_is_done(RESULTS, stage.format(**wildcards)))
+    def token(wildcards):
+        # Built from the wildcards, not from `output`: Snakemake ignores changes of parameters
+        # derived from input or output files, and this one must trigger a rerun.
+        name = stage.format(**wildcards)
+        return retry_token(manifest(name, wildcards.shard), case_is_done(RESULTS, name))
 
     return token
 

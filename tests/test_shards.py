@@ -75,3 +75,33 @@ def test_corrupt_upstream_input_invalidates_the_producer(tmp_path):
     out = run_noise_shard(0, [3], {"seed": 1}, str(results), [], str(tmp_path / "noise.json"), log=lambda s: None)
     assert "input from stage 'simulate' is unreadable" in out["failed"]["3"]
     assert not marker.exists()
+
+
+def test_token_is_stable_after_a_successful_retry(tmp_path):
+    m = tmp_path / "m.json"
+    fail = {1}
+
+    def process(case):
+        if case in fail:
+            raise RuntimeError("boom")
+
+    run_shard("noise", 0, [0, 1], is_done=lambda c: False, process=process, manifest_path=m, log=lambda s: None)
+    token = retry_token(m)
+    assert token == "retry:1#1"
+    fail.clear()
+    m.unlink()  # Snakemake deletes a job's output before it runs the job ...
+    assert retry_token(m) == token  # ... and the job, in its own process, computes the same token
+    run_shard("noise", 0, [0, 1], is_done=lambda c: False, process=process, manifest_path=m, log=lambda s: None, token=token)
+    assert retry_token(m) == token  # unchanged: the next run sees no parameter change and does nothing
+
+
+def test_attempts_count_across_deleted_manifests(tmp_path):
+    """A case that fails again gets a new token even though Snakemake deleted the manifest in between."""
+    m = tmp_path / "m.json"
+    tokens = []
+    for _ in range(3):
+        m.unlink(missing_ok=True)
+        run_shard("noise", 0, [4], is_done=lambda c: False, process=lambda c: 1 / 0, manifest_path=m,
+                  log=lambda s: None, token=retry_token(m))
+        tokens.append(retry_token(m))
+    assert tokens == ["retry:4#1", "retry:4#2", "retry:4#3"]

@@ -5,4 +5,5 @@ from pvc_core.pipeline.runtime import snakemake_job
 ctx, config = snakemake_job(snakemake)  # noqa: F821 (injected by Snakemake)
 with ctx as log:
     run_simulate_shard(int(snakemake.wildcards.shard), snakemake.params.cases, config,  # noqa: F821
-                       config["results_dir"], list(snakemake.input), snakemake.output[0], log=log)  # noqa: F821
+                       config["results_dir"], list(snakemake.input), snakemake.output[0], log=log,  # noqa: F821
+                       token=snakemake.params.retry)  # noqa: F821

@@ -48,7 +48,7 @@ def _read_upstream(results: str, case: int, stage: str, read: Callable):
 
 
 def run_phantom_shard(shard: int, cases: list[int], config: dict, results: str, manifest_out: str,
-                      log: Log = print) -> dict:
+                      log: Log = print, token: str = "") -> dict:
     """Generate the phantom (anatomy, attenuation, activity) of every case in the shard."""
     from pvc_core.phantom import generate_case
 
@@ -63,11 +63,11 @@ def run_phantom_shard(shard: int, cases: list[int], config: dict, results: str, 
         write_json(_marker(results, case, "phantom"), pc.meta)
 
     return run_shard("phantom", shard, cases, is_done=_done(results, "phantom"), process=process,
-                     manifest_path=manifest_out, log=log)
+                     manifest_path=manifest_out, log=log, token=token)
 
 
 def run_simulate_shard(shard: int, cases: list[int], config: dict, results: str, upstream: list[str],
-                       manifest_out: str, log: Log = print) -> dict:
+                       manifest_out: str, log: Log = print, token: str = "") -> dict:
     """Noise-free projections (photopeak and both scatter windows) of every case in the shard."""
     from pvc_core.spect import simulate_projections, write_projections
 
@@ -81,11 +81,11 @@ def run_simulate_shard(shard: int, cases: list[int], config: dict, results: str,
         write_json(_marker(results, case, "simulate"), {**proj.meta, "seconds": time.perf_counter() - t0})
 
     return run_shard("simulate", shard, cases, is_done=_done(results, "simulate"), process=process,
-                     manifest_path=manifest_out, upstream_failed=failed_cases(upstream), log=log)
+                     manifest_path=manifest_out, upstream_failed=failed_cases(upstream), log=log, token=token)
 
 
 def run_noise_shard(shard: int, cases: list[int], config: dict, results: str, upstream: list[str],
-                    manifest_out: str, log: Log = print) -> dict:
+                    manifest_out: str, log: Log = print, token: str = "") -> dict:
     """Poisson realisation of every window, seeded by (seed, case id)."""
     from pvc_core.spect import add_poisson_noise, read_projections, write_projections
 
@@ -99,11 +99,11 @@ def run_noise_shard(shard: int, cases: list[int], config: dict, results: str, up
                     "counts": {w: float(np.sum(a)) for w, a in noisy.windows.items()}})
 
     return run_shard("noise", shard, cases, is_done=_done(results, "noise"), process=process,
-                     manifest_path=manifest_out, upstream_failed=failed_cases(upstream), log=log)
+                     manifest_path=manifest_out, upstream_failed=failed_cases(upstream), log=log, token=token)
 
 
 def run_reconstruct_shard(shard: int, cases: list[int], method: str, config: dict, results: str,
-                          upstream: list[str], manifest_out: str, log: Log = print) -> dict:
+                          upstream: list[str], manifest_out: str, log: Log = print, token: str = "") -> dict:
     """OSEM reconstruction (``method`` = noRR or RR) of the noisy and noise-free projections."""
     from pvc_core.spect import read_projections, reconstruct
 
@@ -127,7 +127,7 @@ def run_reconstruct_shard(shard: int, cases: list[int], method: str, config: dic
                                                    "seconds": seconds})
 
     return run_shard(stage, shard, cases, is_done=_done(results, stage, outputs), process=process,
-                     manifest_path=manifest_out, upstream_failed=failed_cases(upstream), log=log)
+                     manifest_path=manifest_out, upstream_failed=failed_cases(upstream), log=log, token=token)
 
 
 def read_case_meta(results: str, case: int) -> dict:

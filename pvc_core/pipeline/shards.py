@@ -10,6 +10,13 @@ the DAG has ``n_cases / cases_per_shard`` jobs per stage, while a case stays the
 * :func:`retry_token` turns a manifest's failures into a rule parameter, so the next
   ``snakemake`` run sees a changed parameter and reruns exactly the shards with failures (which
   then redo only their failed cases). Shards without failures keep the same token and stay done.
+
+Snakemake deletes a job's outputs (the manifest) before it runs the job, and a job that runs in
+its own process (SLURM, or a local ``script:`` job) evaluates its parameters again after that
+deletion. So every shard also keeps a copy of its manifest that is not a Snakemake output
+(:func:`state_path`, under ``state/`` beside the manifests): the retry token and the attempt
+counter are read from it, and the token a job computes for itself equals the one Snakemake
+recorded when it planned the job.
 """
 
 from __future__ import annotations
@@ -44,6 +51,17 @@ def read_manifest(path: str | Path) -> dict | None:
         return None
 
 
+def state_path(manifest_path: str | Path) -> Path:
+    """The shard's persistent copy of its manifest (never deleted by Snakemake)."""
+    p = Path(manifest_path)
+    return p.parent / "state" / p.name
+
+
+def _last_run(manifest_path: str | Path) -> dict | None:
+    """What the shard's last run recorded: the persistent copy, else the manifest itself."""
+    return read_manifest(state_path(manifest_path)) or read_manifest(manifest_path)
+
+
 def retry_token(path: str | Path, is_done: Callable[[int], bool] | None = None) -> str:
     """Rule parameter that changes exactly when a finished shard has cases to redo.
 
@@ -52,14 +70,15 @@ def retry_token(path: str | Path, is_done: Callable[[int], bool] | None = None) 
     them corrupt and removed their marker). ``""`` when there is nothing to redo; otherwise the
     ids and the attempt number, which every attempt increments, so each rerun retries them.
     """
-    m = read_manifest(path)
+    m = _last_run(path)
     if not m:
         return ""
     redo = set(m.get("failed") or {})
     if is_done is not None:
         redo |= {str(c) for c in m.get("done", []) if not is_done(int(c))}
     if not redo:
-        return ""
+        # Nothing to redo: the token the shard last ran with, so that it stays unchanged.
+        return m.get("token", "")
     return "retry:" + ",".join(sorted(redo, key=int)) + f"#{m.get('attempt', 1)}"
 
 
@@ -92,16 +111,18 @@ class UpstreamCorrupt(Exception):
 
 def run_shard(stage: str, shard: int, cases: list[int], *, is_done: Callable[[int], bool],
               process: Callable[[int], None], manifest_path: str | Path,
-              upstream_failed: dict[int, str] | None = None, log: Callable[[str], None] = print) -> dict:
+              upstream_failed: dict[int, str] | None = None, log: Callable[[str], None] = print,
+              token: str = "") -> dict:
     """Process every case of a shard that is not done yet; record what happened.
 
-    ``process(case)`` must write the case's outputs with its marker file last. A case listed in
+    ``process(case)`` must write the case's outputs with its marker file last. ``token`` is the
+    retry token the job was started with (see :func:`retry_token`); the manifest keeps it. A case listed in
     ``upstream_failed`` is recorded as failed without being tried. Exceptions are caught per
     case: the message (one line) goes to the manifest, the traceback to the log.
     """
-    previous = read_manifest(manifest_path) or {}
+    previous = _last_run(manifest_path) or {}
     manifest = {"stage": stage, "shard": shard, "cases": cases, "done": [], "skipped": [], "failed": {},
-                "seconds": {}, "attempt": int(previous.get("attempt", 0)) + 1}
+                "seconds": {}, "attempt": int(previous.get("attempt", 0)) + 1, "token": token}
     for case in cases:
         if upstream_failed and case in upstream_failed:
             manifest["failed"][str(case)] = f"not run: {upstream_failed[case]}"
@@ -124,5 +145,6 @@ def run_shard(stage: str, shard: int, cases: list[int], *, is_done: Callable[[in
         manifest["done"].append(case)
         manifest["seconds"][str(case)] = round(dt, 3)
         log(f"[{stage}] case {case}: done in {dt:.2f} s")
+    write_json(state_path(manifest_path), manifest)
     write_json(manifest_path, manifest)
     return manifest
