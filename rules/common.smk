@@ -5,14 +5,18 @@ from itertools import product
 from pvc_core.config import validate_config
 from pvc_core.errors import InputError
 from pvc_core.pipeline import paths
+from pvc_core.phantom import check_phantom_source
 from pvc_core.pipeline.case_stages import case_is_done
 from pvc_core.pipeline.shards import n_shards, retry_token, shard_cases
 
 _config_source = ", ".join(str(p) for p in (workflow.overwrite_configfiles or [])) or "config.yaml"
 try:
     validate_config(config, _config_source)
+    if workflow.is_main_process:  # once per run, not again in every job's own process
+        check_phantom_source(config)
 except InputError as err:
-    sys.exit(f"dlpvc: invalid configuration: {err}")
+    print(f"dlpvc: invalid configuration: {err}", file=sys.stderr)
+    sys.exit(2)
 
 RESULTS = config["results_dir"]
 N_SHARDS = n_shards(config["n_cases"], config["cases_per_shard"])

@@ -51,3 +51,25 @@ def test_bad_values_name_the_key(mutate, key):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(InputError, match="nothere.yaml: configuration file not found"):
         load_config(tmp_path / "nothere.yaml")
+
+
+@pytest.mark.parametrize("override, named", [
+    ("n_cases: -3\n", "key 'n_cases': -3 is less than the minimum of 1"),
+    ("training: {default: {architecture: resnet}}\n", "key 'training.default.architecture'"),
+    ("phantom: {source: voxel, voxel: {path: /nowhere/p.h33, labels: {0: outside, 1: soft_tissue},\n"
+     "  bed_centres_mm: {head: 1, thorax: 2, abdomen: 3}}}\n", "/nowhere/p.h33: voxel phantom file not found"),
+])
+def test_snakemake_stops_before_any_job_with_one_line(tmp_path, override, named):
+    """A bad configuration or a missing input file: exit code 2, one line naming it, nothing written."""
+    import subprocess
+    import sys
+
+    (tmp_path / "bad.yaml").write_text(override)
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--snakefile", str(REPO / "Snakefile"),
+                           "--directory", str(tmp_path), "--cores", "1", "--configfile",
+                           str(REPO / "config/test.yaml"), str(tmp_path / "bad.yaml")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("dlpvc:")]
+    assert len(errors) == 1 and named in errors[0], proc.stderr[-2000:]
+    assert not (tmp_path / "results").exists()

@@ -10,7 +10,7 @@ import pytest
 
 from pvc_core.config import load_config
 from pvc_core.errors import InputError
-from pvc_core.phantom import generate_case
+from pvc_core.phantom import check_phantom_source, generate_case
 from pvc_core.phantom.materials import mu_208kev
 from pvc_core.phantom.voxel_phantom import load_label_volume, read_interfile_header, write_interfile_labels
 
@@ -149,3 +149,36 @@ def test_mesh50_xcat_thorax():
     assert not (m[0].any() or m[-1].any() or m[:, 0].any() or m[:, -1].any())
     # anatomy is RAS: the liver (5) lies on the patient's right (+axis 0) of the body's centre
     assert np.nonzero(pc.labels == 5)[0].mean() > np.nonzero(m)[0].mean()
+
+
+def test_start_up_check_passes_a_good_voxel_phantom(tmp_path):
+    hdr = write_interfile_labels(tmp_path / "p.h33", _label_map(), 10.0)
+    check_phantom_source(_config(hdr))
+
+
+@pytest.mark.parametrize("breakage, message", [
+    ("missing", r"nowhere\.h33: voxel phantom file not found"),
+    ("label", r"p\.h33: label\(s\) \[2\] of the map have no material"),
+    ("truncated", r"p\.h33: header says 40x30x60 voxels"),
+    ("volume", r"phantom\.active_volume_ml: the smallest target active volume 90000 mL exceeds the body's \d+ mL"),
+])
+def test_start_up_check_refuses_what_would_fail_every_case(tmp_path, breakage, message):
+    hdr = write_interfile_labels(tmp_path / "p.h33", _label_map(), 10.0)
+    cfg = _config(hdr, {k: v for k, v in TABLE.items() if k != 2} if breakage == "label" else TABLE)
+    if breakage == "missing":
+        cfg["phantom"]["voxel"]["path"] = str(tmp_path / "nowhere.h33")
+    if breakage == "truncated":
+        data = tmp_path / "p.i33"
+        data.write_bytes(data.read_bytes()[:-100])
+    if breakage == "volume":
+        cfg["phantom"]["active_volume_ml"] = {"distribution": "uniform", "min": 90000.0, "max": 90000.0}
+    with pytest.raises(InputError, match=message):
+        check_phantom_source(cfg)
+
+
+def test_procedural_target_beyond_the_field_of_view_is_refused():
+    cfg = copy.deepcopy(load_config(CONFIG))
+    cfg["phantom"]["active_volume_ml"] = {"distribution": "uniform", "min": 1e9, "max": 1e9}
+    with pytest.raises(InputError, match=r"phantom\.active_volume_ml: .* exceeds the field of view"):
+        check_phantom_source(cfg)
+    check_phantom_source(load_config(CONFIG))

@@ -9,7 +9,7 @@
 - :mod:`~pvc_core.phantom.figure`: :func:`montage`, the paper's Figure 2 for a few cases.
 """
 
-from pvc_core.phantom.generate import PhantomCase, generate_case
+from pvc_core.phantom.generate import PhantomCase, check_phantom_source, generate_case
 from pvc_core.phantom.resample import downsample_activity, downsample_mean
 
 
@@ -20,4 +20,4 @@ def montage(cases, path, max_cases: int = 6):
     return _montage(cases, path, max_cases=max_cases)
 
 
-__all__ = ["PhantomCase", "generate_case", "downsample_activity", "downsample_mean", "montage"]
+__all__ = ["PhantomCase", "check_phantom_source", "generate_case", "downsample_activity", "downsample_mean", "montage"]

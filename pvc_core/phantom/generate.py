@@ -114,3 +114,37 @@ def generate_case(case_id: int, seed: int, config: dict, *, timings: dict | None
     }
     return PhantomCase(act.activity_mbq_ml, mu, labels, body_mask, sim.voxel_mm, activity_recon, mu_recon,
                        recon.voxel_mm, meta)
+
+
+def check_phantom_source(config: dict) -> None:
+    """Refuse, before any job starts, phantom settings that would make every case fail.
+
+    For a voxel phantom this reads the label map once (as the jobs do, at their sampling step)
+    and places it for every bed position that can be drawn, at the largest configured scale:
+    a missing file, a header that does not match its data, a label without a material, an empty
+    body in the field of view or a body wider than it raise :class:`InputError` naming the file
+    or key. For every source, a smallest target active volume larger than the body (voxel
+    phantom) or than the field of view (procedural bodies, whose size is drawn per case) is
+    refused too. What can only fail for some draws stays a per-case failure in the shard
+    manifest and the report.
+    """
+    settings = PhantomSettings.from_config(config)
+    sim, _, _ = grids_from_config(config)
+    smallest_ml = settings.active_volume_ml.low
+    if settings.source == "procedural":
+        fov_ml = sim.voxel_ml * sim.matrix ** 3
+        if smallest_ml > fov_ml:
+            raise InputError(f"the smallest target active volume {smallest_ml:.0f} mL exceeds the field of view's "
+                             f"{fov_ml:.0f} mL", "phantom.active_volume_ml")
+        return
+    from pvc_core.phantom.voxel_phantom import build_voxel_body
+
+    for bed, prob in settings.bed_probabilities.items():
+        if prob <= 0:
+            continue
+        vb = build_voxel_body(sim, settings, bed, 0.0, settings.voxel.scale_range[1])
+        outside = np.array([vb.label_materials.get(i) in (None, "outside") for i in range(256)])
+        body_ml = float((~outside[vb.labels]).sum() * sim.voxel_ml)
+        if smallest_ml > body_ml:
+            raise InputError(f"the smallest target active volume {smallest_ml:.0f} mL exceeds the body's "
+                             f"{body_ml:.0f} mL at bed position '{bed}'", "phantom.active_volume_ml")
