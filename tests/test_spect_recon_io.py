@@ -142,3 +142,50 @@ def test_projections_validate_shapes():
         Projections({"photopeak": w["photopeak"]}, np.arange(4) * 90.0, np.full(4, 200.0), 4.8, 30.0)
     with pytest.raises(ValueError):
         Projections(w, np.arange(3) * 90.0, np.full(3, 200.0), 4.8, 30.0)
+
+
+@pytest.mark.parametrize("method", ["noRR", "RR"])
+def test_uniform_cylinder_total_activity_within_3_percent(cylinder_case, method):
+    """Noise-free, scatter simulated and TEW-corrected: the whole image holds the phantom's activity (MBq)."""
+    cfg, act, mu, r, proj = cylinder_case
+    img = reconstruct(proj, mu, method, cfg)
+    assert img.sum(dtype=np.float64) == pytest.approx(act.sum(dtype=np.float64), rel=0.03)
+
+
+def _point_and_sphere_fwhm(method: str) -> tuple[float, float]:
+    """Matched-filter FWHM (mm) of a one-voxel source and of a 100 mL sphere, both at the centre of a
+    180 mm water cylinder, noise-free, with the paper's OSEM settings (noRR 10x2, RR 6x6)."""
+    from pvc_core.resolution import matched_filter_fwhm
+
+    cfg = copy.deepcopy(load_config(CONFIG))
+    n, v = 48, 4.8
+    cfg["grid"].update(recon_matrix=n, recon_voxel_mm=v, sim_factor=1)
+    cfg["camera"].update(n_views=32, project_at="recon")
+    cfg["reconstruction"].update(noRR={"iterations": 10, "subsets": 2}, RR={"iterations": 6, "subsets": 6})
+    c = (np.arange(n) - (n - 1) / 2.0) * v
+    x, y, z = np.meshgrid(c, c, c, indexing="ij", sparse=True)
+    mu = np.broadcast_to(np.hypot(x, y) <= 90.0, (n, n, n)).astype(np.float32) * np.float32(0.135)
+    point = np.zeros((n, n, n), np.float32)
+    point[n // 2, n // 2, n // 2] = 100.0
+    sphere = np.broadcast_to(x ** 2 + y ** 2 + z ** 2 <= 28.8 ** 2, (n, n, n)).astype(np.float32)
+    out = []
+    for act in (point, sphere):
+        img = reconstruct(simulate_projections(act, mu, v, cfg), mu, method, cfg)
+        out.append(matched_filter_fwhm(img, act, (v,) * 3))
+    return out[0], out[1]
+
+
+def test_point_source_resolution_equals_the_matched_filter_without_psf():
+    """noRR is close to linear: a point source's FWHM is the sphere's matched-filter FWHM within 10 %."""
+    point, sphere = _point_and_sphere_fwhm("noRR")
+    assert point == pytest.approx(sphere, rel=0.10)
+
+
+def test_point_source_is_sharper_than_the_matched_filter_with_psf():
+    """OSEM with resolution modelling recovers a point source faster than an extended object (its
+    resolution depends on the object), so RR's point-source FWHM lies well below the sphere's
+    matched-filter FWHM: measured 6.3 vs 9.1 mm on this grid. The matched filter on extended
+    objects, not a point source, is the resolution that PVC needs."""
+    point, sphere = _point_and_sphere_fwhm("RR")
+    assert point < 0.85 * sphere
+    assert 6.0 < sphere < 12.0
