@@ -152,11 +152,10 @@ def test_uniform_cylinder_total_activity_within_3_percent(cylinder_case, method)
     assert img.sum(dtype=np.float64) == pytest.approx(act.sum(dtype=np.float64), rel=0.03)
 
 
-def _point_and_sphere_fwhm(method: str) -> tuple[float, float]:
-    """Matched-filter FWHM (mm) of a one-voxel source and of a 100 mL sphere, both at the centre of a
-    180 mm water cylinder, noise-free, with the paper's OSEM settings (noRR 10x2, RR 6x6)."""
-    from pvc_core.resolution import matched_filter_fwhm
-
+@pytest.fixture(scope="module")
+def point_and_sphere():
+    """Noise-free projections of a one-voxel source and of a 100 mL sphere, both at the centre of a
+    180 mm water cylinder, with the paper's OSEM settings (noRR 10x2, RR 6x6)."""
     cfg = copy.deepcopy(load_config(CONFIG))
     n, v = 48, 4.8
     cfg["grid"].update(recon_matrix=n, recon_voxel_mm=v, sim_factor=1)
@@ -168,24 +167,29 @@ def _point_and_sphere_fwhm(method: str) -> tuple[float, float]:
     point = np.zeros((n, n, n), np.float32)
     point[n // 2, n // 2, n // 2] = 100.0
     sphere = np.broadcast_to(x ** 2 + y ** 2 + z ** 2 <= 28.8 ** 2, (n, n, n)).astype(np.float32)
-    out = []
-    for act in (point, sphere):
-        img = reconstruct(simulate_projections(act, mu, v, cfg), mu, method, cfg)
-        out.append(matched_filter_fwhm(img, act, (v,) * 3))
-    return out[0], out[1]
+    return cfg, mu, v, [(act, simulate_projections(act, mu, v, cfg)) for act in (point, sphere)]
 
 
-def test_point_source_resolution_equals_the_matched_filter_without_psf():
+def _point_and_sphere_fwhm(case, method: str) -> tuple[float, float]:
+    """Matched-filter FWHM (mm) of the point source and of the sphere after ``method``."""
+    from pvc_core.resolution import matched_filter_fwhm
+
+    cfg, mu, v, sources = case
+    point, sphere = (matched_filter_fwhm(reconstruct(proj, mu, method, cfg), act, (v,) * 3) for act, proj in sources)
+    return point, sphere
+
+
+def test_point_source_resolution_equals_the_matched_filter_without_psf(point_and_sphere):
     """noRR is close to linear: a point source's FWHM is the sphere's matched-filter FWHM within 10 %."""
-    point, sphere = _point_and_sphere_fwhm("noRR")
+    point, sphere = _point_and_sphere_fwhm(point_and_sphere, "noRR")
     assert point == pytest.approx(sphere, rel=0.10)
 
 
-def test_point_source_is_sharper_than_the_matched_filter_with_psf():
+def test_point_source_is_sharper_than_the_matched_filter_with_psf(point_and_sphere):
     """OSEM with resolution modelling recovers a point source faster than an extended object (its
     resolution depends on the object), so RR's point-source FWHM lies well below the sphere's
     matched-filter FWHM: measured 6.3 vs 9.1 mm on this grid. The matched filter on extended
     objects, not a point source, is the resolution that PVC needs."""
-    point, sphere = _point_and_sphere_fwhm("RR")
+    point, sphere = _point_and_sphere_fwhm(point_and_sphere, "RR")
     assert point < 0.85 * sphere
     assert 6.0 < sphere < 12.0

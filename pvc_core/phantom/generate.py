@@ -87,8 +87,7 @@ def generate_case(case_id: int, seed: int, config: dict, *, timings: dict | None
         anatomy_meta = {"bed_position": bed, "bed_offset_mm": offset, **vb.meta}
     mu_table = mu_lookup(label_materials)
     mu = mu_table[labels]
-    outside = np.array([label_materials.get(i) in (None, "outside") for i in range(256)])
-    body_mask = ~outside[labels]
+    body_mask = _body_mask(labels, label_materials)
     if not body_mask.any():
         raise InputError("the phantom has no body voxel in the field of view", "phantom")
     t1 = time.perf_counter()
@@ -114,6 +113,12 @@ def generate_case(case_id: int, seed: int, config: dict, *, timings: dict | None
     }
     return PhantomCase(act.activity_mbq_ml, mu, labels, body_mask, sim.voxel_mm, activity_recon, mu_recon,
                        recon.voxel_mm, meta)
+
+
+def _body_mask(labels: np.ndarray, label_materials: dict[int, str]) -> np.ndarray:
+    """Voxels whose label has a material other than 'outside' (uint8 labels)."""
+    outside = np.array([label_materials.get(i) in (None, "outside") for i in range(256)])
+    return ~outside[labels]
 
 
 def check_phantom_source(config: dict) -> None:
@@ -143,8 +148,7 @@ def check_phantom_source(config: dict) -> None:
         if prob <= 0:
             continue
         vb = build_voxel_body(sim, settings, bed, 0.0, settings.voxel.scale_range[1])
-        outside = np.array([vb.label_materials.get(i) in (None, "outside") for i in range(256)])
-        body_ml = float((~outside[vb.labels]).sum() * sim.voxel_ml)
+        body_ml = float(_body_mask(vb.labels, vb.label_materials).sum() * sim.voxel_ml)
         if smallest_ml > body_ml:
             raise InputError(f"the smallest target active volume {smallest_ml:.0f} mL exceeds the body's "
                              f"{body_ml:.0f} mL at bed position '{bed}'", "phantom.active_volume_ml")
