@@ -16,7 +16,7 @@ import yaml
 
 from conftest import REPO
 from pvc_core.errors import InputError
-from pvc_core.pipeline.slurm_check import check_profile, parse_sinfo
+from dlpvc_cluster.slurm_check import check_profile, parse_sinfo
 
 pytestmark = pytest.mark.slurm
 

@@ -7,7 +7,7 @@ import yaml
 
 from conftest import REPO
 from pvc_core.errors import InputError
-from pvc_core.pipeline.slurm_check import check_profile, main, parse_sinfo, profile_requests
+from dlpvc_cluster.slurm_check import check_profile, main, parse_sinfo, profile_requests
 
 # `sinfo -h -o '%P %c %m %G %l'` of a small cluster: two node sizes in `cpu` (the default, no time
 # limit), a GPU partition with typed GPUs, socket bindings and a 2-day limit, a partition without nodes.

@@ -6,7 +6,7 @@ a run. :func:`check_profile` compares what the profile requests with what ``sinf
 raises :class:`~pvc_core.errors.InputError` with one line naming the profile file, the rule and
 the resource::
 
-    python -m pvc_core.pipeline.slurm_check profiles/slurm        # exit 0: fits, 2: one line why
+    python -m dlpvc_cluster.slurm_check profiles/slurm        # exit 0: fits, 2: one line why
 
 What is checked, per entry of ``set-resources`` and for ``default-resources`` (the rules that
 ``set-resources`` does not name): the partition (``slurm_partition``, else the cluster's default
@@ -370,8 +370,8 @@ def check_profile(profile_dir: str | Path, sinfo_output: str | None = None) -> N
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pvc_core.pipeline.slurm_check PROFILE_DIR``: exit 0 if it fits, 2 with one line if not."""
-    parser = argparse.ArgumentParser(prog="python -m pvc_core.pipeline.slurm_check",
+    """``python -m dlpvc_cluster.slurm_check PROFILE_DIR``: exit 0 if it fits, 2 with one line if not."""
+    parser = argparse.ArgumentParser(prog="python -m dlpvc_cluster.slurm_check",
                                      description="Check a Snakemake SLURM profile against this cluster's partitions.")
     parser.add_argument("profile", help="profile folder (with config.yaml), e.g. profiles/slurm")
     parser.add_argument("--sinfo-output", metavar="FILE",
