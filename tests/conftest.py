@@ -6,6 +6,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+PETPVC_CASE = REPO / "tests" / "data" / "petpvc_iy"  # PETPVC v1.2.12 iterative Yang reference (README.md there)
 
 
 @pytest.fixture

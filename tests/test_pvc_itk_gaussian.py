@@ -13,7 +13,7 @@ from pvc_core.errors import InputError
 from pvc_core.pvc import ItkGaussianBlur, itk_gaussian_blur, itk_gaussian_kernel, petpvc_variance_vox2
 from pvc_core.pvc.itk_gaussian import _itk_bessel_i0, _itk_bessel_i1, _itk_bessel_in, petpvc_kernels
 
-# shared/reference/petpvc_iy/shared_case/README.md: FWHM 10 mm, voxel 4.0 x 4.0 x 4.4 mm
+# tests/data/petpvc_iy/README.md (PETPVC reference case): FWHM 10 mm, voxel 4.0 x 4.0 x 4.4 mm
 README_AXIS01 = [0.010490, 0.057299, 0.213838, 0.436745, 0.213838, 0.057299, 0.010490]
 README_AXIS2 = [0.007014, 0.045986, 0.204484, 0.485033, 0.204484, 0.045986, 0.007014]
 

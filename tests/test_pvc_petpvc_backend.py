@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import PETPVC_CASE as CASE
 from pvc_core.pvc import petpvc_backend
 from pvc_core.pvc.petpvc_backend import PetpvcNotFoundError, run_petpvc_iy
 
-CASE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "petpvc_iy" / "shared_case"
 
 
 def test_missing_binary_raises_a_clear_error(monkeypatch):
@@ -28,8 +27,6 @@ def test_missing_binary_raises_a_clear_error(monkeypatch):
 @pytest.mark.skipif(shutil.which("petpvc") is None or shutil.which("pvc_make4d") is None,
                     reason="PETPVC binaries not on PATH (conda env envs/petpvc.yaml)")
 def test_petpvc_binary_reproduces_the_reference_case():
-    if not CASE.is_dir():
-        pytest.skip(f"reference case not found at {CASE}")
     import nibabel as nib
 
     img = nib.load(str(CASE / "input.nii.gz"))
