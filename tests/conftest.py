@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 PETPVC_CASE = REPO / "tests" / "data" / "petpvc_iy"  # PETPVC v1.2.12 iterative Yang reference (README.md there)
 
 
