@@ -24,6 +24,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from pvc_core.config import load_config  # noqa: E402
 from pvc_core.phantom import generate_case  # noqa: E402
+from pvc_core.specs import phantom_specs
 
 REPO = Path(__file__).resolve().parents[1]
 XCAT_LABELS = {0: "outside", 1: "soft_tissue", 2: "air", 3: "brain", 4: "air", 5: "soft_tissue", 6: "lung",
@@ -47,7 +48,7 @@ def run(size: int, cases: int, voxel: str | None) -> dict:
     for case in range(cases):
         t = {}
         t0 = time.perf_counter()
-        pc = generate_case(case, cfg["seed"], cfg, timings=t)
+        pc = generate_case(case, cfg["seed"], *phantom_specs(cfg), timings=t)
         walls.append(time.perf_counter() - t0)
         for k in parts:
             parts[k].append(t[k])

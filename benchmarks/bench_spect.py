@@ -29,6 +29,7 @@ from pvc_core.config import load_config
 from pvc_core.spect import add_poisson_noise, reconstruct, simulate_projections
 from pvc_core.spect.simulate import sum_pool
 from pvc_core.spect.system_cache import clear_system_cache
+from pvc_core.specs import CameraSpec, GridSpec, recon_spec
 import pytomography.algorithms  # noqa: F401,E402  (imported here so the first reconstruction is not charged for it)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,11 +78,11 @@ def time_case(n_recon: int, n_views: int, device: torch.device, project_at: str)
         times[name] = time.perf_counter() - t
         return out
 
-    nf = timed("simulate", lambda: simulate_projections(act, mu, v, cfg, device=device))
+    nf = timed("simulate", lambda: simulate_projections(act, mu, v, CameraSpec.from_config(cfg), GridSpec.from_config(cfg), device=device))
     n = timed("noise", lambda: add_poisson_noise(nf, np.random.default_rng(1)))
     for method in ("noRR", "RR"):
         for label, proj in (("nf", nf), ("n", n)):
-            timed(f"recon {method} {label}", lambda: reconstruct(proj, mu_recon, method, cfg, device=device))
+            timed(f"recon {method} {label}", lambda: reconstruct(proj, mu_recon, recon_spec(cfg, method), CameraSpec.from_config(cfg), device=device))
     times["total"] = time.perf_counter() - t_case
     times["counts (photopeak, nf)"] = nf.total_counts()["photopeak"]
     times["scatter fraction"] = nf.meta["scatter_fraction"]

@@ -13,6 +13,7 @@ from pvc_core.phantom import PhantomCase, downsample_activity, generate_case, mo
 from pvc_core.phantom.anatomy import LABEL_MATERIALS, REQUIRED_LABELS, AnatomyDraw, SCALED_ORGANS, build_body
 from pvc_core.phantom.materials import mu_208kev
 from pvc_core.phantom.settings import Grid
+from pvc_core.specs import phantom_specs
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "test.yaml"
 
@@ -24,7 +25,7 @@ def cfg():
 
 @pytest.fixture(scope="module")
 def cases(cfg):
-    return [generate_case(i, cfg["seed"], cfg) for i in range(6)]
+    return [generate_case(i, cfg["seed"], *phantom_specs(cfg)) for i in range(6)]
 
 
 def _with(cfg, **phantom):
@@ -34,7 +35,7 @@ def _with(cfg, **phantom):
 
 
 def test_same_seed_and_case_give_identical_arrays(cfg, cases):
-    again = generate_case(3, cfg["seed"], cfg)
+    again = generate_case(3, cfg["seed"], *phantom_specs(cfg))
     for name in ("activity_mbq_ml", "mu_per_cm", "labels", "body_mask", "activity_recon_mbq_ml", "mu_recon_per_cm"):
         a, b = getattr(cases[3], name), getattr(again, name)
         assert a.dtype == b.dtype and np.array_equal(a, b), name
@@ -43,7 +44,7 @@ def test_same_seed_and_case_give_identical_arrays(cfg, cases):
 
 def test_other_case_ids_and_seeds_differ(cfg, cases):
     assert not np.array_equal(cases[0].activity_mbq_ml, cases[1].activity_mbq_ml)
-    other_seed = generate_case(0, cfg["seed"] + 1, cfg)
+    other_seed = generate_case(0, cfg["seed"] + 1, *phantom_specs(cfg))
     assert not np.array_equal(cases[0].activity_mbq_ml, other_seed.activity_mbq_ml)
 
 
@@ -86,7 +87,7 @@ def test_volume_tolerance_over_many_targets_on_a_finer_grid(cfg):
     c["grid"].update(recon_matrix=32, recon_voxel_mm=19.2, sim_factor=2)  # 64^3 of 9.6 mm
     c = _with(c, active_volume_ml={"distribution": "loguniform", "min": 5.0, "max": 3000.0}, volume_tolerance=0.01)
     for case in range(8):
-        pc = generate_case(case, 11, c)
+        pc = generate_case(case, 11, *phantom_specs(c))
         target, got = pc.meta["active_volume_ml_target"], pc.meta["active_volume_ml"]
         assert abs(got - target) <= max(0.01 * target, 0.5 * 9.6**3 / 1000) + 1e-9
         assert pc.meta["fallback_fill_voxels"] == 0
@@ -133,7 +134,7 @@ def test_bmi_widens_the_body_with_fat():
 
 def test_bed_probabilities_choose_the_bed(cfg):
     c = _with(cfg, bed_positions={"head": 0.0, "thorax": 0.0, "abdomen": 1.0})
-    assert {generate_case(i, 1, c).meta["bed_position"] for i in range(4)} == {"abdomen"}
+    assert {generate_case(i, 1, *phantom_specs(c)).meta["bed_position"] for i in range(4)} == {"abdomen"}
 
 
 def test_downsample_conserves_activity_exactly():
@@ -148,13 +149,13 @@ def test_downsample_conserves_activity_exactly():
 
 def test_bad_settings_name_the_key(cfg):
     with pytest.raises(InputError, match=r"phantom\.active_volume_ml.*exceeds the body"):
-        generate_case(0, 1, _with(cfg, active_volume_ml={"distribution": "uniform", "min": 1e6, "max": 1e6}))
+        generate_case(0, 1, *phantom_specs(_with(cfg, active_volume_ml={"distribution": "uniform", "min": 1e6, "max": 1e6})))
     with pytest.raises(InputError, match=r"phantom\.bmi_range: minimum 30"):
-        generate_case(0, 1, _with(cfg, bmi_range=[30.0, 20.0]))
+        generate_case(0, 1, *phantom_specs(_with(cfg, bmi_range=[30.0, 20.0])))
     with pytest.raises(InputError, match=r"phantom\.voxel\.path"):
-        generate_case(0, 1, _with(cfg, source="voxel"))
+        generate_case(0, 1, *phantom_specs(_with(cfg, source="voxel")))
     with pytest.raises(InputError, match=r"phantom\.bed_positions"):
-        generate_case(0, 1, _with(cfg, bed_positions={"head": 0, "thorax": 0, "abdomen": 0}))
+        generate_case(0, 1, *phantom_specs(_with(cfg, bed_positions={"head": 0, "thorax": 0, "abdomen": 0})))
 
 
 def test_montage_writes_a_png_from_cases_and_from_dicts(tmp_path, cases):

@@ -13,6 +13,7 @@ from pvc_core.errors import InputError
 from pvc_core.phantom import check_phantom_source, generate_case
 from pvc_core.phantom.materials import mu_208kev
 from pvc_core.phantom.voxel_phantom import load_label_volume, read_interfile_header, write_interfile_labels
+from pvc_core.specs import phantom_specs
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config" / "test.yaml"
@@ -75,7 +76,7 @@ def test_nifti_round_trip(tmp_path):
 def test_generate_from_voxel_phantom(tmp_path):
     hdr = write_interfile_labels(tmp_path / "p.h33", _label_map(), 10.0)
     cfg = _config(hdr)
-    pc = generate_case(0, 3, cfg)
+    pc = generate_case(0, 3, *phantom_specs(cfg))
     assert pc.meta["source"] == "voxel" and pc.meta["lateral_fit_scale"] == 1.0
     for label, material in TABLE.items():
         sel = pc.labels == label
@@ -95,7 +96,7 @@ def test_label_missing_from_the_table(tmp_path):
     table = {k: v for k, v in TABLE.items() if k != 2}
     msg = r"p\.h33: label\(s\) \[2\] of the map have no material in phantom\.voxel\.labels"
     with pytest.raises(InputError, match=msg):
-        generate_case(0, 3, _config(hdr, table))
+        generate_case(0, 3, *phantom_specs(_config(hdr, table)))
 
 
 def test_header_not_matching_the_data(tmp_path):
@@ -117,14 +118,14 @@ def test_empty_body_in_the_field_of_view(tmp_path):
     hdr = write_interfile_labels(tmp_path / "p.h33", _label_map(), 10.0)
     cfg = _config(hdr, bed_centres_mm={"head": 5000.0, "thorax": 5000.0, "abdomen": 5000.0})
     with pytest.raises(InputError, match=r"phantom\.voxel\.bed_centres_mm\.\w+: no body voxel"):
-        generate_case(0, 3, cfg)
+        generate_case(0, 3, *phantom_specs(cfg))
 
 
 def test_body_wider_than_the_field_of_view(tmp_path):
     hdr = write_interfile_labels(tmp_path / "p.h33", _label_map(), 10.0)
     with pytest.raises(InputError, match=r"phantom\.voxel\.fit: the body is \d+ mm wide"):
-        generate_case(0, 3, _config(hdr, scale_range=[2.0, 2.0], fit="error"))
-    pc = generate_case(0, 3, _config(hdr, scale_range=[2.0, 2.0], fit="scale"))
+        generate_case(0, 3, *phantom_specs(_config(hdr, scale_range=[2.0, 2.0], fit="error")))
+    pc = generate_case(0, 3, *phantom_specs(_config(hdr, scale_range=[2.0, 2.0], fit="scale")))
     assert pc.meta["lateral_fit_scale"] < 1.0
     assert not (pc.body_mask[0].any() or pc.body_mask[-1].any())
 
@@ -137,7 +138,7 @@ def test_mesh50_xcat_thorax():
     cfg = _config(XCAT, table, bed_centres_mm={"head": 1613.0, "thorax": 1333.0, "abdomen": 1063.0})
     cfg["phantom"]["bed_positions"] = {"head": 0.0, "thorax": 1.0, "abdomen": 0.0}
     t0 = time.perf_counter()
-    pc = generate_case(0, 1, cfg)
+    pc = generate_case(0, 1, *phantom_specs(cfg))
     assert time.perf_counter() - t0 < 20
     present = set(np.unique(pc.labels).tolist())
     assert {1, 5, 6, 7} <= present  # soft tissue, liver, lungs, skeleton
@@ -153,7 +154,7 @@ def test_mesh50_xcat_thorax():
 
 def test_start_up_check_passes_a_good_voxel_phantom(tmp_path):
     hdr = write_interfile_labels(tmp_path / "p.h33", _label_map(), 10.0)
-    check_phantom_source(_config(hdr))
+    check_phantom_source(*phantom_specs(_config(hdr)))
 
 
 @pytest.mark.parametrize("breakage, message", [
@@ -173,12 +174,12 @@ def test_start_up_check_refuses_what_would_fail_every_case(tmp_path, breakage, m
     if breakage == "volume":
         cfg["phantom"]["active_volume_ml"] = {"distribution": "uniform", "min": 90000.0, "max": 90000.0}
     with pytest.raises(InputError, match=message):
-        check_phantom_source(cfg)
+        check_phantom_source(*phantom_specs(cfg))
 
 
 def test_procedural_target_beyond_the_field_of_view_is_refused():
     cfg = copy.deepcopy(load_config(CONFIG))
     cfg["phantom"]["active_volume_ml"] = {"distribution": "uniform", "min": 1e9, "max": 1e9}
     with pytest.raises(InputError, match=r"phantom\.active_volume_ml: .* exceeds the field of view"):
-        check_phantom_source(cfg)
-    check_phantom_source(load_config(CONFIG))
+        check_phantom_source(*phantom_specs(cfg))
+    check_phantom_source(*phantom_specs(load_config(CONFIG)))

@@ -16,6 +16,7 @@ from pvc_core.spect.collimator import Collimator
 from pvc_core.spect.energy_windows import EnergyWindows
 from pvc_core.spect.scatter import primary_window_fractions, scatter_tables
 from pvc_core.spect.system_model import SPECTSystem
+from pvc_core.specs import CameraSpec, GridSpec
 
 CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
@@ -31,7 +32,12 @@ def base_config() -> dict:
 def small_config(base: dict, matrix: int, voxel_mm: float, sim_factor: int, n_views: int, **camera) -> dict:
     cfg = copy.deepcopy(base)
     cfg["grid"].update(recon_matrix=matrix, recon_voxel_mm=voxel_mm, sim_factor=sim_factor)
-    cfg["camera"].update(n_views=n_views, **camera)
+    cfg["camera"]["n_views"] = n_views
+    for key, value in camera.items():  # nested sections are merged, as validation would fill them
+        if isinstance(value, dict):
+            cfg["camera"][key] = {**cfg["camera"][key], **value}
+        else:
+            cfg["camera"][key] = value
     return cfg
 
 
@@ -49,7 +55,7 @@ def _fitted_fwhm_mm(profile: np.ndarray, pixel_mm: float) -> float:
 @pytest.mark.parametrize("angle_deg", [0.0, 30.0])
 def test_point_source_fwhm_follows_collimator_formula(base_config, angle_deg):
     """Projected FWHM of a point source in air within 5 % of sqrt(R_g(d)^2 + R_i^2) at 3 distances."""
-    col = Collimator.from_config(base_config)
+    col = CameraSpec.from_config(base_config).collimator
     n, v = 48, 2.0
     mu = np.zeros((n, n, n), np.float32)
     point = torch.zeros(n, n, n)
@@ -71,7 +77,7 @@ def test_point_source_fwhm_follows_collimator_formula(base_config, angle_deg):
 
 def test_attenuation_through_slab_is_exp_minus_mu_l(base_config):
     """A source behind a 6 cm slab of mu = 0.15/cm: counts x exp(-0.9) when the slab faces the detector."""
-    col = Collimator.from_config(base_config)
+    col = CameraSpec.from_config(base_config).collimator
     n, v = 16, 10.0
     mu = np.zeros((n, n, n), np.float32)
     mu[:, 0:6, :] = 0.15  # low-index side of axis 1 faces the detector at 0 degrees
@@ -84,7 +90,7 @@ def test_attenuation_through_slab_is_exp_minus_mu_l(base_config):
 
 
 def test_system_matrix_adjoint_and_subsets(base_config):
-    col = Collimator.from_config(base_config)
+    col = CameraSpec.from_config(base_config).collimator
     n = 12
     rng = np.random.default_rng(0)
     mu = (rng.random((n, n, n)) * 0.2).astype(np.float32)
@@ -109,12 +115,12 @@ def test_photopeak_counts_in_air_equal_sensitivity_activity_time(base_config, pr
     act = np.zeros((32, 32, 32), np.float32)
     act[12:20, 10:18, 14:19] = 0.7  # MBq/mL
     mu = np.zeros_like(act)
-    proj = simulate_projections(act, mu, v, cfg)
+    proj = simulate_projections(act, mu, v, CameraSpec.from_config(cfg), GridSpec.from_config(cfg))
     activity_mbq = act.sum(dtype=np.float64) * (v / 10.0) ** 3
     expected = cfg["camera"]["sensitivity_cps_per_mbq"] * activity_mbq * 25.0 * 8
     totals = proj.total_counts()
     assert totals["photopeak"] == pytest.approx(expected, rel=1e-5)
-    kappa = primary_window_fractions(EnergyWindows.from_config(cfg))
+    kappa = primary_window_fractions(CameraSpec.from_config(cfg).windows)
     for w in ("lower", "upper"):
         assert totals[w] == pytest.approx(kappa[w] * expected, rel=1e-5)
     assert proj.meta["scatter_fraction"] == pytest.approx(0.0, abs=1e-6)
@@ -131,8 +137,8 @@ def test_collimator_tail_fraction_and_width_for_point_source_in_air(base_config)
     for frac in (0.0, f):
         cfg = small_config(base_config, n, v, 1, 4, scatter={"model": "none"})
         cfg["camera"]["collimator"]["tail"].update(penetration_fraction=frac, extra_fraction=0.0)
-        projs[frac] = simulate_projections(act, mu, v, cfg).windows["photopeak"].astype(np.float64)
-    col = Collimator.from_config(cfg)
+        projs[frac] = simulate_projections(act, mu, v, CameraSpec.from_config(cfg), GridSpec.from_config(cfg)).windows["photopeak"].astype(np.float64)
+    col = CameraSpec.from_config(cfg).collimator
     assert col.tail_fraction == f
     core, full = projs[0.0], projs[f]
     assert full.sum() == pytest.approx(core.sum(), rel=1e-3)  # counts conserved (detector wide enough)
@@ -156,7 +162,7 @@ def test_collimator_tail_fraction_and_width_for_point_source_in_air(base_config)
 
 def test_septal_penetration_default_matches_ray_trace(base_config):
     """The configured pedestal of SY-ME at 208 keV is what a ray trace of its hexagonal lattice gives."""
-    col = Collimator.from_config(base_config)
+    col = CameraSpec.from_config(base_config).collimator
     fraction, rms_tan = col.septal_penetration_tail(n_theta=32, n_rays=1500, n_steps=120)
     default = base_config["camera"]["collimator"]["tail"]
     assert 0.5 * default["penetration_fraction"] < fraction < 2.0 * default["penetration_fraction"]
@@ -166,7 +172,7 @@ def test_septal_penetration_default_matches_ray_trace(base_config):
 
 
 def test_scatter_tables_depth_dependence(base_config):
-    windows = EnergyWindows.from_config(base_config)
+    windows = CameraSpec.from_config(base_config).windows
     tables = scatter_tables(windows)
     spr = tables.spr["photopeak"].sum(axis=0)
     assert tables.n_orders == 2 and spr[0] == 0.0 and np.all(np.diff(spr) > 0)
@@ -184,7 +190,7 @@ def test_second_order_estimator_reproduces_analytic_first_order(base_config):
     from pvc_core.spect.physics_data import LU177_PHOTOPEAK_KEV, linear_attenuation_per_cm
     from pvc_core.spect.scatter import compton_energy_kev, klein_nishina_per_cm_sr
 
-    windows = EnergyWindows.from_config(base_config)
+    windows = CameraSpec.from_config(base_config).windows
     tables = scatter_tables(windows, orders=1)
     e0, t = LU177_PHOTOPEAK_KEV, 9.0
     mu0 = linear_attenuation_per_cm("water", e0)
@@ -213,7 +219,7 @@ def water_cylinder(n: int, voxel_mm: float, radius_mm: float, concentration: flo
 def test_water_cylinder_scatter_fraction_and_tew(base_config):
     cfg = small_config(base_config, 32, 9.6, 1, 8, project_at="recon")
     act, mu, _ = water_cylinder(32, 9.6, 100.0)
-    proj = simulate_projections(act, mu, 9.6, cfg)
+    proj = simulate_projections(act, mu, 9.6, CameraSpec.from_config(cfg), GridSpec.from_config(cfg))
     lo, hi = cfg["camera"]["scatter"]["acceptance_range"]
     assert lo <= proj.meta["scatter_fraction"] <= hi
     ratio = proj.meta["tew_estimate_over_true_scatter"]

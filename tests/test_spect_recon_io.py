@@ -13,6 +13,7 @@ from pvc_core.config import load_config
 from pvc_core.errors import InputError
 from pvc_core.spect import (Projections, add_poisson_noise, orbit_radii_mm, read_projections, reconstruct,
                             simulate_projections, write_projections)
+from pvc_core.specs import CameraSpec, GridSpec, ReconSpec, recon_spec
 
 CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
@@ -31,7 +32,7 @@ def _cylinder(scatter_model: str = "first_and_second_order"):
     inside = np.repeat((r <= 75.0)[:, :, None], n, axis=2)  # 15 cm diameter water cylinder
     act = (inside * 0.3).astype(np.float32)
     mu = (inside * 0.135).astype(np.float32)
-    proj = simulate_projections(act, mu, v, cfg)
+    proj = simulate_projections(act, mu, v, CameraSpec.from_config(cfg), GridSpec.from_config(cfg))
     return cfg, act, mu, r, proj
 
 
@@ -54,7 +55,7 @@ def test_uniform_cylinder_recovers_concentration(cylinder_case, method):
     so TEW under-corrects the centre; see the next test for the calibration alone.)
     """
     cfg, act, mu, r, proj = cylinder_case
-    img = reconstruct(proj, mu, method, cfg)
+    img = reconstruct(proj, mu, recon_spec(cfg, method), CameraSpec.from_config(cfg))
     assert img.dtype == np.float32 and img.shape == act.shape
     assert img[_central(r)].mean() == pytest.approx(0.3, rel=0.05)
     assert np.abs(img[~np.repeat((r <= 140.0)[:, :, None], 32, axis=2)]).max() < 0.05  # no activity far outside
@@ -70,16 +71,16 @@ def test_calibration_without_scatter(method):
     cfg, act, mu, r, proj = _cylinder("none")
     zero = np.zeros_like(proj.windows["lower"])
     proj = proj.replace_windows({"photopeak": proj.windows["photopeak"], "lower": zero, "upper": zero})
-    img = reconstruct(proj, mu, method, cfg)
+    img = reconstruct(proj, mu, recon_spec(cfg, method), CameraSpec.from_config(cfg))
     assert img[_central(r)].mean() == pytest.approx(0.3, rel=0.02)
 
 
 def test_reconstruct_rejects_bad_input(cylinder_case):
     cfg, act, mu, r, proj = cylinder_case
     with pytest.raises(InputError):
-        reconstruct(proj, mu, "MLEM", cfg)
+        reconstruct(proj, mu, ReconSpec("MLEM", 1, 1), CameraSpec.from_config(cfg))
     with pytest.raises(InputError):
-        reconstruct(proj, mu[:16], "noRR", cfg)
+        reconstruct(proj, mu[:16], recon_spec(cfg, "noRR"), CameraSpec.from_config(cfg))
 
 
 def test_poisson_noise_is_reproducible(cylinder_case):
@@ -148,7 +149,7 @@ def test_projections_validate_shapes():
 def test_uniform_cylinder_total_activity_within_3_percent(cylinder_case, method):
     """Noise-free, scatter simulated and TEW-corrected: the whole image holds the phantom's activity (MBq)."""
     cfg, act, mu, r, proj = cylinder_case
-    img = reconstruct(proj, mu, method, cfg)
+    img = reconstruct(proj, mu, recon_spec(cfg, method), CameraSpec.from_config(cfg))
     assert img.sum(dtype=np.float64) == pytest.approx(act.sum(dtype=np.float64), rel=0.03)
 
 
@@ -167,7 +168,7 @@ def point_and_sphere():
     point = np.zeros((n, n, n), np.float32)
     point[n // 2, n // 2, n // 2] = 100.0
     sphere = np.broadcast_to(x ** 2 + y ** 2 + z ** 2 <= 28.8 ** 2, (n, n, n)).astype(np.float32)
-    return cfg, mu, v, [(act, simulate_projections(act, mu, v, cfg)) for act in (point, sphere)]
+    return cfg, mu, v, [(act, simulate_projections(act, mu, v, CameraSpec.from_config(cfg), GridSpec.from_config(cfg))) for act in (point, sphere)]
 
 
 def _point_and_sphere_fwhm(case, method: str) -> tuple[float, float]:
@@ -175,7 +176,7 @@ def _point_and_sphere_fwhm(case, method: str) -> tuple[float, float]:
     from pvc_core.resolution import matched_filter_fwhm
 
     cfg, mu, v, sources = case
-    point, sphere = (matched_filter_fwhm(reconstruct(proj, mu, method, cfg), act, (v,) * 3) for act, proj in sources)
+    point, sphere = (matched_filter_fwhm(reconstruct(proj, mu, recon_spec(cfg, method), CameraSpec.from_config(cfg)), act, (v,) * 3) for act, proj in sources)
     return point, sphere
 
 

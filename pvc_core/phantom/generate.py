@@ -1,6 +1,6 @@
 """One phantom case: anatomy (procedural or voxel), mu at 208 keV, random activity, both grids.
 
-``generate_case(case_id, seed, config)`` is a pure function of its arguments: the anatomy draws
+``generate_case(case_id, seed, phantom, grid)`` is a pure function of its arguments: the anatomy draws
 come from ``rng_for(seed, case_id, 'anatomy')`` and the activity draws from
 ``rng_for(seed, case_id, 'activity')``, so the same (seed, case id) gives the same arrays bit for
 bit, and changing one stage's draws never shifts the other's.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,8 +19,11 @@ from pvc_core.phantom.activity import random_activity
 from pvc_core.phantom.anatomy import LABEL_MATERIALS, LABELS, build_body, draw_anatomy, draw_bed
 from pvc_core.phantom.materials import PHOTOPEAK_KEV, mu_lookup
 from pvc_core.phantom.resample import downsample_activity, downsample_mean
-from pvc_core.phantom.settings import PhantomSettings, grids_from_config
+from pvc_core.phantom.settings import PhantomSettings
 from pvc_core.seeding import rng_for
+
+if TYPE_CHECKING:
+    from pvc_core.specs import GridSpec
 
 
 @dataclass
@@ -55,8 +59,9 @@ class PhantomCase:
     meta: dict
 
 
-def generate_case(case_id: int, seed: int, config: dict, *, timings: dict | None = None) -> PhantomCase:
-    """Generate phantom case ``case_id`` of a validated configuration (``pvc_core.config.load_config``).
+def generate_case(case_id: int, seed: int, settings: PhantomSettings, grid: "GridSpec", *,
+                  timings: dict | None = None) -> PhantomCase:
+    """Generate phantom case ``case_id`` with the phantom ``settings`` on the grids of ``grid``.
 
     ``timings`` (optional) receives the seconds spent in 'anatomy', 'activity' and 'downsample'.
     Raises :class:`InputError` (naming the key or file) for unusable phantom settings, e.g. a
@@ -64,8 +69,7 @@ def generate_case(case_id: int, seed: int, config: dict, *, timings: dict | None
     than the body.
     """
     t0 = time.perf_counter()
-    settings = PhantomSettings.from_config(config)
-    sim, recon, factor = grids_from_config(config)
+    sim, recon, factor = grid.sim, grid.recon, grid.sim_factor
     rng_anatomy = rng_for(seed, case_id, "anatomy")
     if settings.source == "procedural":
         draw = draw_anatomy(rng_anatomy, settings)
@@ -121,7 +125,7 @@ def _body_mask(labels: np.ndarray, label_materials: dict[int, str]) -> np.ndarra
     return ~outside[labels]
 
 
-def check_phantom_source(config: dict) -> None:
+def check_phantom_source(settings: PhantomSettings, grid: "GridSpec") -> None:
     """Refuse, before any job starts, phantom settings that would make every case fail.
 
     For a voxel phantom this reads the label map once (as the jobs do, at their sampling step)
@@ -133,8 +137,7 @@ def check_phantom_source(config: dict) -> None:
     refused too. What can only fail for some draws stays a per-case failure in the shard
     manifest and the report.
     """
-    settings = PhantomSettings.from_config(config)
-    sim, _, _ = grids_from_config(config)
+    sim = grid.sim
     smallest_ml = settings.active_volume_ml.low
     if settings.source == "procedural":
         fov_ml = sim.voxel_ml * sim.matrix ** 3

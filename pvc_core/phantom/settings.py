@@ -46,13 +46,6 @@ class Grid:
         return (np.arange(self.matrix) - (self.matrix - 1) / 2.0) * self.voxel_mm
 
 
-def grids_from_config(config: dict) -> tuple[Grid, Grid, int]:
-    """(simulation grid, reconstruction grid, sim_factor) of a validated configuration."""
-    g = config.get("grid", {})
-    n, v, f = int(g.get("recon_matrix", 128)), float(g.get("recon_voxel_mm", 4.8)), int(g.get("sim_factor", 2))
-    return Grid(n * f, v / f), Grid(n, v), f
-
-
 @dataclass(frozen=True)
 class Distribution:
     """A scalar drawn uniformly or log-uniformly in [low, high]."""

@@ -88,19 +88,6 @@ class Collimator:
     tail_fraction: float = 0.0
     tail_rms_tan: float = 0.3
 
-    @classmethod
-    def from_config(cls, config: dict) -> "Collimator":
-        """The collimator of ``config['camera']`` (validated configuration)."""
-        cam = config["camera"]
-        col = cam["collimator"]
-        tail = col.get("tail", {})
-        fraction = float(tail.get("penetration_fraction", 0.0)) + float(tail.get("extra_fraction", 0.0))
-        return cls(hole_diameter_mm=col["hole_diameter_mm"], hole_length_mm=col["hole_length_mm"],
-                   septal_thickness_mm=col["septal_thickness_mm"], hole_shape=col["hole_shape"],
-                   intrinsic_fwhm_mm=cam["intrinsic_fwhm_mm"], image_plane_gap_mm=col["image_plane_gap_mm"],
-                   energy_kev=cam["energy_windows"]["photopeak_kev"], tail_fraction=fraction,
-                   tail_rms_tan=float(tail.get("rms_tan", 0.3)))
-
     @property
     def mu_lead_per_mm(self) -> float:
         """Linear attenuation of lead at ``energy_kev`` in 1/mm (NIST XCOM)."""

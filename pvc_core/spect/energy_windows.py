@@ -30,13 +30,6 @@ class EnergyWindows:
     scatter_width_pct: float
     resolution_pct: float
 
-    @classmethod
-    def from_config(cls, config: dict) -> "EnergyWindows":
-        cam = config["camera"]
-        ew = cam["energy_windows"]
-        return cls(photopeak_kev=ew["photopeak_kev"], photopeak_width_pct=ew["photopeak_width_pct"],
-                   scatter_width_pct=ew["scatter_width_pct"], resolution_pct=cam["energy_resolution_pct"])
-
     def bounds_kev(self, name: str) -> tuple[float, float]:
         """(lower, upper) bound of window ``name`` in keV."""
         e0 = self.photopeak_kev

@@ -24,6 +24,8 @@ Pipeline of :func:`simulate_projections` (noise-free expected counts):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
@@ -37,10 +39,8 @@ from pvc_core.spect.scatter import (photopeak_line_share, primary_window_fractio
 from pvc_core.spect.system_cache import get_system
 from pvc_core.spect.system_model import SPECTSystem
 
-
-def _subset_counts(config: dict) -> tuple[int, ...]:
-    rec = config["reconstruction"]
-    return (1, int(rec["noRR"]["subsets"]), int(rec["RR"]["subsets"]))
+if TYPE_CHECKING:
+    from pvc_core.specs import CameraSpec, GridSpec
 
 
 def sum_pool(a: np.ndarray, factor: int) -> np.ndarray:
@@ -51,9 +51,8 @@ def sum_pool(a: np.ndarray, factor: int) -> np.ndarray:
     return a.reshape(n0, factor, n1, factor, n2, factor).sum(axis=(1, 3, 5), dtype=np.float64).astype(np.float32)
 
 
-def _grid_factor(shape: tuple[int, ...], voxel_mm: float, config: dict) -> int:
-    n = int(config["grid"]["recon_matrix"])
-    v = float(config["grid"]["recon_voxel_mm"])
+def _grid_factor(shape: tuple[int, ...], voxel_mm: float, grid: "GridSpec") -> int:
+    n, v = grid.recon_matrix, grid.recon_voxel_mm
     factor = int(round(v / voxel_mm))
     if factor < 1 or abs(factor * voxel_mm - v) > 1e-3 * v or tuple(shape) != (n * factor,) * 3:
         raise InputError(f"phantom grid {tuple(shape)} at {voxel_mm} mm does not refine the reconstruction grid "
@@ -157,21 +156,27 @@ def simulate_collimator_tail(system: SPECTSystem, activity_mbq: torch.Tensor, n_
     return out.mul_(system.counts_per_mbq)
 
 
-def simulate_projections(activity_mbq_ml: np.ndarray, mu_per_cm: np.ndarray, voxel_mm: float, config: dict,
-                         device: torch.device | str | None = None) -> Projections:
+def simulate_projections(activity_mbq_ml: np.ndarray, mu_per_cm: np.ndarray, voxel_mm: float, camera: "CameraSpec",
+                         grid: "GridSpec", device: torch.device | str | None = None,
+                         cache_subsets: tuple[int, ...] = (1,)) -> Projections:
     """Noise-free expected counts of a Lu-177 acquisition in the photopeak and both scatter windows.
 
     Parameters
     ----------
     activity_mbq_ml, mu_per_cm:
         Activity concentration (MBq/mL) and attenuation (1/cm at 208 keV) on the phantom grid:
-        the reconstruction grid refined by an integer factor (``config['grid']['sim_factor']``).
+        the reconstruction grid refined by an integer factor (``grid.sim_factor``).
     voxel_mm:
         Phantom voxel edge in mm.
-    config:
-        Validated configuration (``camera``, ``grid``, ``reconstruction`` sections).
+    camera, grid:
+        The camera and acquisition (:class:`~pvc_core.specs.CameraSpec`) and the grids
+        (:class:`~pvc_core.specs.GridSpec`).
     device:
         torch device (default CPU).
+    cache_subsets:
+        Subset counts of the reconstructions that follow in this process: the system built
+        here is cached with those subset layouts so that they reuse it. Performance only; the
+        projections do not depend on it.
 
     Returns
     -------
@@ -183,17 +188,15 @@ def simulate_projections(activity_mbq_ml: np.ndarray, mu_per_cm: np.ndarray, vox
         raise InputError(f"activity {act.shape} and attenuation {mu.shape} must share one grid", "simulate")
     if not np.isfinite(act).all() or (act < 0).any():
         raise InputError("activity must be finite and non-negative", "simulate")
-    factor = _grid_factor(act.shape, voxel_mm, config)
+    factor = _grid_factor(act.shape, voxel_mm, grid)
     dev = torch.device(device) if device is not None else torch.device("cpu")
-    cam = config["camera"]
-    windows = EnergyWindows.from_config(config)
-    collimator = Collimator.from_config(config)
-    orbit = cam["orbit"]
-    angles = view_angles_deg(cam["n_views"], orbit["start_angle_deg"])
-    radii = orbit_radii_mm(mu, voxel_mm, angles, orbit["clearance_mm"], orbit["body_threshold_per_cm"],
-                           orbit["min_radius_mm"])
-    counts_per_mbq = cam["sensitivity_cps_per_mbq"] * cam["time_per_view_s"]
-    v_recon = float(config["grid"]["recon_voxel_mm"])
+    windows = camera.windows
+    collimator = camera.collimator
+    orbit = camera.orbit
+    angles = view_angles_deg(camera.n_views, orbit.start_angle_deg)
+    radii = orbit_radii_mm(mu, voxel_mm, angles, orbit.clearance_mm, orbit.body_threshold_per_cm, orbit.min_radius_mm)
+    counts_per_mbq = camera.counts_per_mbq
+    v_recon = grid.recon_voxel_mm
     activity_mbq = act * (voxel_mm / 10.0) ** 3  # MBq per voxel
     act_recon = sum_pool(activity_mbq, factor)
     mu_recon = sum_pool(mu, factor) / factor ** 3
@@ -207,8 +210,8 @@ def simulate_projections(activity_mbq_ml: np.ndarray, mu_per_cm: np.ndarray, vox
                                        activity_support=support)
         else:  # the same system the reconstructions of this case will use (cached)
             recon_system = get_system(mu_recon, v_recon, angles, radii, collimator, counts_per_mbq,
-                                      _subset_counts(config), dev)
-        if cam["project_at"] == "sim" and factor > 1:
+                                      (1, *cache_subsets), dev)
+        if camera.project_at == "sim" and factor > 1:
             fine = SPECTSystem(mu, voxel_mm, angles, radii, collimator, counts_per_mbq, device=dev, cache=False,
                                activity_support=act > 0)
             primary = _bin_detector(fine.forward(torch.from_numpy(activity_mbq), psf=True), factor)
@@ -220,13 +223,11 @@ def simulate_projections(activity_mbq_ml: np.ndarray, mu_per_cm: np.ndarray, vox
             tail = simulate_collimator_tail(recon_system, torch.from_numpy(act_recon))
             primary = primary.mul(1.0 - tail_fraction).add_(tail, alpha=tail_fraction)
             del tail
-        model = cam["scatter"]["model"]
-        if model == "none":
+        if camera.scatter.orders == 0:
             scatter = {w: torch.zeros_like(primary) for w in WINDOW_NAMES}
         else:
             scatter = simulate_scatter(recon_system, torch.from_numpy(act_recon), windows,
-                                       orders=1 if model == "first_order" else 2,
-                                       n_samples=cam["scatter"]["second_order_samples"])
+                                       orders=camera.scatter.orders, n_samples=camera.scatter.second_order_samples)
         kappa = primary_window_fractions(windows)
         expected = {w: kappa[w] * primary + scatter[w] for w in WINDOW_NAMES}
         tew = tew_scatter_estimate(expected["lower"], expected["upper"], windows, v_recon)
@@ -240,9 +241,9 @@ def simulate_projections(activity_mbq_ml: np.ndarray, mu_per_cm: np.ndarray, vox
     meta = {
         "noise": "none (expected counts)",
         "units": "counts",
-        "sensitivity_cps_per_mbq": float(cam["sensitivity_cps_per_mbq"]),
-        "time_per_view_s": float(cam["time_per_view_s"]),
-        "n_views": int(cam["n_views"]),
+        "sensitivity_cps_per_mbq": camera.sensitivity_cps_per_mbq,
+        "time_per_view_s": camera.time_per_view_s,
+        "n_views": camera.n_views,
         "total_counts": totals,
         "primary_photopeak_counts": float(primary.sum()),
         "scatter_counts": {w: float(scatter[w].sum()) for w in WINDOW_NAMES},
@@ -258,12 +259,12 @@ def simulate_projections(activity_mbq_ml: np.ndarray, mu_per_cm: np.ndarray, vox
         "septal_transmission_min_path": collimator.septal_transmission(),
         "collimator_tail_fraction": collimator.tail_fraction,
         "collimator_tail_sigma_mm_at_100mm": float(collimator.tail_sigma_mm(100.0)),
-        "project_at": cam["project_at"],
+        "project_at": camera.project_at,
         "sim_factor": factor,
-        "orbit": "body contour", "orbit_clearance_mm": float(orbit["clearance_mm"]),
+        "orbit": "body contour", "orbit_clearance_mm": orbit.clearance_mm,
         "angle_convention": "detector at (sin a, -cos a) in the (axis0, axis1) plane; CCW seen from +axis2",
-        "scatter_model": cam["scatter"]["model"],
-        "collimator": cam["collimator"]["name"],
+        "scatter_model": camera.scatter.model,
+        "collimator": camera.collimator_name,
     }
     return Projections(windows=win, angles_deg=angles, radii_mm=radii, pixel_mm=v_recon,
-                       time_per_view_s=float(cam["time_per_view_s"]), meta=meta)
+                       time_per_view_s=camera.time_per_view_s, meta=meta)
