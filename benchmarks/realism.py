@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pvc_core.config import load_config  # noqa: E402
+from pvc_core.specs import Settings  # noqa: E402
 from pvc_core.validation import VALIDATION_PHANTOMS  # noqa: E402
 from pvc_core.validation.realism import simulate_phantom  # noqa: E402
 
@@ -37,7 +38,7 @@ def main() -> None:
     cfg["grid"].update(recon_matrix=args.matrix, sim_factor=args.sim_factor)
     rows = []
     for name in args.phantoms:
-        rows += simulate_phantom(name, cfg, eval_factor=args.eval_factor, log=lambda m: print(m, flush=True))
+        rows += simulate_phantom(name, Settings.from_config(cfg), eval_factor=args.eval_factor, log=lambda m: print(m, flush=True))
     df = pd.DataFrame(rows)
     cols = [c for c in ["phantom", "region", "rc", "paper_rc", "ssim", "paper_ssim", "nrmse_pct", "paper_nrmse_pct",
                         "vaa_pct", "paper_vaa_pct", "fwhm_RR_mm", "fwhm_noRR_mm", "seconds"] if c in df]

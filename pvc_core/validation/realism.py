@@ -15,10 +15,11 @@ from typing import Callable
 import numpy as np
 from scipy.ndimage import map_coordinates
 
+from pvc_core.case_pipeline import run_case
 from pvc_core.metrics import nrmse, recovery_coefficient, ssim, vaa
-from pvc_core.phantom import downsample_activity, downsample_mean
+from pvc_core.phantom import downsample_activity
 from pvc_core.resolution import matched_filter_fwhm
-from pvc_core.seeding import rng_for
+from pvc_core.specs import Settings
 from pvc_core.validation.phantoms import PAPER_TABLE2, build_validation_phantom
 
 
@@ -42,20 +43,17 @@ REGIONS = {  # reported region -> compartments it covers, and the Table 2 key
 }
 
 
-def simulate_phantom(name: str, config: dict, seed: int = 0, eval_factor: int = 4,
+def simulate_phantom(name: str, settings: Settings, seed: int = 0, eval_factor: int = 4,
                      log: Callable[[str], None] = print) -> list[dict]:
-    """Simulate one validation phantom and return one row per reported region."""
-    from pvc_core.spect import add_poisson_noise, reconstruct, simulate_projections
-
-    g = config["grid"]
-    n, vox, sf = g["recon_matrix"], g["recon_voxel_mm"], g["sim_factor"]
-    sim = build_validation_phantom(name, (n * sf,) * 3, vox / sf)
+    """Simulate one validation phantom through the case pipeline; one row per reported region."""
+    grid = settings.grid
+    n, vox, sf = grid.recon_matrix, grid.recon_voxel_mm, grid.sim_factor
+    sim = build_validation_phantom(name, grid.sim.shape, grid.sim.voxel_mm)
     fine = build_validation_phantom(name, (n * eval_factor,) * 3, vox / eval_factor)
     t0 = time.perf_counter()
-    nf = simulate_projections(sim.activity_mbq_ml, sim.mu_per_cm, vox / sf, config)
-    noisy = add_poisson_noise(nf, rng_for(seed, 0, "noise"))
-    mu_recon = downsample_mean(sim.mu_per_cm, sf)
-    images = {f"{m}_{k}": reconstruct(p, mu_recon, m, config) for m in ("RR", "noRR") for k, p in (("n", noisy), ("nf", nf))}
+    case = run_case(sim.activity_mbq_ml, sim.mu_per_cm, settings.camera, grid,
+                    [settings.reconstructions[r] for r in ("RR", "noRR")], seed)
+    images, noisy, nf = case.images, case.projections["n"], case.projections["nf"]
     seconds = time.perf_counter() - t0
     truth_recon = downsample_activity(sim.activity_mbq_ml, sf)
     fwhm = {m: matched_filter_fwhm(images[f"{m}_nf"], truth_recon, (vox,) * 3) for m in ("RR", "noRR")}
