@@ -1,69 +1,74 @@
-# Configuration validation and every path the rules use, spelled once (via pvc_core.pipeline.paths).
+# Configuration validation, typed settings, fingerprints and every path the rules use (built by
+# pvc_core.pipeline.paths, so a file name is spelled once).
 import sys
-from itertools import product
 
 from pvc_core.config import validate_config
+from pvc_core.domain import DATASETS, RECONSTRUCTIONS, dataset_parts
 from pvc_core.errors import InputError
-from pvc_core.pipeline import paths
 from pvc_core.phantom import check_phantom_source
+from pvc_core.pipeline import paths
 from pvc_core.pipeline.case_stages import case_is_done
+from pvc_core.pipeline.fingerprints import CASE_STAGES, Dependencies, StageGraph
+from pvc_core.pipeline.models import model_specs
 from pvc_core.pipeline.shards import n_shards, retry_token, shard_cases
+from pvc_core.specs import Settings
 
 _config_source = ", ".join(str(p) for p in (workflow.overwrite_configfiles or [])) or "config.yaml"
 try:
     validate_config(config, _config_source)
+    SETTINGS = Settings.from_config(config)
     if workflow.is_main_process:  # once per run, not again in every job's own process
-        check_phantom_source(config)
+        check_phantom_source(SETTINGS.phantom, SETTINGS.grid)
 except InputError as err:
     print(f"dlpvc: invalid configuration: {err}", file=sys.stderr)
     sys.exit(2)
 
-RESULTS = config["results_dir"]
-N_SHARDS = n_shards(config["n_cases"], config["cases_per_shard"])
+RESULTS = SETTINGS.results_dir
+N_SHARDS = n_shards(SETTINGS.n_cases, SETTINGS.cases_per_shard)
 SHARDS = [f"{s:04d}" for s in range(N_SHARDS)]
-CONFIG = dict(config)  # passed to scripts as params.config
+MODEL_SPECS, SWEEP_MODELS = model_specs(SETTINGS.training)
+DEFAULT_MODEL = paths.model_name(SETTINGS.training["default"])
+SUITES = {"main": [DEFAULT_MODEL], "sweep": SWEEP_MODELS}
+SPLIT = str(paths.split_file(RESULTS))
+REPORT = str(paths.report_file(RESULTS))
 
 
 wildcard_constraints:
     shard=r"\d{4}",
-    method="|".join(paths.METHODS),
-    dataset="|".join(paths.DATASETS),
+    recon="|".join(RECONSTRUCTIONS),
+    dataset="|".join(DATASETS),
     suite="main|sweep",
 
 
-def model_specs():
-    """Name -> specification of every model: the default and the sweep's combinations."""
-    base = config["training"]["default"]
-    specs = {paths.model_name(base): base}
-    sweep = config["training"].get("sweep")
-    sweep_names = []
-    if sweep:
-        keys = ("architectures", "datasets", "normalisations", "inputs")
-        values = [sweep.get(k, [base[k[:-1] if k != "architectures" else "architecture"]]) for k in keys]
-        for arch, ds, norm, inp in product(*values):
-            spec = {**base, "architecture": arch, "dataset": ds, "normalisation": norm, "input": inp}
-            specs[paths.model_name(spec)] = spec
-            sweep_names.append(paths.model_name(spec))
-    return specs, sweep_names
-
-
-MODEL_SPECS, SWEEP_MODELS = model_specs()
-DEFAULT_MODEL = paths.model_name(config["training"]["default"])
-SUITES = {"main": [DEFAULT_MODEL], "sweep": SWEEP_MODELS}
-REPORT = f"{RESULTS}/report/report.html"
-SPLIT = str(paths.split_file(RESULTS))
-
-
 def manifest(stage, shard="{shard}"):
-    return f"{RESULTS}/manifests/{stage}/shard{shard}.json"
+    return str(paths.manifest(RESULTS, stage, shard))
 
 
 def all_manifests(stage):
     return [manifest(stage, s) for s in SHARDS]
 
 
+def recon_manifests(*recons):
+    """Every shard manifest of the given reconstructions (all by default): a fan-in job's input,
+    from which it also learns which cases finished."""
+    return [m for r in (recons or RECONSTRUCTIONS) for m in all_manifests(f"recon_{r}")]
+
+
+GRAPH = StageGraph(SETTINGS, MODEL_SPECS)
+
+
+def fingerprint(stage):
+    """Rule parameter: the stage's fingerprint (Snakemake reruns the job when it changes)."""
+    return lambda wildcards: GRAPH.fingerprint(stage.format(**wildcards))
+
+
+def depends_on(stage):
+    """Rule parameter: the stage's dependencies (recorded in markers and fan-in records)."""
+    return lambda wildcards: Dependencies(GRAPH.dependencies(stage.format(**wildcards)))
+
+
 def cases_of(wildcards):
-    return shard_cases(int(wildcards.shard), config["n_cases"], config["cases_per_shard"])
+    return shard_cases(int(wildcards.shard), SETTINGS.n_cases, SETTINGS.cases_per_shard)
 
 
 def retry(stage):
@@ -80,21 +85,46 @@ def retry(stage):
 
 
 def log_file(stage, name="{shard}"):
-    return f"{RESULTS}/logs/{stage}/{name}.log"
+    return str(paths.log_file(RESULTS, stage, name))
 
 
 def bench_file(stage, name="{shard}"):
-    return f"{RESULTS}/benchmarks/{stage}/{name}.tsv"
+    return str(paths.bench_file(RESULTS, stage, name))
 
 
-def model_file(model):
-    return f"{RESULTS}/models/{model}/model.pt"
+def model_file(model="{model}"):
+    return str(paths.model_file(RESULTS, model))
 
 
-def metrics_table(suite):
-    return f"{RESULTS}/tables/metrics_{suite}.csv"
+def model_card(model="{model}"):
+    return str(paths.model_card_file(RESULTS, model))
 
 
-def resolution_of(wildcards):
-    """The matched-filter result of the reconstruction method of a dataset (RR_n -> RR)."""
-    return f"{RESULTS}/resolution/{wildcards.dataset.split('_')[0]}.json"
+def metrics_table(suite="{suite}"):
+    return str(paths.metrics_table(RESULTS, suite))
+
+
+def summary_table(suite="{suite}"):
+    return str(paths.summary_table(RESULTS, suite))
+
+
+def resolution_file(recon="{recon}"):
+    return str(paths.resolution_file(RESULTS, recon))
+
+
+def iy_done(dataset="{dataset}"):
+    return str(paths.iy_done(RESULTS, dataset))
+
+
+def predictions_done(model="{model}"):
+    return str(paths.predictions_done(RESULTS, model))
+
+
+def recon_of_dataset(wildcards):
+    """The reconstruction of a dataset wildcard (RR_n -> RR)."""
+    return dataset_parts(wildcards.dataset)[0]
+
+
+def recon_of_model(wildcards):
+    """The reconstruction whose images a model trains on."""
+    return dataset_parts(MODEL_SPECS[wildcards.model]["dataset"])[0]

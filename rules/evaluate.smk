@@ -1,15 +1,20 @@
 rule evaluate_methods:
-    """SSIM, NRMSE, VAA and AD per test case x dataset x method; summary with Wilcoxon tests."""
+    """SSIM, NRMSE, VAA and AD per test case x dataset x PVC method; summary with Wilcoxon tests."""
     input:
         split=SPLIT,
-        iy=expand(f"{RESULTS}/iy/{{dataset}}.json", dataset=paths.DATASETS),
-        predictions=lambda wc: [f"{RESULTS}/predictions/{m}/done.json" for m in SUITES[wc.suite]],
+        recon=recon_manifests(),
+        iy=[iy_done(d) for d in DATASETS],
+        predictions=lambda wildcards: [predictions_done(m) for m in SUITES[wildcards.suite]],
     output:
-        metrics=f"{RESULTS}/tables/metrics_{{suite}}.csv",
-        summary=f"{RESULTS}/tables/summary_{{suite}}.csv",
+        metrics=metrics_table(),
+        summary=summary_table(),
     params:
-        models=lambda wc: SUITES[wc.suite],
-        config=CONFIG,
+        job="evaluate_{suite}",
+        fingerprint=lambda wildcards: GRAPH.fingerprint_of(GRAPH.evaluate_dependencies(SUITES[wildcards.suite])),
+        depends_on=lambda wildcards: Dependencies(GRAPH.evaluate_dependencies(SUITES[wildcards.suite])),
+        models=lambda wildcards: SUITES[wildcards.suite],
+        spec=SETTINGS.evaluation,
+        results=RESULTS,
     log:
         log_file("evaluate", "{suite}"),
     benchmark:

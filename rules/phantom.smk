@@ -5,7 +5,12 @@ rule generate_phantoms:
     params:
         cases=cases_of,
         retry=retry("phantom"),
-        config=CONFIG,
+        fingerprint=fingerprint("phantom"),
+        depends_on=depends_on("phantom"),
+        phantom=SETTINGS.phantom,
+        grid=SETTINGS.grid,
+        seed=SETTINGS.seed,
+        results=RESULTS,
     log:
         log_file("phantom"),
     benchmark:
@@ -25,9 +30,12 @@ rule make_phantom_montage:
     input:
         manifest("phantom", SHARDS[0]),
     output:
-        f"{RESULTS}/figures/phantoms.png",
+        str(paths.montage_file(RESULTS)),
     params:
-        config=CONFIG,
+        job="montage",
+        fingerprint=fingerprint("montage"),
+        depends_on=depends_on("montage"),
+        results=RESULTS,
     log:
         log_file("figures", "phantom_montage"),
     benchmark:

@@ -2,11 +2,16 @@ rule correct_iterative_yang:
     """Iterative-Yang PVC of the test cases (matched-filter FWHM; truth and SPECT-derived masks)."""
     input:
         split=SPLIT,
-        resolution=resolution_of,
+        resolution=lambda wildcards: resolution_file(recon_of_dataset(wildcards)),
+        recon=lambda wildcards: recon_manifests(recon_of_dataset(wildcards)),
     output:
-        f"{RESULTS}/iy/{{dataset}}.json",
+        iy_done(),
     params:
-        config=CONFIG,
+        job="iy_{dataset}",
+        fingerprint=fingerprint("iy_{dataset}"),
+        depends_on=depends_on("iy_{dataset}"),
+        spec=SETTINGS.pvc,
+        results=RESULTS,
     log:
         log_file("iy", "{dataset}"),
     benchmark:
@@ -16,6 +21,6 @@ rule correct_iterative_yang:
         mem_mb=4000,
         runtime=120,
     conda:
-        "../envs/petpvc.yaml" if config["pvc"]["backend"] == "petpvc" else "../envs/dlpvc.yaml"
+        "../envs/petpvc.yaml" if SETTINGS.pvc.backend == "petpvc" else "../envs/dlpvc.yaml"
     script:
         "../workflow_scripts/correct_iterative_yang.py"

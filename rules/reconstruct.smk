@@ -3,15 +3,19 @@ rule reconstruct_osem:
     input:
         manifest("noise"),
     output:
-        manifest("recon_{method}"),
+        manifest("recon_{recon}"),
     params:
         cases=cases_of,
-        retry=retry("recon_{method}"),
-        config=CONFIG,
+        retry=retry("recon_{recon}"),
+        fingerprint=fingerprint("recon_{recon}"),
+        depends_on=depends_on("recon_{recon}"),
+        recon=lambda wildcards: SETTINGS.reconstructions[wildcards.recon],
+        camera=SETTINGS.camera,
+        results=RESULTS,
     log:
-        log_file("recon_{method}"),
+        log_file("recon_{recon}"),
     benchmark:
-        bench_file("recon_{method}")
+        bench_file("recon_{recon}")
     threads: 1
     resources:
         mem_mb=8000,
@@ -31,7 +35,9 @@ rule prune_intermediates:
         manifest("prune"),
     params:
         cases=cases_of,
-        config=CONFIG,
+        fingerprint=fingerprint("prune"),
+        storage=SETTINGS.storage,
+        results=RESULTS,
     log:
         log_file("prune"),
     benchmark:

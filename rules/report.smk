@@ -2,17 +2,22 @@ rule make_report:
     """One HTML report: Table-1-like summary, slice figures with VAA maps, phantoms, timings, failures."""
     input:
         metrics=metrics_table("main"),
-        summary=f"{RESULTS}/tables/summary_main.csv",
+        summary=summary_table("main"),
         split=SPLIT,
-        resolution=expand(f"{RESULTS}/resolution/{{method}}.json", method=paths.METHODS),
-        montage=f"{RESULTS}/figures/phantoms.png",
-        card=f"{RESULTS}/models/{DEFAULT_MODEL}/model_card.json",
-        manifests=[m for st in paths.CASE_STAGES for m in all_manifests(st)],
+        resolution=[resolution_file(r) for r in RECONSTRUCTIONS],
+        montage=str(paths.montage_file(RESULTS)),
+        card=model_card(DEFAULT_MODEL),
+        manifests=[m for stage in CASE_STAGES for m in all_manifests(stage)],
+        recon=recon_manifests(),
     output:
         REPORT,
     params:
+        job="report",
+        fingerprint=lambda wildcards: GRAPH.fingerprint_of(GRAPH.report_dependencies(DEFAULT_MODEL)),
+        depends_on=lambda wildcards: Dependencies(GRAPH.report_dependencies(DEFAULT_MODEL)),
         model=DEFAULT_MODEL,
-        config=CONFIG,
+        settings=SETTINGS,
+        results=RESULTS,
     log:
         log_file("report", "report"),
     conda:

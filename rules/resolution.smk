@@ -1,15 +1,20 @@
 rule measure_resolution:
-    """Matched-filter FWHM of a reconstruction method (noise-free calibration cases)."""
+    """Matched-filter FWHM of a reconstruction (noise-free calibration cases)."""
     input:
         split=SPLIT,
+        recon=lambda wildcards: recon_manifests(wildcards.recon),
     output:
-        f"{RESULTS}/resolution/{{method}}.json",
+        resolution_file(),
     params:
-        config=CONFIG,
+        job="resolution_{recon}",
+        fingerprint=fingerprint("resolution_{recon}"),
+        depends_on=depends_on("resolution_{recon}"),
+        spec=SETTINGS.resolution,
+        results=RESULTS,
     log:
-        log_file("resolution", "{method}"),
+        log_file("resolution", "{recon}"),
     benchmark:
-        bench_file("resolution", "{method}")
+        bench_file("resolution", "{recon}")
     conda:
         "../envs/dlpvc.yaml"
     script:

@@ -7,7 +7,11 @@ rule simulate_projections:
     params:
         cases=cases_of,
         retry=retry("simulate"),
-        config=CONFIG,
+        fingerprint=fingerprint("simulate"),
+        depends_on=depends_on("simulate"),
+        camera=SETTINGS.camera,
+        grid=SETTINGS.grid,
+        results=RESULTS,
     log:
         log_file("simulate"),
     benchmark:
@@ -31,7 +35,10 @@ rule add_noise:
     params:
         cases=cases_of,
         retry=retry("noise"),
-        config=CONFIG,
+        fingerprint=fingerprint("noise"),
+        depends_on=depends_on("noise"),
+        seed=SETTINGS.seed,
+        results=RESULTS,
     log:
         log_file("noise"),
     benchmark:

@@ -1,12 +1,15 @@
 rule split_cases:
-    """Deterministic train / validation / test lists; failed cases are listed, not used."""
-    input:
-        recon=all_manifests("recon_noRR") + all_manifests("recon_RR"),
-        prune=all_manifests("prune"),
+    """Deterministic train / validation / test lists of every case id (consumers drop unfinished cases)."""
     output:
         SPLIT,
     params:
-        config=CONFIG,
+        job="split",
+        fingerprint=fingerprint("split"),
+        depends_on=depends_on("split"),
+        spec=SETTINGS.split,
+        seed=SETTINGS.seed,
+        n_cases=SETTINGS.n_cases,
+        results=RESULTS,
     log:
         log_file("split", "split"),
     benchmark:

@@ -2,12 +2,17 @@ rule train_network:
     """Train one 3D U-Net variant (architecture x dataset x normalisation x input size)."""
     input:
         split=SPLIT,
+        recon=lambda wildcards: recon_manifests(recon_of_model(wildcards)),
     output:
-        model=f"{RESULTS}/models/{{model}}/model.pt",
-        card=f"{RESULTS}/models/{{model}}/model_card.json",
+        model=model_file(),
+        card=model_card(),
     params:
-        spec=lambda wc: MODEL_SPECS[wc.model],
-        config=CONFIG,
+        job="train_{model}",
+        fingerprint=fingerprint("train_{model}"),
+        depends_on=depends_on("train_{model}"),
+        spec=lambda wildcards: MODEL_SPECS[wildcards.model],
+        seed=SETTINGS.seed,
+        results=RESULTS,
     log:
         log_file("train", "{model}"),
     benchmark:
@@ -27,11 +32,15 @@ rule predict_test_cases:
     """DL-PVC of the test cases with a trained model (total activity conserved)."""
     input:
         split=SPLIT,
-        model=f"{RESULTS}/models/{{model}}/model.pt",
+        model=model_file(),
+        recon=lambda wildcards: recon_manifests(recon_of_model(wildcards)),
     output:
-        f"{RESULTS}/predictions/{{model}}/done.json",
+        predictions_done(),
     params:
-        config=CONFIG,
+        job="predict_{model}",
+        fingerprint=fingerprint("predict_{model}"),
+        depends_on=depends_on("predict_{model}"),
+        results=RESULTS,
     log:
         log_file("predict", "{model}"),
     benchmark:

@@ -72,7 +72,7 @@ def test_corrupt_upstream_input_invalidates_the_producer(tmp_path):
     marker.parent.mkdir(parents=True)
     marker.write_text("{}")
     (paths.projections_stem(results, 3, "nf").with_suffix(".hdr")).write_text("garbage\x00")
-    out = run_noise_shard(0, [3], {"seed": 1}, str(results), [], str(tmp_path / "noise.json"), log=lambda s: None)
+    out = run_noise_shard(0, [3], 1, str(results), [], str(tmp_path / "noise.json"), "fp", {}, log=lambda s: None)
     assert "input from stage 'simulate' is unreadable" in out["failed"]["3"]
     assert not marker.exists()
 

@@ -2,7 +2,8 @@
 from pvc_core.pipeline.dataset_stages import correct_iterative_yang
 from pvc_core.pipeline.runtime import snakemake_job
 
-ctx, config = snakemake_job(snakemake)  # noqa: F821 (injected by Snakemake)
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+ctx, p = snakemake_job(smk)
 with ctx as log:
-    correct_iterative_yang(snakemake.wildcards.dataset, config, config["results_dir"],  # noqa: F821
-                           snakemake.input.split, snakemake.input.resolution, snakemake.output[0], log=log)  # noqa: F821
+    correct_iterative_yang(smk.wildcards.dataset, p.spec, p.results, smk.input.split, list(smk.input.recon),
+                           smk.input.resolution, smk.output[0], log=log)

@@ -2,7 +2,8 @@
 from pvc_core.pipeline.dataset_stages import evaluate
 from pvc_core.pipeline.runtime import snakemake_job
 
-ctx, config = snakemake_job(snakemake)  # noqa: F821 (injected by Snakemake)
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+ctx, p = snakemake_job(smk)
 with ctx as log:
-    evaluate(config, config["results_dir"], snakemake.input.split, list(snakemake.params.models),  # noqa: F821
-             snakemake.output.metrics, snakemake.output.summary, log=log)  # noqa: F821
+    evaluate(p.spec, p.results, smk.input.split, list(smk.input.recon), list(p.models), smk.output.metrics,
+             smk.output.summary, log=log)

@@ -2,6 +2,7 @@
 from pvc_core.pipeline.runtime import snakemake_job
 from pvc_core.report.figures import phantom_montage
 
-ctx, config = snakemake_job(snakemake)  # noqa: F821 (injected by Snakemake)
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+ctx, p = snakemake_job(smk)
 with ctx as log:
-    phantom_montage(config["results_dir"], snakemake.input[0], snakemake.output[0], log=log)  # noqa: F821
+    phantom_montage(p.results, smk.input[0], smk.output[0], log=log)

@@ -2,6 +2,7 @@
 from pvc_core.pipeline.runtime import snakemake_job
 from pvc_core.report.html import build_report
 
-ctx, config = snakemake_job(snakemake)  # noqa: F821 (injected by Snakemake)
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+ctx, p = snakemake_job(smk)
 with ctx as log:
-    build_report(config, config["results_dir"], snakemake.params.model, snakemake.output[0], log=log)  # noqa: F821
+    build_report(p.settings, p.results, p.model, list(smk.input.recon), smk.output[0], log=log)

@@ -2,7 +2,8 @@
 from pvc_core.pipeline.dataset_stages import measure_resolution
 from pvc_core.pipeline.runtime import snakemake_job
 
-ctx, config = snakemake_job(snakemake)  # noqa: F821 (injected by Snakemake)
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+ctx, p = snakemake_job(smk)
 with ctx as log:
-    measure_resolution(snakemake.wildcards.method, config, config["results_dir"],  # noqa: F821
-                       snakemake.input.split, snakemake.output[0], log=log)  # noqa: F821
+    measure_resolution(smk.wildcards.recon, p.spec, p.results, smk.input.split, list(smk.input.recon), smk.output[0],
+                       log=log)

@@ -2,7 +2,7 @@
 from pvc_core.pipeline.runtime import snakemake_job
 from pvc_core.pipeline.storage import prune_shard
 
-ctx, config = snakemake_job(snakemake)  # noqa: F821 (injected by Snakemake)
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+ctx, p = snakemake_job(smk)
 with ctx as log:
-    prune_shard(int(snakemake.wildcards.shard), snakemake.params.cases, config["storage"],  # noqa: F821
-                config["results_dir"], list(snakemake.input), snakemake.output[0], log=log)  # noqa: F821
+    prune_shard(int(smk.wildcards.shard), p.cases, p.storage, p.results, list(smk.input), smk.output[0], log=log)

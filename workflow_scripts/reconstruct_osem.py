@@ -2,9 +2,8 @@
 from pvc_core.pipeline.case_stages import run_reconstruct_shard
 from pvc_core.pipeline.runtime import snakemake_job
 
-ctx, config = snakemake_job(snakemake)  # noqa: F821 (injected by Snakemake)
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+ctx, p = snakemake_job(smk)
 with ctx as log:
-    run_reconstruct_shard(int(snakemake.wildcards.shard), snakemake.params.cases,  # noqa: F821
-                          snakemake.wildcards.method, config, config["results_dir"],  # noqa: F821
-                          list(snakemake.input), snakemake.output[0], log=log,  # noqa: F821
-                          token=snakemake.params.retry)  # noqa: F821
+    run_reconstruct_shard(int(smk.wildcards.shard), p.cases, p.recon, p.camera, p.results, list(smk.input),
+                          smk.output[0], p.fingerprint, p.depends_on, log=log, token=p.retry)

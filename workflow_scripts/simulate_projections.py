@@ -2,8 +2,8 @@
 from pvc_core.pipeline.case_stages import run_simulate_shard
 from pvc_core.pipeline.runtime import snakemake_job
 
-ctx, config = snakemake_job(snakemake)  # noqa: F821 (injected by Snakemake)
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+ctx, p = snakemake_job(smk)
 with ctx as log:
-    run_simulate_shard(int(snakemake.wildcards.shard), snakemake.params.cases, config,  # noqa: F821
-                       config["results_dir"], list(snakemake.input), snakemake.output[0], log=log,  # noqa: F821
-                       token=snakemake.params.retry)  # noqa: F821
+    run_simulate_shard(int(smk.wildcards.shard), p.cases, p.camera, p.grid, p.results, list(smk.input),
+                       smk.output[0], p.fingerprint, p.depends_on, log=log, token=p.retry)

@@ -2,6 +2,7 @@
 from pvc_core.pipeline.dataset_stages import make_split
 from pvc_core.pipeline.runtime import snakemake_job
 
-ctx, config = snakemake_job(snakemake)  # noqa: F821 (injected by Snakemake)
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+ctx, p = snakemake_job(smk)
 with ctx as log:
-    make_split(config, list(snakemake.input.recon), snakemake.output[0], log=log)  # noqa: F821
+    make_split(p.spec, p.seed, p.n_cases, smk.output[0], log=log)

@@ -4,7 +4,8 @@ from pathlib import Path
 from pvc_core.pipeline.dataset_stages import train_network
 from pvc_core.pipeline.runtime import snakemake_job
 
-ctx, config = snakemake_job(snakemake)  # noqa: F821 (injected by Snakemake)
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+ctx, p = snakemake_job(smk)
 with ctx as log:
-    train_network(dict(snakemake.params.spec), config, config["results_dir"], snakemake.input.split,  # noqa: F821
-                  str(Path(snakemake.output.model).parent), log=log)  # noqa: F821
+    train_network(dict(p.spec), p.seed, p.results, smk.input.split, list(smk.input.recon),
+                  str(Path(smk.output.model).parent), log=log)

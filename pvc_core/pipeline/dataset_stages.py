@@ -9,11 +9,13 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from pvc_core.domain import DATASETS, IY_MASKS, NO_PVC, dataset_name, dl_method
 from pvc_core.errors import InputError
 from pvc_core.io import load_image, read_json, save_image, write_json
 from pvc_core.pipeline import paths
 from pvc_core.pipeline.shards import failed_cases, read_manifest
 from pvc_core.seeding import rng_for
+from pvc_core.specs import EvaluationSpec, PvcSpec, ResolutionSpec, SplitSpec
 
 Log = Callable[[str], None]
 
@@ -27,74 +29,87 @@ def finished_cases(manifests: list[str]) -> set[int]:
     return set.intersection(*by_stage.values()) if by_stage else set()
 
 
-def make_split(config: dict, recon_manifests: list[str], out: str, log: Log = print) -> dict:
-    """Deterministic train / validation / test lists.
+def make_split(spec: SplitSpec, seed: int, n_cases: int, out: str, log: Log = print) -> dict:
+    """Deterministic train / validation / test lists of every case id.
 
-    Each case id's split depends only on (seed, id): the ids 0..n-1 are permuted with the split
-    stream, the first ``n_test`` are test, the next ``n_validation`` validation, the rest
-    training. Cases that failed in any stage drop out of their split and are listed under
-    ``failed`` with the reason.
+    The ids 0..n-1 are permuted with the split stream of ``seed``; the first ``n_test`` are
+    test, the next ``n_validation`` validation, the rest training. The split depends on these
+    settings alone, not on which cases finished, so a case redone in one reconstruction does
+    not touch what was computed from the other: every consumer drops the cases its own inputs
+    lack (:func:`usable_split`).
     """
-    n = config["n_cases"]
-    perm = rng_for(config["seed"], 0, "split").permutation(n)
-    n_test, n_val = config["split"]["n_test"], config["split"]["n_validation"]
-    ok = finished_cases(recon_manifests)
-    failed = failed_cases(recon_manifests)
+    perm = rng_for(seed, 0, "split").permutation(n_cases)
+    n_test, n_val = spec.n_test, spec.n_validation
     parts = {"test": perm[:n_test], "validation": perm[n_test:n_test + n_val], "train": perm[n_test + n_val:]}
-    split: dict = {k: sorted(int(c) for c in v if int(c) in ok) for k, v in parts.items()}
-    split["failed"] = {str(k): v for k, v in sorted(failed.items())}
-    for k in ("train", "test"):
-        if not split[k]:
-            raise InputError(f"no finished {k} case ({len(failed)} failed); see the stage logs", out)
+    split = {k: sorted(int(c) for c in v) for k, v in parts.items()}
     write_json(out, split)
-    log(f"split: {len(split['train'])} train, {len(split['validation'])} validation, "
-        f"{len(split['test'])} test, {len(failed)} failed")
+    log(f"split: {len(split['train'])} train, {len(split['validation'])} validation, {len(split['test'])} test")
     return split
 
 
-def measure_resolution(method: str, config: dict, results: str, split_path: str, out: str,
-                       log: Log = print) -> dict:
-    """Matched-filter FWHM (mm) of a reconstruction method from noise-free calibration cases."""
+def usable_split(split_path: str, manifests: list[str]) -> dict:
+    """The split restricted to cases finished in every stage the ``manifests`` cover; cases
+    that failed are listed under ``failed`` with their stage and reason.
+
+    Raises :class:`InputError` when no training or no test case is left.
+    """
+    split = read_json(split_path)
+    ok = finished_cases(manifests)
+    failed = failed_cases(manifests)
+    out: dict = {k: [c for c in split[k] if c in ok] for k in ("train", "validation", "test")}
+    out["failed"] = {str(k): v for k, v in sorted(failed.items())}
+    for k in ("train", "test"):
+        if not out[k]:
+            raise InputError(f"no finished {k} case ({len(failed)} failed); see the stage logs", split_path)
+    return out
+
+
+def measure_resolution(reconstruction: str, spec: ResolutionSpec, results: str, split_path: str,
+                       recon_manifests: list[str], out: str, log: Log = print) -> dict:
+    """Matched-filter FWHM (mm) of a reconstruction from noise-free calibration cases."""
     from pvc_core.resolution import matched_filter_fwhm
 
-    split = read_json(split_path)
-    cases = split["train"][: config["resolution"]["calibration_cases"]]
+    split = usable_split(split_path, recon_manifests)
+    cases = split["train"][: spec.calibration_cases]
+    dataset = dataset_name(reconstruction, "nf")
     per_case = {}
     for case in cases:
-        truth = load_image(paths.case_file(results, case, "truth.nii.gz"), name="truth")
-        recon = load_image(paths.case_file(results, case, paths.recon_name(f"{method}_nf")), name="reconstruction")
+        truth = load_image(paths.case_file(results, case, paths.TRUTH), name="truth")
+        recon = load_image(paths.case_file(results, case, paths.recon_name(dataset)), name="reconstruction")
         per_case[str(case)] = float(matched_filter_fwhm(recon.data, truth.data, truth.voxel_size_mm,
-                                                        bracket_mm=tuple(config["resolution"]["fwhm_search_mm"])))
-        log(f"resolution {method}: case {case}: FWHM {per_case[str(case)]:.2f} mm")
+                                                        bracket_mm=tuple(spec.fwhm_search_mm)))
+        log(f"resolution {reconstruction}: case {case}: FWHM {per_case[str(case)]:.2f} mm")
     fwhm = float(np.mean(list(per_case.values())))
-    result = {"method": method, "fwhm_mm": fwhm, "sd_mm": float(np.std(list(per_case.values()))),
-              "calibration_cases": per_case, "dataset": f"{method}_nf"}
+    result = {"reconstruction": reconstruction, "fwhm_mm": fwhm, "sd_mm": float(np.std(list(per_case.values()))),
+              "calibration_cases": per_case, "dataset": dataset}
     write_json(out, result)
-    log(f"resolution {method}: matched-filter FWHM {fwhm:.2f} mm over {len(cases)} cases")
+    log(f"resolution {reconstruction}: matched-filter FWHM {fwhm:.2f} mm over {len(cases)} cases")
     return result
 
 
 def _pairs(results: str, cases: list[int], dataset: str) -> list[tuple[str, str]]:
-    return [(str(paths.case_file(results, c, paths.recon_name(dataset))), str(paths.case_file(results, c, "truth.nii.gz")))
+    return [(str(paths.case_file(results, c, paths.recon_name(dataset))), str(paths.case_file(results, c, paths.TRUTH)))
             for c in cases]
 
 
-def train_network(spec: dict, config: dict, results: str, split_path: str, out_dir: str, log: Log = print) -> dict:
+def train_network(spec: dict, seed: int, results: str, split_path: str, recon_manifests: list[str], out_dir: str,
+                  log: Log = print) -> dict:
     """Train one network on the training split; validation split picks the best epoch."""
     from pvc_core.training import train_model
 
-    split = read_json(split_path)
+    split = usable_split(split_path, recon_manifests)
     val = split["validation"] or split["train"][:1]
     return train_model(_pairs(results, split["train"], spec["dataset"]), _pairs(results, val, spec["dataset"]),
-                       spec, out_dir, seed=config["seed"], log=log)
+                       spec, out_dir, seed=seed, log=log)
 
 
-def predict_test_cases(model: str, model_path: str, results: str, split_path: str, out: str, log: Log = print) -> dict:
+def predict_test_cases(model: str, model_path: str, results: str, split_path: str, recon_manifests: list[str],
+                       out: str, log: Log = print) -> dict:
     """DL-PVC of every test case with a trained model (total activity conserved)."""
     from pvc_core.training import load_model, predict_image
 
     module, spec = load_model(model_path)
-    split = read_json(split_path)
+    split = usable_split(split_path, recon_manifests)
     done = {}
     for case in split["test"]:
         img = load_image(paths.case_file(results, case, paths.recon_name(spec["dataset"])), name="reconstruction")
@@ -107,8 +122,8 @@ def predict_test_cases(model: str, model_path: str, results: str, split_path: st
     return done
 
 
-def correct_iterative_yang(dataset: str, config: dict, results: str, split_path: str, resolution_path: str,
-                           out: str, log: Log = print) -> dict:
+def correct_iterative_yang(dataset: str, spec: PvcSpec, results: str, split_path: str, recon_manifests: list[str],
+                           resolution_path: str, out: str, log: Log = print) -> dict:
     """Iterative-Yang PVC of the test cases with the matched-filter FWHM and two masks.
 
     ``truth``: the ground-truth activity mask (the paper's setting, favourable to IY);
@@ -116,16 +131,16 @@ def correct_iterative_yang(dataset: str, config: dict, results: str, split_path:
     """
     from pvc_core.pvc import iterative_yang, threshold_labels, truth_labels
 
-    split = read_json(split_path)
+    split = usable_split(split_path, recon_manifests)
     fwhm = read_json(resolution_path)["fwhm_mm"]
-    iters = config["pvc"]["iy_iterations"]
+    iters = spec.iy_iterations
     seconds = {}
     for case in split["test"]:
-        truth = load_image(paths.case_file(results, case, "truth.nii.gz"), name="truth")
+        truth = load_image(paths.case_file(results, case, paths.TRUTH), name="truth")
         img = load_image(paths.case_file(results, case, paths.recon_name(dataset)), name="reconstruction")
         for mask, labels in (("truth", truth_labels(truth.data)), ("spect", threshold_labels(img.data))):
             t0 = time.perf_counter()
-            if config["pvc"]["backend"] == "petpvc":
+            if spec.backend == "petpvc":
                 from pvc_core.pvc.petpvc_backend import run_petpvc_iy
                 corrected = run_petpvc_iy(img.data, labels, fwhm, img.voxel_size_mm, iters)
             else:
@@ -137,28 +152,29 @@ def correct_iterative_yang(dataset: str, config: dict, results: str, split_path:
     return seconds
 
 
-def evaluate(config: dict, results: str, split_path: str, models: list[str], out_csv: str,
-             out_summary: str, log: Log = print) -> pd.DataFrame:
-    """Metrics per test case x dataset x method (none, IY with both masks, each DL model)."""
+def evaluate(spec: EvaluationSpec, results: str, split_path: str, recon_manifests: list[str], models: list[str],
+             out_csv: str, out_summary: str, log: Log = print) -> pd.DataFrame:
+    """Metrics per test case x dataset x PVC method (none, IY with both masks, each DL model),
+    over the test cases finished in every reconstruction."""
     from pvc_core.metrics import compute_all
 
-    split = read_json(split_path)
-    alpha = config["evaluation"]["alpha"]
-    model_dataset = {m: read_json(paths.model_dir(results, m) / "model_card.json")["model_cfg"]["dataset"] for m in models}
+    split = usable_split(split_path, recon_manifests)
+    alpha = spec.alpha
+    model_dataset = {m: read_json(paths.model_card_file(results, m))["model_cfg"]["dataset"] for m in models}
     rows = []
     for case in split["test"]:
-        truth = load_image(paths.case_file(results, case, "truth.nii.gz"), name="truth").data
-        for dataset in paths.DATASETS:
-            images = {"none": paths.case_file(results, case, paths.recon_name(dataset)),
-                      "iy_truth": paths.iy_file(results, dataset, "truth", case),
-                      "iy_spect": paths.iy_file(results, dataset, "spect", case)}
-            images.update({f"dl:{m}": paths.prediction_file(results, m, case) for m, d in model_dataset.items() if d == dataset})
+        truth = load_image(paths.case_file(results, case, paths.TRUTH), name="truth").data
+        for dataset in DATASETS:
+            images = {NO_PVC: paths.case_file(results, case, paths.recon_name(dataset))}
+            images.update({f"iy_{mask}": paths.iy_file(results, dataset, mask, case) for mask in IY_MASKS})
+            images.update({dl_method(m): paths.prediction_file(results, m, case)
+                           for m, d in model_dataset.items() if d == dataset})
             for method, path in images.items():
                 img = load_image(path, name=method).data
                 rows.append({"case": case, "dataset": dataset, "method": method, **compute_all(img, truth, alpha=alpha)})
     df = pd.DataFrame(rows)
     df.to_csv(out_csv, index=False)
-    summary = summarise(df, config["evaluation"]["significance"])
+    summary = summarise(df, spec.significance)
     summary.to_csv(out_summary, index=False)
     log(summary.to_string(index=False))
     return df
@@ -178,11 +194,11 @@ def summarise(df: pd.DataFrame, significance: float = 0.01) -> pd.DataFrame:
     out = []
     for (dataset, method), g in df.groupby(["dataset", "method"], sort=False):
         row = {"dataset": dataset, "method": method, "n": len(g)}
-        base = df[(df.dataset == dataset) & (df.method == "none")].set_index("case")
+        base = df[(df.dataset == dataset) & (df.method == NO_PVC)].set_index("case")
         for col in METRIC_COLUMNS:
             row[f"{col}_mean"] = float(g[col].mean())
             row[f"{col}_sd"] = float(g[col].std(ddof=1)) if len(g) > 1 else 0.0
-            if method != "none":
+            if method != NO_PVC:
                 a = g.set_index("case")[col]
                 b = base[col].reindex(a.index)
                 diff = (a - b).to_numpy()

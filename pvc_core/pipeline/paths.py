@@ -7,21 +7,41 @@ Layout under the results folder::
     cases/00017/labels_sim.nii.gz      organ labels, phantom grid
     cases/00017/truth.nii.gz           true activity, reconstruction grid, MBq/mL
     cases/00017/mu.nii.gz              attenuation, reconstruction grid, 1/cm
-    cases/00017/phantom.json           phantom metadata (written last: the case's phantom is done)
+    cases/00017/phantom.json           marker of a per-case stage (phantom metadata, fingerprint);
+    cases/00017/simulate.json ...      written last: the case's stage is done
     cases/00017/proj_nf.*  proj_n.*    projections (Interfile), counts
     cases/00017/spect_RR_n.nii.gz      reconstructions, MBq/mL (RR|noRR x n|nf)
     manifests/<stage>/shard0003.json   what a shard job did: done, skipped, failed cases
+    splits.json                        train / validation / test case lists
+    resolution/RR.json                 matched-filter FWHM of a reconstruction
+    models/<model>/model.pt            trained network, its model_card.json and history.csv
+    predictions/<model>/00017.nii.gz   DL-PVC of a test case (predictions/<model>/done.json)
+    iy/RR_n_truth/00017.nii.gz         iterative Yang with the true or SPECT-derived mask (iy/RR_n.json)
+    tables/metrics_main.csv            metrics per case x dataset x PVC method (summary_main.csv)
+    figures/phantoms.png               phantom montage
+    report/report.html                 the report
+    fingerprints/<job>.json            what a fan-in job was computed from (for ``dlpvc plan``)
+    logs/<stage>/<name>.log            benchmarks/<stage>/<name>.tsv
+
+Functions take ``results`` (the results folder) and return a :class:`~pathlib.Path`; the
+``*_pattern`` functions return the Snakemake patterns (with ``{wildcards}``) of the same paths.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-#: Reconstruction methods and noise levels; a "dataset" is "<method>_<noise>", e.g. RR_n.
-METHODS = ("noRR", "RR")
-NOISE_LEVELS = ("n", "nf")
-DATASETS = tuple(f"{m}_{n}" for m in METHODS for n in NOISE_LEVELS)
-CASE_STAGES = ("phantom", "simulate", "noise", "recon_noRR", "recon_RR")
+from pvc_core.domain import DATASETS, NOISE_LEVELS, RECONSTRUCTIONS  # noqa: F401 (re-exported vocabulary)
+
+TRUTH_SIM = "truth_sim.nii.gz"
+MU_SIM = "mu_sim.nii.gz"
+LABELS_SIM = "labels_sim.nii.gz"
+TRUTH = "truth.nii.gz"
+MU = "mu.nii.gz"
+MODEL_WEIGHTS = "model.pt"
+MODEL_CARD = "model_card.json"
+HISTORY = "history.csv"
+DONE = "done.json"
 
 
 def case_dir(results: str | Path, case_id: int) -> Path:
@@ -29,8 +49,13 @@ def case_dir(results: str | Path, case_id: int) -> Path:
 
 
 def case_file(results: str | Path, case_id: int, name: str) -> Path:
-    """A case's file, e.g. ``case_file(r, 17, 'truth.nii.gz')``."""
+    """A case's file, e.g. ``case_file(r, 17, TRUTH)``."""
     return case_dir(results, case_id) / name
+
+
+def marker_file(results: str | Path, case_id: int, stage: str) -> Path:
+    """The marker of a per-case stage (``phantom.json``, ``simulate.json``, ``recon_RR.json``, ...)."""
+    return case_file(results, case_id, f"{stage}.json")
 
 
 def recon_name(dataset: str) -> str:
@@ -40,31 +65,86 @@ def recon_name(dataset: str) -> str:
 
 def projections_stem(results: str | Path, case_id: int, noise: str) -> Path:
     """Stem of a case's Interfile projections (``noise`` = 'n' or 'nf')."""
-    return case_dir(results, case_id) / f"proj_{noise}"
+    return case_dir(results, case_id) / projections_name(noise)
 
 
-def manifest(results: str | Path, stage: str, shard: int) -> Path:
-    return Path(results) / "manifests" / stage / f"shard{shard:04d}.json"
+def projections_name(noise: str) -> str:
+    """Stem (file name without extension) of projections of a noise level, e.g. ``proj_nf``."""
+    return f"proj_{noise}"
+
+
+def projections_header(results: str | Path, case_id: int, noise: str) -> Path:
+    """The Interfile header of a case's projections."""
+    return projections_stem(results, case_id, noise).with_suffix(".hdr")
+
+
+def manifest(results: str | Path, stage: str, shard: int | str) -> Path:
+    shard = shard if isinstance(shard, str) else f"{shard:04d}"
+    return Path(results) / "manifests" / stage / f"shard{shard}.json"
 
 
 def split_file(results: str | Path) -> Path:
     return Path(results) / "splits.json"
 
 
-def resolution_file(results: str | Path, method: str) -> Path:
-    return Path(results) / "resolution" / f"{method}.json"
+def resolution_file(results: str | Path, reconstruction: str) -> Path:
+    return Path(results) / "resolution" / f"{reconstruction}.json"
 
 
 def model_dir(results: str | Path, model: str) -> Path:
     return Path(results) / "models" / model
 
 
+def model_file(results: str | Path, model: str) -> Path:
+    return model_dir(results, model) / MODEL_WEIGHTS
+
+
+def model_card_file(results: str | Path, model: str) -> Path:
+    return model_dir(results, model) / MODEL_CARD
+
+
+def history_file(results: str | Path, model: str) -> Path:
+    return model_dir(results, model) / HISTORY
+
+
 def prediction_file(results: str | Path, model: str, case_id: int) -> Path:
     return Path(results) / "predictions" / model / f"{case_id:05d}.nii.gz"
 
 
+def predictions_done(results: str | Path, model: str) -> Path:
+    return Path(results) / "predictions" / model / DONE
+
+
 def iy_file(results: str | Path, dataset: str, mask: str, case_id: int) -> Path:
     return Path(results) / "iy" / f"{dataset}_{mask}" / f"{case_id:05d}.nii.gz"
+
+
+def iy_done(results: str | Path, dataset: str) -> Path:
+    return Path(results) / "iy" / f"{dataset}.json"
+
+
+def metrics_table(results: str | Path, suite: str) -> Path:
+    return Path(results) / "tables" / f"metrics_{suite}.csv"
+
+
+def summary_table(results: str | Path, suite: str) -> Path:
+    return Path(results) / "tables" / f"summary_{suite}.csv"
+
+
+def montage_file(results: str | Path) -> Path:
+    return Path(results) / "figures" / "phantoms.png"
+
+
+def report_file(results: str | Path) -> Path:
+    return Path(results) / "report" / "report.html"
+
+
+def log_file(results: str | Path, stage: str, name: str) -> Path:
+    return Path(results) / "logs" / stage / f"{name}.log"
+
+
+def bench_file(results: str | Path, stage: str, name: str) -> Path:
+    return Path(results) / "benchmarks" / stage / f"{name}.tsv"
 
 
 def model_name(spec: dict) -> str:

@@ -17,11 +17,12 @@ def set_threads(n: int) -> None:
 
 
 @contextlib.contextmanager
-def job_log(path: str | Path | None, threads: int = 1) -> Iterator[Callable[[str], None]]:
+def job_log(path: str | Path | None, threads: int = 1,
+            on_success: Callable[[], None] | None = None) -> Iterator[Callable[[str], None]]:
     """Open a job's log file and yield a ``log(message)`` function (also echoes to stderr).
 
     An exception is written to the log with its one-line message before it propagates, so a
-    failed job's log says why it failed.
+    failed job's log says why it failed. ``on_success`` runs when the block finished without one.
     """
     set_threads(threads)
     fh = open(path, "a") if path else None
@@ -36,6 +37,8 @@ def job_log(path: str | Path | None, threads: int = 1) -> Iterator[Callable[[str
 
     try:
         yield log
+        if on_success is not None:
+            on_success()
         log(f"finished in {time.perf_counter() - t0:.1f} s")
     except Exception as err:
         log(f"ERROR: {type(err).__name__}: {err}")
@@ -45,11 +48,20 @@ def job_log(path: str | Path | None, threads: int = 1) -> Iterator[Callable[[str
             fh.close()
 
 
-def snakemake_job(smk) -> tuple[Callable, dict]:
-    """For a ``script:`` file: a log context and the validated configuration of the job.
+def snakemake_job(smk):
+    """For a ``script:`` file: a log context and the rule's parameters.
 
-    The workflow passes the configuration to every rule as ``params.config`` (never read from
-    the global config inside a script).
+    A rule passes its script only the specs its stage uses (``params``), never the whole
+    configuration. A fan-in rule that passes ``params.job`` (its name), ``params.results``,
+    ``params.fingerprint`` and ``params.depends_on`` gets them recorded under
+    ``fingerprints/`` when the job succeeds (read by ``dlpvc plan``).
     """
     log_path = smk.log[0] if len(smk.log) else None
-    return job_log(log_path, smk.threads), smk.params.config
+    p = smk.params
+    on_success = None
+    if hasattr(p, "job") and hasattr(p, "fingerprint"):
+        from pvc_core.pipeline.fingerprints import record_fan_in
+
+        def on_success() -> None:
+            record_fan_in(p.results, p.job, p.fingerprint, p.depends_on)
+    return job_log(log_path, smk.threads, on_success), p

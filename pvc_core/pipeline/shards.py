@@ -92,15 +92,6 @@ def failed_cases(manifests: Iterable[str | Path]) -> dict[int, str]:
     return out
 
 
-def done_cases(manifests: Iterable[str | Path]) -> list[int]:
-    """Case ids that every given manifest reports as done (finished now or earlier)."""
-    sets = []
-    for p in manifests:
-        m = read_manifest(p) or {}
-        sets.append(set(m.get("done", [])))
-    return sorted(set.union(*sets)) if sets else []
-
-
 class UpstreamCorrupt(Exception):
     """A case's input from an earlier stage cannot be read; that stage must redo the case."""
 

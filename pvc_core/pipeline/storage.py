@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from pvc_core.io import write_json
 from pvc_core.pipeline import paths
 from pvc_core.pipeline.shards import read_manifest
+
+if TYPE_CHECKING:
+    from pvc_core.specs import StorageSpec
 
 #: Artefact groups by file-name pattern (first match wins).
 ARTEFACTS = (
@@ -44,7 +47,7 @@ def case_bytes(results: str, case: int) -> dict[str, int]:
     return out
 
 
-def prune_shard(shard: int, cases: list[int], storage: dict, results: str, recon_manifests: list[str],
+def prune_shard(shard: int, cases: list[int], storage: "StorageSpec", results: str, recon_manifests: list[str],
                 manifest_out: str, log: Callable[[str], None] = print) -> dict:
     """Record each finished case's storage, then delete what ``storage`` says not to keep."""
     done = set.intersection(*(set((read_manifest(m) or {}).get("done", [])) for m in recon_manifests))
@@ -54,8 +57,8 @@ def prune_shard(shard: int, cases: list[int], storage: dict, results: str, recon
         removed = 0
         for f in paths.case_dir(results, case).iterdir():
             group = artefact_of(f.name)
-            if (group == "projections" and not storage["keep_projections"]) or (
-                    group == "phantom grid images" and not storage["keep_sim_grid"]):
+            if (group == "projections" and not storage.keep_projections) or (
+                    group == "phantom grid images" and not storage.keep_sim_grid):
                 removed += f.stat().st_size
                 f.unlink()
         record["removed"][str(case)] = removed

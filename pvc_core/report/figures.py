@@ -32,9 +32,9 @@ def phantom_montage(results: str, manifest_path: str, out: str, n_cases: int = 3
     for case in done:
         cases.append({
             "case_id": case,
-            "mu_per_cm": load_image(paths.case_file(results, case, "mu_sim.nii.gz")).data,
-            "activity_mbq_ml": load_image(paths.case_file(results, case, "truth_sim.nii.gz")).data,
-            "meta": read_json(paths.case_file(results, case, "phantom.json")),
+            "mu_per_cm": load_image(paths.case_file(results, case, paths.MU_SIM)).data,
+            "activity_mbq_ml": load_image(paths.case_file(results, case, paths.TRUTH_SIM)).data,
+            "meta": read_json(paths.marker_file(results, case, "phantom")),
         })
     montage(cases, out)
     log(f"phantom montage of cases {done} -> {out}")
@@ -53,7 +53,7 @@ def example_slices(results: str, cases: list[int], dataset: str, model: str, out
     columns = [("truth", None), ("none", paths.case_file), ("iy_truth", None), (f"dl:{model}", None)]
     fig, axes = plt.subplots(2 * len(cases), len(columns), figsize=(3.0 * len(columns), 5.6 * len(cases)), squeeze=False)
     for r, case in enumerate(cases):
-        truth = load_image(paths.case_file(results, case, "truth.nii.gz")).data
+        truth = load_image(paths.case_file(results, case, paths.TRUTH)).data
         images = {
             "truth": truth,
             "none": load_image(paths.case_file(results, case, paths.recon_name(dataset))).data,
@@ -125,7 +125,7 @@ def activity_histograms(results: str, cases: list[int], dataset: str, model: str
     """Activity-concentration/voxel histograms inside the true mask (paper's Figure 6)."""
     series = {"truth": [], "none": [], "iy_truth": [], f"dl:{model}": []}
     for case in cases:
-        truth = load_image(paths.case_file(results, case, "truth.nii.gz")).data
+        truth = load_image(paths.case_file(results, case, paths.TRUTH)).data
         mask = truth > 0
         scale = float(truth.max()) or 1.0
         imgs = {"truth": truth,

@@ -8,17 +8,23 @@ import html
 import platform
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
 import yaml
 
 from pvc_core import __version__
+from pvc_core.domain import RECONSTRUCTIONS
 from pvc_core.io import read_json
 from pvc_core.pipeline import paths
+from pvc_core.pipeline.fingerprints import CASE_STAGES
 from pvc_core.pipeline.shards import read_manifest
 from pvc_core.report import figures
+from pvc_core.specs import spec_dict
+
+if TYPE_CHECKING:
+    from pvc_core.specs import Settings
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
@@ -53,7 +59,7 @@ def table1(summary: pd.DataFrame) -> pd.DataFrame:
 def stage_timing(results: str) -> pd.DataFrame:
     """Seconds per case of each per-case stage (from the manifests) and per job (benchmark files)."""
     rows = []
-    for stage in paths.CASE_STAGES:
+    for stage in CASE_STAGES:
         secs = []
         for p in glob.glob(str(Path(results) / "manifests" / stage / "*.json")):
             secs += list((read_manifest(p) or {}).get("seconds", {}).values())
@@ -73,7 +79,7 @@ def stage_timing(results: str) -> pd.DataFrame:
 def failures(results: str) -> pd.DataFrame:
     """Every failed case with its stage and reason."""
     rows = []
-    for stage in paths.CASE_STAGES:
+    for stage in CASE_STAGES:
         for p in sorted(glob.glob(str(Path(results) / "manifests" / stage / "*.json"))):
             for case, reason in ((read_manifest(p) or {}).get("failed") or {}).items():
                 rows.append({"case": int(case), "stage": stage, "reason": reason})
@@ -101,40 +107,42 @@ def counts_per_case(results: str, cases: list[int]) -> pd.DataFrame:
     """Total counts per window (noisy projections) of the given cases."""
     rows = []
     for case in cases:
-        p = paths.case_file(results, case, "noise.json")
+        p = paths.marker_file(results, case, "noise")
         if p.is_file():
             rows.append({"case": case, **read_json(p).get("counts", {})})
     return pd.DataFrame(rows)
 
 
-def build_report(config: dict, results: str, model: str, out: str, log: Callable = print) -> str:
+def build_report(settings: "Settings", results: str, model: str, recon_manifests: list[str], out: str,
+                 log: Callable = print) -> str:
     """Write the run's report to ``out`` (one HTML file with embedded figures)."""
+    from pvc_core.pipeline.dataset_stages import usable_split
+
     out = Path(out)
     fig_dir = out.parent / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
-    tables = Path(results) / "tables"
-    metrics = pd.read_csv(tables / "metrics_main.csv")
-    summary = pd.read_csv(tables / "summary_main.csv")
-    split = read_json(paths.split_file(results))
-    card = read_json(paths.model_dir(results, model) / "model_card.json")
+    metrics = pd.read_csv(paths.metrics_table(results, "main"))
+    summary = pd.read_csv(paths.summary_table(results, "main"))
+    split = usable_split(str(paths.split_file(results)), recon_manifests)
+    card = read_json(paths.model_card_file(results, model))
     dataset = card["model_cfg"]["dataset"]
-    resolution = {m: read_json(paths.resolution_file(results, m)) for m in paths.METHODS}
-    examples = split["test"][: config["report"]["n_example_cases"]]
-    alpha = config["evaluation"]["alpha"]
+    resolution = {m: read_json(paths.resolution_file(results, m)) for m in RECONSTRUCTIONS}
+    examples = split["test"][: settings.report.n_example_cases]
+    alpha = settings.evaluation.alpha
 
     figs = {
         "examples": figures.example_slices(results, examples, dataset, model, str(fig_dir / "examples.png"), alpha),
         "boxplots": figures.metric_boxplots(metrics, str(fig_dir / "metrics.png")),
         "histograms": figures.activity_histograms(results, split["test"], dataset, model, str(fig_dir / "histograms.png")),
     }
-    history = paths.model_dir(results, model) / "history.csv"
+    history = paths.history_file(results, model)
     if history.is_file():
         figs["training"] = figures.training_curve(history, str(fig_dir / "training.png"))
     montage = Path(results) / "figures" / "phantoms.png"
 
     fail = failures(results)
     counts = counts_per_case(results, split["test"] + split["train"][:20])
-    res_rows = pd.DataFrame([{"method": m, "matched-filter FWHM (mm)": r["fwhm_mm"], "SD (mm)": r["sd_mm"],
+    res_rows = pd.DataFrame([{"reconstruction": m, "matched-filter FWHM (mm)": r["fwhm_mm"], "SD (mm)": r["sd_mm"],
                               "calibration cases": len(r["calibration_cases"]),
                               "paper (mm)": {"RR": 8.75, "noRR": 21.35}[m]} for m, r in resolution.items()])
     parts = [
@@ -142,11 +150,11 @@ def build_report(config: dict, results: str, model: str, out: str, log: Callable
         "<h1>dlpvc run report</h1>",
         f"<p class='note'>dlpvc {__version__}, generated {time.strftime('%Y-%m-%d %H:%M')} on {html.escape(platform.node())} "
         f"({platform.machine()}, Python {platform.python_version()}). Results folder: {html.escape(str(results))}. "
-        f"{config['n_cases']} cases: {len(split['train'])} training, {len(split['validation'])} validation, "
+        f"{settings.n_cases} cases: {len(split['train'])} training, {len(split['validation'])} validation, "
         f"{len(split['test'])} test, {len(fail['case'].unique()) if len(fail) else 0} failed.</p>",
         "<h2>Table 1: PVC methods on the test cases (mean (SD))</h2>",
         "<p class='note'>Metrics over the true-activity mask as in DESIGN.md. p = paired Wilcoxon test against no PVC "
-        f"(significance level {config['evaluation']['significance']}). DL-PVC model: <b>{html.escape(model)}</b>. "
+        f"(significance level {settings.evaluation.significance}). DL-PVC model: <b>{html.escape(model)}</b>. "
         "Paper (RR_n, 500 test cases): no PVC 0.890 / 10.44% / 12.1%; IY 0.936 / 8.58% / 15.1%; DL-PVC 0.947 / 7.75% / 35.8% "
         "(SSIM / NRMSE / VAA).</p>",
         _table(table1(summary)),
@@ -167,7 +175,7 @@ def build_report(config: dict, results: str, model: str, out: str, log: Callable
         "<p class='note'>Sizes at this run's grid, before pruning (config key <code>storage</code> drops projections "
         "and phantom-grid images once both reconstructions exist).</p>", _table(storage_table(results)),
         "<h2>Failed cases</h2>", _table(fail) if len(fail) else "<p>None.</p>",
-        "<h2>Configuration</h2>", f"<pre>{html.escape(yaml.safe_dump(config, sort_keys=False))}</pre>",
+        "<h2>Configuration</h2>", f"<pre>{html.escape(yaml.safe_dump(spec_dict(settings), sort_keys=False))}</pre>",
         "</body></html>",
     ]
     out.write_text("\n".join(parts))

@@ -1,0 +1,208 @@
+"""What every stage depends on, and the fingerprint that says whether its outputs are current.
+
+A stage's *dependencies* are a flat mapping of dotted keys (``camera.time_per_view_s``,
+``reconstruction.RR.iterations``, ``code.simulate``, ...) to values: the specs the stage itself
+uses, the dependencies of its upstream stages (so a changed phantom setting reaches every later
+stage), and a per-stage code version from :data:`CODE_VERSIONS`. The *fingerprint* is a short
+SHA-256 of their canonical JSON.
+
+* Per-case stages (phantom, simulate, noise, recon_noRR, recon_RR) write the fingerprint and the
+  dependencies into each case's marker; a case counts as done only when its marker's
+  fingerprint equals the current one. The rules pass the fingerprint as a parameter, so
+  Snakemake reruns a shard exactly when its stage's settings changed (its ``params`` trigger),
+  and the shard then redoes only the cases whose markers disagree.
+* Fan-in stages (split, resolution, train, predict, iy, evaluate, montage, report) get the same
+  fingerprint parameter and record their dependencies under ``fingerprints/`` when they finish.
+* A job reruns when an input is rewritten by a job of the same run (Snakemake's own rule), so
+  the graph of inputs is kept to what a stage really reads: the split depends on its settings
+  alone (not on which cases finished), and every consumer reads the manifests of the one
+  reconstruction it uses, from which it also drops unfinished cases. So changing the RR
+  iterations redoes RR and what depends on RR, and leaves the noRR resolution and iterative
+  Yang alone; a retried case redoes exactly the stages downstream of it.
+
+``dlpvc plan`` (:mod:`pvc_core.pipeline.plan`) compares the recorded dependencies with the
+current ones and names the settings that changed.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from pathlib import Path
+from collections.abc import Mapping
+from typing import Any
+
+from pvc_core.domain import RECONSTRUCTIONS, dataset_parts
+from pvc_core.specs import Settings, spec_dict
+
+#: Bump a stage's number when a code change alters its outputs: every case of that stage and
+#: everything downstream is then redone.
+CODE_VERSIONS = {
+    "phantom": 1, "simulate": 1, "noise": 1, "recon": 1, "prune": 1, "split": 1, "resolution": 1,
+    "train": 1, "predict": 1, "iy": 1, "evaluate": 1, "montage": 1, "report": 1,
+}
+
+#: Per-case stages in pipeline order (their markers live in each case's folder).
+CASE_STAGES = ("phantom", "simulate", "noise") + tuple(f"recon_{r}" for r in RECONSTRUCTIONS)
+
+
+def flatten(value: Any, prefix: str) -> dict[str, Any]:
+    """``{'a': {'b': 1}}`` -> ``{'prefix.a.b': 1}``; lists stay values."""
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: value}
+
+
+def fingerprint(dependencies: Mapping[str, Any]) -> str:
+    """16 hex digits of the SHA-256 of the dependencies' canonical JSON."""
+    text = json.dumps(dependencies, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=16)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def _files_digest(path: str | None) -> str | None:
+    """Content digest of a voxel phantom: the file and its data files (same stem)."""
+    if not path:
+        return None
+    p = Path(path)
+    files = sorted(f for f in p.parent.glob(p.name.split(".")[0] + ".*") if f.is_file()) if p.parent.is_dir() else []
+    if not files:
+        return "missing"
+    return ",".join(f"{f.name}:{_file_digest(str(f), f.stat().st_size, f.stat().st_mtime_ns)}" for f in files)
+
+
+class Dependencies(Mapping):
+    """A stage's dependencies as a read-only mapping.
+
+    Deliberately not a ``dict``: Snakemake compares only plain values of a rule's parameters
+    for its rerun trigger, so the short fingerprint parameter decides (and its reason stays
+    readable) while this travels to the job for its markers and records.
+    """
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = dict(values)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+class StageGraph:
+    """Dependencies and fingerprints of every stage of one configuration."""
+
+    def __init__(self, settings: Settings, model_specs: Mapping[str, Mapping] | None = None) -> None:
+        self.settings = settings
+        self.model_specs = dict(model_specs or {})
+
+    # --- per-case stages ------------------------------------------------------------------
+    @functools.cached_property
+    def _phantom(self) -> dict[str, Any]:
+        s = self.settings
+        deps = {"seed": s.seed, **flatten(spec_dict(s.grid), "grid"), **flatten(spec_dict(s.phantom), "phantom"),
+                "code.phantom": CODE_VERSIONS["phantom"]}
+        if s.phantom.source == "voxel":
+            deps["phantom.voxel.content"] = _files_digest(s.phantom.voxel.path)
+        return deps
+
+    def dependencies(self, stage: str) -> dict[str, Any]:
+        """Flat dependencies of ``stage`` (a per-case stage name, or a fan-in job name such as
+        ``resolution_RR``, ``train_<model>``, ``predict_<model>``, ``iy_RR_n``, ``evaluate_main``)."""
+        s = self.settings
+        if stage == "phantom":
+            return dict(self._phantom)
+        if stage == "simulate":
+            return {**self._phantom, **flatten(spec_dict(s.camera), "camera"), "code.simulate": CODE_VERSIONS["simulate"]}
+        if stage == "noise":
+            return {**self.dependencies("simulate"), "code.noise": CODE_VERSIONS["noise"]}
+        if stage.startswith("recon_"):
+            r = stage.removeprefix("recon_")
+            return {**self.dependencies("noise"), **flatten(spec_dict(s.reconstructions[r]), f"reconstruction.{r}"),
+                    "code.recon": CODE_VERSIONS["recon"]}
+        if stage == "prune":
+            return {**self.dependencies("recon_noRR"), **self.dependencies("recon_RR"),
+                    **flatten(spec_dict(s.storage), "storage"), "code.prune": CODE_VERSIONS["prune"]}
+        if stage == "split":
+            return {"seed": s.seed, "n_cases": s.n_cases, **flatten(spec_dict(s.split), "split"),
+                    "code.split": CODE_VERSIONS["split"]}
+        if stage.startswith("resolution_"):
+            r = stage.removeprefix("resolution_")
+            return {**self.dependencies("split"), **self.dependencies(f"recon_{r}"),
+                    **flatten(spec_dict(s.resolution), "resolution"), "code.resolution": CODE_VERSIONS["resolution"]}
+        if stage.startswith("train_"):
+            model = stage.removeprefix("train_")
+            spec = self.model_specs[model]
+            r, _ = dataset_parts(spec["dataset"])
+            return {**self.dependencies("split"), **self.dependencies(f"recon_{r}"),
+                    **flatten(dict(spec), f"model.{model}"), "code.train": CODE_VERSIONS["train"]}
+        if stage.startswith("predict_"):
+            model = stage.removeprefix("predict_")
+            return {**self.dependencies(f"train_{model}"), "code.predict": CODE_VERSIONS["predict"]}
+        if stage.startswith("iy_"):
+            r, _ = dataset_parts(stage.removeprefix("iy_"))
+            return {**self.dependencies(f"resolution_{r}"), **flatten(spec_dict(s.pvc), "pvc"),
+                    "code.iy": CODE_VERSIONS["iy"]}
+        if stage == "montage":
+            return {**self._phantom, "code.montage": CODE_VERSIONS["montage"]}
+        raise KeyError(f"unknown stage {stage!r}")
+
+    def evaluate_dependencies(self, models: list[str]) -> dict[str, Any]:
+        """Evaluation of a suite: every dataset's reconstructions and iterative Yang, the models."""
+        from pvc_core.domain import DATASETS
+
+        deps: dict[str, Any] = {}
+        for d in DATASETS:
+            deps.update(self.dependencies(f"iy_{d}"))
+        for m in models:
+            deps.update(self.dependencies(f"predict_{m}"))
+        deps.update(flatten(spec_dict(self.settings.evaluation), "evaluation"))
+        deps["code.evaluate"] = CODE_VERSIONS["evaluate"]
+        return deps
+
+    def report_dependencies(self, model: str) -> dict[str, Any]:
+        return {**self.evaluate_dependencies([model]), **self.dependencies("montage"),
+                **flatten(spec_dict(self.settings.report), "report"), "code.report": CODE_VERSIONS["report"]}
+
+    def fingerprint_of(self, deps: Mapping[str, Any]) -> str:
+        """Fingerprint of a dependency mapping."""
+        return fingerprint(deps)
+
+    def fingerprint(self, stage: str) -> str:
+        """Fingerprint of ``stage`` (see :meth:`dependencies`)."""
+        return self.fingerprint_of(self.dependencies(stage))
+
+
+def changed_keys(recorded: Mapping[str, Any] | None, current: Mapping[str, Any]) -> list[str]:
+    """Dependency keys whose value differs between a recorded and the current mapping."""
+    if not recorded:
+        return []
+    keys = set(recorded) | set(current)
+    return sorted(k for k in keys if k != "_extra" and recorded.get(k) != current.get(k))
+
+
+def fan_in_record(results: str | Path, job: str) -> Path:
+    """Where a fan-in job records its fingerprint and dependencies (not a Snakemake output)."""
+    return Path(results) / "fingerprints" / f"{job}.json"
+
+
+def record_fan_in(results: str | Path, job: str, fp: str, dependencies: Mapping[str, Any]) -> None:
+    """Record what a finished fan-in job was computed from (read by ``dlpvc plan``)."""
+    from pvc_core.io import write_json
+
+    write_json(fan_in_record(results, job), {"fingerprint": fp, "depends_on": dict(dependencies)})

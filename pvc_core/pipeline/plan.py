@@ -1,0 +1,103 @@
+"""``dlpvc plan``: what a run of a configuration would redo, stage by stage, and why.
+
+For each per-case stage it reads every case's marker and compares the recorded dependencies
+with the current ones (:mod:`pvc_core.pipeline.fingerprints`): a case is *new* (no marker),
+*changed* (the settings that differ are named) or *done*. For each fan-in job it compares the
+record under ``fingerprints/``. The answer agrees with Snakemake's, which reruns a job exactly
+when its fingerprint parameter changed, but names the setting instead of "params changed".
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pvc_core.domain import DATASETS, RECONSTRUCTIONS
+from pvc_core.io import read_json
+from pvc_core.pipeline import paths
+from pvc_core.pipeline.fingerprints import CASE_STAGES, StageGraph, changed_keys, fan_in_record
+from pvc_core.pipeline.models import model_specs
+from pvc_core.specs import Settings
+
+
+@dataclass
+class StagePlan:
+    """What one stage (or fan-in job) would do."""
+
+    stage: str
+    total: int
+    new: int = 0
+    changed: int = 0
+    reasons: Counter = field(default_factory=Counter)
+
+    @property
+    def redo(self) -> int:
+        return self.new + self.changed
+
+    def line(self) -> str:
+        unit = "case" if self.total != 1 or self.stage in CASE_STAGES else "job"
+        if not self.redo:
+            return f"{self.stage}: nothing to redo ({self.total} {unit}{'s' if self.total != 1 else ''} up to date)"
+        why = []
+        if self.new:
+            why.append(f"{self.new} not done yet")
+        if self.changed:
+            keys = ", ".join(k for k, _ in self.reasons.most_common(6))
+            more = "" if len(self.reasons) <= 6 else f" and {len(self.reasons) - 6} more"
+            why.append(f"{self.changed} changed: {keys}{more}")
+        if self.stage in CASE_STAGES:
+            return f"{self.stage}: redo {self.redo} of {self.total} cases ({'; '.join(why)})"
+        return f"{self.stage}: redo ({'; '.join(why)})"
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return read_json(path)
+    except (OSError, ValueError):
+        return None
+
+
+def plan(settings: Settings) -> list[StagePlan]:
+    """The plan of every stage of ``settings`` against what its results folder holds."""
+    specs, sweep = model_specs(settings.training)
+    graph = StageGraph(settings, specs)
+    results = settings.results_dir
+    out: list[StagePlan] = []
+    for stage in CASE_STAGES:
+        current = graph.dependencies(stage)
+        fp = graph.fingerprint_of(current)
+        sp = StagePlan(stage, settings.n_cases)
+        for case in range(settings.n_cases):
+            marker = _read(paths.marker_file(results, case, stage))
+            if marker is None:
+                sp.new += 1
+            elif marker.get("fingerprint") != fp:
+                sp.changed += 1
+                sp.reasons.update(changed_keys(marker.get("depends_on"), current) or ["code or outputs of this stage"])
+        out.append(sp)
+    default = paths.model_name(settings.training["default"])
+    jobs = (["split"] + [f"resolution_{r}" for r in RECONSTRUCTIONS]
+            + [f"train_{m}" for m in specs] + [f"predict_{m}" for m in specs] + [f"iy_{d}" for d in DATASETS])
+    suites = {"evaluate_main": graph.evaluate_dependencies([default])}
+    if sweep:
+        suites["evaluate_sweep"] = graph.evaluate_dependencies(sweep)
+    current_of = {j: graph.dependencies(j) for j in jobs} | suites | {
+        "montage": graph.dependencies("montage"), "report": graph.report_dependencies(default)}
+    for job, current in current_of.items():
+        record = _read(fan_in_record(results, job))
+        sp = StagePlan(job, 1)
+        if record is None:
+            sp.new = 1
+        else:
+            keys = changed_keys(record.get("depends_on"), current)
+            if keys:
+                sp.changed = 1
+                sp.reasons.update(keys)
+        out.append(sp)
+    return out
+
+
+def plan_lines(settings: Settings) -> list[str]:
+    """One line per stage, for ``dlpvc plan``."""
+    return [sp.line() for sp in plan(settings)]
