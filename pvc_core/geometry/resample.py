@@ -28,7 +28,7 @@ Two regimes, chosen from the index map ``M = inv(dst_affine) @ src_affine``:
   and the first moment (centroid) inside the target are conserved to rounding; a lesion of one
   target voxel keeps >= 99 % of its activity in the 3 x 3 x 3 target voxels around it (the
   trilinear deposit spreads it by up to one voxel). Source voxels are processed in chunks of
-  ~1e6 sub-points to bound memory (~0.1 GB); the cost is about 1 us per sub-point, so a rotated
+  ~1e6 sub-points to bound memory (a few hundred MB); the cost is about 1 us per sub-point, so a rotated
   256^3 input takes a minute or two where an aligned one takes a second.
 
 Activity that falls outside the target grid is lost; :func:`lost_activity_fraction` measures it so
