@@ -1,128 +1,213 @@
 """``dlpvc simulate``: a Lu-177 acquisition of the user's own phantom with the configured camera.
 
-Input: activity (MBq/mL) and mu (1/cm at 208 keV) as NIfTI on the same grid, any voxel size.
-Both are resampled onto the configured phantom grid (centred; activity conserved exactly), then
-projected (three windows, noise-free and Poisson), reconstructed four ways (noRR/RR x n/nf) and
-written with the truth on the reconstruction grid and a JSON of what was simulated. Everything
-is written into a temporary folder that is renamed to the output folder only at the end, so a
+Input: activity (MBq/mL) and mu (1/cm at 208 keV) as NIfTI on the same grid, any voxel size,
+orientation and origin.
+
+World frame. Positions are NIfTI world coordinates, RAS+ in mm: x increases toward the patient's
+Right, y toward Anterior, z toward Superior (what ``nibabel.orientations.aff2axcodes`` reports as
+``('R', 'A', 'S')`` for an identity affine). The input's affine says where each voxel is in that
+world; a volume stored LPS (affine like ``diag(-v, -v, v)``) is therefore simulated the right way
+round, not mirrored. The camera rotates about world z (superior); views rotate in the x-y plane
+(see :mod:`pvc_core.spect.geometry` for the angle convention on the array axes).
+
+Grids. The simulation grid is axis-aligned with the world (array axis 0 = +x, 1 = +y, 2 = +z):
+``recon_matrix * sim_factor`` voxels of ``recon_voxel_mm / sim_factor`` mm per axis, centred on the
+world centre of the input's field of view (the centre of its voxel-centre bounding box,
+:func:`pvc_core.geometry.fov_centre_mm`). The reconstruction grid (``recon_matrix`` voxels of
+``recon_voxel_mm``) shares that centre, so each of its voxels is a block of ``sim_factor^3``
+simulation voxels. Every output (``truth.nii.gz``, ``mu.nii.gz``, ``spect_*.nii.gz``) is written
+with the reconstruction grid's world affine, so it lines up with the input in any viewer.
+
+Resampling. Activity goes onto the simulation grid with
+:func:`pvc_core.geometry.resample_activity` (exact overlap integration; activity conserved, no
+rescaling to a total), mu with :func:`pvc_core.geometry.resample_mean`. A phantom with more than
+:data:`MAX_ACTIVITY_OUTSIDE` of its activity outside the field of view is refused.
+
+Then the phantom is projected (three windows, noise-free and Poisson), reconstructed four ways
+(noRR/RR x n/nf) and written with the truth and a JSON of what was simulated. Every check of the
+input runs before any projection. Everything is written into a temporary folder that is renamed to
+the output folder only at the end (with the permissions the user's umask gives a new folder), so a
 failure never leaves a partial output folder behind.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from scipy.ndimage import affine_transform
 
 from pvc_core.errors import InputError
+from pvc_core.geometry import (fov_centre_mm, lost_activity_fraction, resample_activity, resample_mean,
+                               simulation_frame, total_activity_mbq)
 from pvc_core.io import Image, load_image, save_image, write_json
 from pvc_core.pipeline import paths
 from pvc_core.seeding import rng_for
 
 #: Above this, a "mu map" is almost surely in Hounsfield units or 1/m (water is 0.135 1/cm at 208 keV).
 MU_MAX_PER_CM = 1.0
+#: A mu map whose maximum is below this (but above 0) is probably in 1/mm (water: 0.0135 1/mm).
+MU_MIN_PLAUSIBLE_MAX_PER_CM = 0.05
+#: Largest fraction of the input's activity that may fall outside the camera's field of view.
+MAX_ACTIVITY_OUTSIDE = 1e-6
 
 
-def check_phantom(activity: Image, mu: Image, activity_path: str, mu_path: str) -> None:
-    """Raise :class:`InputError` naming the file for every problem a user can make."""
+@dataclass(frozen=True)
+class UserPhantom:
+    """The user's phantom on the simulation and reconstruction grids, with their world affines (mm)."""
+
+    activity_sim: np.ndarray  # MBq/mL, float32, simulation grid
+    mu_sim: np.ndarray  # 1/cm at 208 keV, float32, simulation grid
+    sim_affine: np.ndarray
+    truth: np.ndarray  # MBq/mL, float32, reconstruction grid
+    mu_recon: np.ndarray  # 1/cm, float32, reconstruction grid
+    recon_affine: np.ndarray
+    input_activity_mbq: float
+    outside_fraction: float
+
+    @property
+    def sim_voxel_mm(self) -> float:
+        return float(self.sim_affine[0, 0])
+
+    @property
+    def recon_voxel_mm(self) -> float:
+        return float(self.recon_affine[0, 0])
+
+
+def check_output_folder(out_dir: str | os.PathLike) -> Path:
+    """The output folder as a Path; :class:`InputError` if it is a file or a non-empty folder."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError("--output is a file; give a new or empty folder", out)
+    if out.is_dir() and any(out.iterdir()):
+        raise InputError("output folder exists and is not empty", out)
+    return out
+
+
+def check_phantom(activity: Image, mu: Image, activity_path: str, mu_path: str,
+                  warn: Callable[[str], None] = print) -> None:
+    """Raise :class:`InputError` naming the file for every problem a user can make; ``warn`` for doubtful units."""
     if activity.data.shape != mu.data.shape:
         raise InputError(f"mu shape {mu.data.shape} differs from activity shape {activity.data.shape} ({activity_path})", mu_path)
     if not np.allclose(activity.affine, mu.affine, atol=1e-3):
         raise InputError(f"mu affine differs from the activity's ({activity_path}); both must share one grid", mu_path)
-    if float(mu.data.max()) > MU_MAX_PER_CM:
-        raise InputError(f"mu reaches {float(mu.data.max()):.4g} 1/cm (above {MU_MAX_PER_CM} 1/cm): this looks like CT numbers "
-                         "(HU) or 1/m; give linear attenuation coefficients at 208 keV in 1/cm", mu_path)
+    mu_min, mu_max = float(mu.data.min()), float(mu.data.max())
+    if mu_min < 0 or mu_max > MU_MAX_PER_CM:
+        raise InputError(f"mu ranges from {mu_min:.4g} to {mu_max:.4g} (expected 0 to {MU_MAX_PER_CM} 1/cm): this looks "
+                         "like CT numbers (HU) or 1/m; give linear attenuation coefficients at 208 keV in 1/cm", mu_path)
+    if 0 < mu_max < MU_MIN_PLAUSIBLE_MAX_PER_CM:
+        warn(f"WARNING: {mu_path}: mu reaches only {mu_max:.4g} (water is 0.135 1/cm at 208 keV); this looks like 1/mm. "
+             "Simulating it as 1/cm as given")
     if float(activity.data.sum()) <= 0:
         raise InputError("the phantom holds no activity (all voxels are 0)", activity_path)
 
 
-def resample_to_grid(image: Image, shape: tuple[int, int, int], voxel_mm: float, conserve_total: bool) -> np.ndarray:
-    """Trilinear resampling of ``image`` onto a grid centred like the input (same centre of the field of view).
+def prepare_user_phantom(activity_path: str | os.PathLike, mu_path: str | os.PathLike, config: dict,
+                         warn: Callable[[str], None] = print) -> UserPhantom:
+    """Load, check and resample the user's phantom onto the simulation and reconstruction grids.
 
-    With ``conserve_total`` the result is rescaled so that sum(value x voxel volume) is unchanged
-    (activity in MBq); values outside the input are 0.
+    Raises :class:`InputError` naming the file for unreadable or implausible input and when more
+    than :data:`MAX_ACTIVITY_OUTSIDE` of the activity lies outside the field of view.
     """
-    src_vox = np.asarray(image.voxel_size_mm)
-    src_shape = np.asarray(image.data.shape)
-    dst_shape = np.asarray(shape)
-    extent_src = src_vox * src_shape
-    extent_dst = voxel_mm * dst_shape
-    if conserve_total and np.any(extent_src > extent_dst + 1e-6):
-        nz = np.argwhere(image.data > 0)
-        span = (nz.max(0) - nz.min(0) + 1) * src_vox
-        if np.any(span > extent_dst):
-            raise InputError(f"the activity spans {np.round(span, 1).tolist()} mm, more than the camera's field of view "
-                             f"{np.round(extent_dst, 1).tolist()} mm")
-    scale = voxel_mm / src_vox
-    offset = (src_shape - 1) / 2.0 - scale * (dst_shape - 1) / 2.0
-    out = affine_transform(image.data.astype(np.float64), scale, offset=offset, output_shape=tuple(shape), order=1,
-                           mode="constant", cval=0.0)
-    if conserve_total:
-        total_src = float(image.data.sum(dtype=np.float64)) * float(np.prod(src_vox))
-        total_dst = float(out.sum()) * voxel_mm**3
-        if total_dst <= 0:
-            raise InputError("no activity falls inside the camera's field of view after resampling")
-        out *= total_src / total_dst
-    return out.astype(np.float32)
+    from pvc_core.phantom import downsample_activity, downsample_mean
+
+    activity = load_image(activity_path, allow_negative=False, name="activity")
+    mu = load_image(mu_path, allow_negative=True, name="mu map")  # negative values are checked (HU) below
+    check_phantom(activity, mu, str(activity_path), str(mu_path), warn)
+
+    g = config["grid"]
+    factor = int(g["sim_factor"])
+    matrix = int(g["recon_matrix"])
+    sim_shape = (matrix * factor,) * 3
+    sim_affine = simulation_frame(activity.data.shape, activity.affine, matrix * factor, g["recon_voxel_mm"] / factor)
+    recon_affine = simulation_frame(activity.data.shape, activity.affine, matrix, g["recon_voxel_mm"])
+
+    act_sim = resample_activity(activity.data, activity.affine, sim_shape, sim_affine)
+    outside = lost_activity_fraction(activity.data, activity.affine, act_sim, sim_affine)
+    if outside > MAX_ACTIVITY_OUTSIDE:
+        fov_mm = matrix * g["recon_voxel_mm"]
+        centre = np.round(fov_centre_mm(activity.data.shape, activity.affine), 1).tolist()
+        raise InputError(f"{100 * outside:.3g} % of the activity lies outside the camera's field of view ({fov_mm:g} mm "
+                         f"cube centred on the phantom's centre {centre} mm); crop the phantom or enlarge "
+                         "grid.recon_matrix x grid.recon_voxel_mm", activity_path)
+    mu_sim = resample_mean(mu.data, mu.affine, sim_shape, sim_affine).astype(np.float32)
+    act_sim = act_sim.astype(np.float32)
+    return UserPhantom(activity_sim=act_sim, mu_sim=mu_sim, sim_affine=sim_affine,
+                       truth=downsample_activity(act_sim, factor), mu_recon=downsample_mean(mu_sim, factor),
+                       recon_affine=recon_affine, input_activity_mbq=total_activity_mbq(activity.data, activity.affine),
+                       outside_fraction=max(0.0, outside))
+
+
+def _project_and_reconstruct(phantom: UserPhantom, config: dict, seed: int, folder: Path,
+                             progress: Callable[[str], None]) -> tuple[dict, dict]:
+    """Projections (noise-free and Poisson) and the four reconstructions, written into ``folder``.
+
+    The case pipeline's middle part, kept as one block so that it can be replaced by the shared
+    case-pipeline function. Returns the projections by noise level and the seconds per step.
+    """
+    from pvc_core.spect import add_poisson_noise, reconstruct, simulate_projections, write_projections
+
+    progress(f"projecting {config['camera']['n_views']} views (photopeak and two scatter windows)")
+    t0 = time.perf_counter()
+    proj = {"nf": simulate_projections(phantom.activity_sim, phantom.mu_sim, phantom.sim_voxel_mm, config)}
+    proj["n"] = add_poisson_noise(proj["nf"], rng_for(seed, 0, "noise"))
+    seconds = {"simulate": time.perf_counter() - t0}
+    for noise, p in proj.items():
+        write_projections(folder / f"proj_{noise}", p)
+    for method in paths.METHODS:
+        for noise in paths.NOISE_LEVELS:
+            progress(f"reconstructing {method}_{noise}")
+            t0 = time.perf_counter()
+            img = reconstruct(proj[noise], phantom.mu_recon, method, config)
+            seconds[f"{method}_{noise}"] = time.perf_counter() - t0
+            save_image(folder / paths.recon_name(f"{method}_{noise}"), img, phantom.recon_affine, f"SPECT {method} MBq/mL")
+    return proj, seconds
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def simulate_user_phantom(activity_path: str, mu_path: str, out_dir: str, config: dict, seed: int = 0,
-                          progress: Callable[[str], None] = print) -> dict:
-    """Simulate and reconstruct a user's phantom; returns the JSON summary that is also written."""
-    from pvc_core.phantom import downsample_activity, downsample_mean
-    from pvc_core.spect import add_poisson_noise, reconstruct, simulate_projections, write_projections
+                          progress: Callable[[str], None] = print,
+                          warn: Callable[[str], None] | None = None) -> dict:
+    """Simulate and reconstruct a user's phantom; returns the JSON summary that is also written.
 
-    activity = load_image(activity_path, allow_negative=False, name="activity")
-    mu = load_image(mu_path, allow_negative=False, name="mu map")
-    check_phantom(activity, mu, activity_path, mu_path)
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        raise InputError("output folder exists and is not empty", out)
-
+    ``progress`` receives status lines, ``warn`` warnings (default: ``progress``). Every
+    :class:`InputError` is raised before any projection is computed.
+    """
+    out = check_output_folder(out_dir)
     g = config["grid"]
-    factor = g["sim_factor"]
-    sim_shape = (g["recon_matrix"] * factor,) * 3
-    sim_vox = g["recon_voxel_mm"] / factor
     t_start = time.perf_counter()
-    progress(f"resampling the phantom onto {sim_shape[0]}^3 voxels of {sim_vox:g} mm")
-    act_sim = resample_to_grid(activity, sim_shape, sim_vox, conserve_total=True)
-    mu_sim = resample_to_grid(mu, sim_shape, sim_vox, conserve_total=False)
-    truth = downsample_activity(act_sim, factor)
-    mu_recon = downsample_mean(mu_sim, factor)
+    progress(f"resampling the phantom onto {g['recon_matrix'] * g['sim_factor']}^3 voxels of "
+             f"{g['recon_voxel_mm'] / g['sim_factor']:g} mm")
+    phantom = prepare_user_phantom(activity_path, mu_path, config, warn=warn or progress)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".dlpvc-simulate-", dir=out.parent))
     try:
-        save_image(tmp / "truth.nii.gz", truth, g["recon_voxel_mm"], "true activity MBq/mL")
-        save_image(tmp / "mu.nii.gz", mu_recon, g["recon_voxel_mm"], "mu 1/cm at 208 keV")
-        progress(f"projecting {config['camera']['n_views']} views (photopeak and two scatter windows)")
-        t0 = time.perf_counter()
-        proj = {"nf": simulate_projections(act_sim, mu_sim, sim_vox, config)}
-        proj["n"] = add_poisson_noise(proj["nf"], rng_for(seed, 0, "noise"))
-        seconds = {"simulate": time.perf_counter() - t0}
-        for noise, p in proj.items():
-            write_projections(tmp / f"proj_{noise}", p)
-        for method in paths.METHODS:
-            for noise in paths.NOISE_LEVELS:
-                progress(f"reconstructing {method}_{noise}")
-                t0 = time.perf_counter()
-                img = reconstruct(proj[noise], mu_recon, method, config)
-                seconds[f"{method}_{noise}"] = time.perf_counter() - t0
-                save_image(tmp / paths.recon_name(f"{method}_{noise}"), img, g["recon_voxel_mm"], f"SPECT {method} MBq/mL")
+        save_image(tmp / "truth.nii.gz", phantom.truth, phantom.recon_affine, "true activity MBq/mL")
+        save_image(tmp / "mu.nii.gz", phantom.mu_recon, phantom.recon_affine, "mu 1/cm at 208 keV")
+        proj, seconds = _project_and_reconstruct(phantom, config, seed, tmp, progress)
         summary = {
             "activity": str(activity_path), "mu": str(mu_path), "seed": seed,
-            "total_activity_mbq": float(truth.sum(dtype=np.float64)) * g["recon_voxel_mm"] ** 3 / 1000.0,
+            "total_activity_mbq": total_activity_mbq(phantom.truth, phantom.recon_affine),
+            "input_activity_mbq": phantom.input_activity_mbq, "activity_outside_fov_fraction": phantom.outside_fraction,
+            "world_frame": "NIfTI RAS+ mm; rotation axis = world z", "recon_affine": phantom.recon_affine,
             "grid": g, "camera": config["camera"], "reconstruction": config["reconstruction"],
             "angles_deg": proj["nf"].angles_deg, "orbit_radii_mm": proj["nf"].radii_mm,
             "counts_per_view": {w: np.asarray(a).sum(axis=(1, 2)) for w, a in proj["n"].windows.items()},
             "noise_free": proj["nf"].meta, "seconds": seconds, "total_seconds": time.perf_counter() - t_start,
         }
         write_json(tmp / "simulation.json", summary)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp made it 0700; a new folder follows the umask
         if out.exists():
             out.rmdir()
         tmp.rename(out)

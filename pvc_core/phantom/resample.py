@@ -3,6 +3,12 @@
 ``downsample_activity`` conserves activity exactly: the activity (MBq) of each block of
 ``factor^3`` fine voxels is summed (in float64) and divided by the coarse voxel's volume, so
 ``sum(coarse) * V_coarse == sum(fine) * V_fine`` up to float32 rounding of the stored values.
+
+These are the special cases the phantom stage needs: an integer block factor between two grids
+that share their centre and axes, and label maps sampled on an axis-aligned grid. The general
+case (any affines: voxel sizes, flips, permutations, origins, rotations) is
+:mod:`pvc_core.geometry.resample`; for an integer factor its :func:`resample_activity` gives the
+same block means (in float64).
 """
 
 from __future__ import annotations
