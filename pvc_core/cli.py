@@ -36,17 +36,26 @@ def _number(text: str, kind: type, what: str) -> float | int:
     return value
 
 
+#: Larger FWHMs (mm) are typing errors: no SPECT field of view is this wide.
+_MAX_FWHM_MM = 1000.0
+
+#: More iterations are typing errors (PETPVC's default is 10; IY converges in tens).
+_MAX_ITERATIONS = 10000
+
+
 def _fwhm_mm(text: str) -> float:
-    value = _number(text, float, "must be a FWHM in mm >= 0")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a FWHM in mm >= 0, got {text!r}")
+    what = f"must be a FWHM in mm, >= 0 and at most {_MAX_FWHM_MM:g}"
+    value = _number(text, float, what)
+    if not 0 <= value <= _MAX_FWHM_MM:
+        raise argparse.ArgumentTypeError(f"{what}, got {text!r}")
     return value
 
 
 def _iterations(text: str) -> int:
-    value = _number(text, int, "must be a whole number of iterations >= 1")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of iterations >= 1, got {text!r}")
+    what = f"must be a whole number of iterations from 1 to {_MAX_ITERATIONS}"
+    value = _number(text, int, what)
+    if not 1 <= value <= _MAX_ITERATIONS:
+        raise argparse.ArgumentTypeError(f"{what}, got {text!r}")
     return value
 
 
@@ -201,8 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--input", required=True, help="SPECT image (NIfTI, MBq/mL)")
     y.add_argument("--labels", required=True, help="label image (NIfTI, integers >= 0, 0 = background region, same grid)")
     y.add_argument("--fwhm-mm", type=_fwhm_mm, nargs="+", required=True,
-                   help="system FWHM in mm (>= 0; 0 = no correction): one value or three (array axes)")
-    y.add_argument("--iterations", type=_iterations, default=10, help="iterations, >= 1 (default 10, as PETPVC)")
+                   help="system FWHM in mm (0 to 1000; 0 = no correction): one value or three (array axes)")
+    y.add_argument("--iterations", type=_iterations, default=10, help="iterations, 1 to 10000 (default 10, as PETPVC)")
     y.add_argument("--output", required=True, help="corrected image (NIfTI: .nii.gz or .nii, in an existing folder)")
     y.set_defaults(func=_cmd_iy)
 

@@ -209,13 +209,13 @@ def test_iy_fwhm_zero_warns_and_copies_the_input(cube, capsys):
     assert np.array_equal(out, np.asarray(nib.load(cube / "img.nii.gz").dataobj))
 
 
-@pytest.mark.parametrize("fwhm", [("-1",), ("10", "-2", "10"), ("nan",), ("ten",), ("10", "10")])
+@pytest.mark.parametrize("fwhm", [("-1",), ("10", "-2", "10"), ("nan",), ("ten",), ("10", "10"), ("1e300",)])
 def test_iy_refuses_bad_fwhm(cube, capsys, fwhm):
     err, _ = _one_stderr_line(capsys, _iy(cube, fwhm=fwhm), 2, "dlpvc iy: --fwhm-mm: ")
     assert not (cube / "out.nii.gz").exists()
 
 
-@pytest.mark.parametrize("iterations", ["0", "-3", "2.5"])
+@pytest.mark.parametrize("iterations", ["0", "-3", "2.5", "100000000000000000000"])
 def test_iy_refuses_bad_iterations(cube, capsys, iterations):
     _one_stderr_line(capsys, _iy(cube, "--iterations", iterations), 2, "dlpvc iy: --iterations: ", iterations)
     assert not (cube / "out.nii.gz").exists()
@@ -341,6 +341,8 @@ def test_bad_files_are_one_line(volumes, cube, capsys):
     _one_stderr_line(capsys, ["evaluate", "--image", str(volumes / "text.nii.gz"), "--truth", str(volumes / "truth.nii.gz")],
                      2, "text.nii.gz", "cannot read")
     _one_stderr_line(capsys, ["evaluate", "--image", str(volumes), "--truth", str(volumes / "truth.nii.gz")], 2, "folder")
+    _one_stderr_line(capsys, ["evaluate", "--image", "", "--truth", str(volumes / "truth.nii.gz")], 2, "image", "empty path")
+    _one_stderr_line(capsys, _iy(cube)[:-1] + [""], 2, "--output", "empty path")
     _one_stderr_line(capsys, _iy(cube, labels="none.nii.gz"), 2, "none.nii.gz", "not found")
     nib.save(nib.Nifti1Image(np.ones((24, 24), np.int16), np.eye(4)), cube / "flat.nii.gz")
     _one_stderr_line(capsys, _iy(cube, labels="flat.nii.gz"), 2, "flat.nii.gz", "3-D")

@@ -95,6 +95,8 @@ def test_unreadable_files_name_the_file(tmp_path):
         load_image(tmp_path / "text.nii.gz")
     with pytest.raises(InputError, match="folder"):
         load_image(tmp_path)
+    with pytest.raises(InputError, match="empty path"):
+        load_labels("")
     nib.save(nib.Nifti1Image(np.ones((0, 4, 4), np.float32), np.eye(4)), tmp_path / "empty.nii.gz")
     with pytest.raises(InputError, match="empty"):
         load_image(tmp_path / "empty.nii.gz")

@@ -94,13 +94,16 @@ def save_image(path: str | os.PathLike, data: np.ndarray, affine_or_voxel_mm, de
     return path
 
 
-def _read_nifti(path: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _read_nifti(path: str | os.PathLike, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Data as stored (dtype of the file after scaling) and the affine in mm of a 3-D NIfTI file.
 
-    Raises :class:`InputError` for a missing file, a folder, anything nibabel cannot read, an
+    Raises :class:`InputError` for an empty path, a missing file, a folder, anything nibabel cannot read, an
     image that is not 3-D (one 4-D volume is accepted), an empty array, an unknown spatial unit
     or a voxel size that is not positive and finite.
     """
+    if not os.fspath(path):
+        raise InputError(f"no {name} file given (empty path)")
+    path = Path(path)
     if not path.exists():
         raise InputError(f"{name} file not found", path)
     if path.is_dir():
@@ -148,8 +151,8 @@ def load_image(path: str | os.PathLike, *, allow_negative: bool = True, name: st
     were clipped (default: a :class:`UserWarning`). Larger negatives are kept, or refused with
     ``allow_negative=False``.
     """
-    path = Path(path)
     raw, affine = _read_nifti(path, name)
+    path = Path(path)
     data = np.asarray(raw, dtype=np.float32)
     if not np.all(np.isfinite(data)):
         n_bad = int((~np.isfinite(data)).sum())
@@ -189,8 +192,8 @@ def load_labels(path: str | os.PathLike, name: str = "label image") -> Image:
     unreadable (see :func:`load_image`), holds NaN, values that are not whole numbers, or
     negative labels (0 is the background region).
     """
-    path = Path(path)
     raw, affine = _read_nifti(path, name)
+    path = Path(path)
     if raw.dtype == bool:
         raw = raw.astype(np.uint8)
     if np.issubdtype(raw.dtype, np.integer):

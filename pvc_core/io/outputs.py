@@ -28,6 +28,8 @@ def require_nifti_output(path: str | os.PathLike, option: str = "--output",
     a parent folder that does not exist or is not writable, and a path that is one of
     ``inputs`` (writing would replace an input). An existing file is replaced (atomically).
     """
+    if not os.fspath(path):
+        raise InputError("no file name given (empty path)", option)
     out = Path(path)
     if out.is_dir():
         raise InputError(f"{out} is an existing folder; give a file name inside it (e.g. {out / 'out.nii.gz'})", option)
@@ -55,6 +57,8 @@ def require_output_folder(path: str | os.PathLike, option: str = "--output") -> 
     existing ancestor is a file or not writable. Missing parent folders are created later by the
     writer, so they are accepted.
     """
+    if not os.fspath(path):
+        raise InputError("no folder name given (empty path)", option)
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} is an existing file; the output is a folder, give a new folder name", option)
