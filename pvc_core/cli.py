@@ -1,40 +1,114 @@
 """The ``dlpvc`` command: user-facing entry points (see DESIGN.md for the stable names).
 
-Exit codes: 0 success, 2 bad input (one line on stderr naming the file and the problem).
+Exit codes: 0 success (warnings and notes, one line each, go to stderr), 2 bad input: one line
+on stderr, ``dlpvc <command>: <file or option>: <problem>``, printed before any computation
+starts; 1 when the system refuses to write a file (disk full, permissions changed meanwhile).
+``python -m pvc_core`` is the same command.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import sys
 from typing import Sequence
 
 from pvc_core.errors import InputError
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line: ``dlpvc <command>: <option>: <problem>``."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        message = re.sub(r"^argument ([^:]+): ", r"\1: ", " ".join(message.split()))
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _number(text: str, kind: type, what: str) -> float | int:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what}, got {text!r}") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{what}, got {text!r}")
+    return value
+
+
+#: Larger FWHMs (mm) are typing errors: no SPECT field of view is this wide.
+_MAX_FWHM_MM = 1000.0
+
+#: More iterations are typing errors (PETPVC's default is 10; IY converges in tens).
+_MAX_ITERATIONS = 10000
+
+
+def _fwhm_mm(text: str) -> float:
+    what = f"must be a FWHM in mm, >= 0 and at most {_MAX_FWHM_MM:g}"
+    value = _number(text, float, what)
+    if not 0 <= value <= _MAX_FWHM_MM:
+        raise argparse.ArgumentTypeError(f"{what}, got {text!r}")
+    return value
+
+
+def _iterations(text: str) -> int:
+    what = f"must be a whole number of iterations from 1 to {_MAX_ITERATIONS}"
+    value = _number(text, int, what)
+    if not 1 <= value <= _MAX_ITERATIONS:
+        raise argparse.ArgumentTypeError(f"{what}, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = _number(text, int, "must be a whole number >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
+    return value
+
+
+def _alpha(text: str) -> float:
+    value = _number(text, float, "must be a relative tolerance in (0, 1)")
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be a relative tolerance in (0, 1) (0.05 = 5 %), got {text!r}")
+    return value
+
+
+class _Stderr:
+    """One-line warnings and notes of a command on stderr (``dlpvc <command>: ...``)."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def note(self, text: str) -> None:
+        print(f"dlpvc {self.command}: note: {text}", file=sys.stderr, flush=True)
+
+    def warning(self, text: str) -> None:
+        print(f"dlpvc {self.command}: WARNING: {text}", file=sys.stderr, flush=True)
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from pvc_core.io import load_image
+    from pvc_core.io import load_image, require_same_grid
     from pvc_core.metrics import compute_all
 
-    image = load_image(args.image, name="image")
-    truth = load_image(args.truth, allow_negative=False, name="truth")
-    if image.data.shape != truth.data.shape:
-        raise InputError(f"image shape {image.data.shape} differs from truth shape {truth.data.shape} ({args.truth})",
-                         args.image)
+    say = _Stderr("evaluate")
+    image = load_image(args.image, name="image", clip_tiny_negatives=True, note=say.note)
+    truth = load_image(args.truth, allow_negative=False, name="truth", clip_tiny_negatives=True, note=say.note)
+    require_same_grid(image, args.image, truth, args.truth)
     mask = None
     if args.mask:
         m = load_image(args.mask, name="mask")
-        if m.data.shape != truth.data.shape:
-            raise InputError(f"mask shape {m.data.shape} differs from truth shape {truth.data.shape}", args.mask)
+        require_same_grid(m, args.mask, truth, args.truth)
         mask = m.data > 0
         if not mask.any():
             raise InputError("mask is empty (no voxel > 0)", args.mask)
     elif not np.any(truth.data > 0):
         raise InputError("truth has no voxel with activity > 0, so the metric mask is empty", args.truth)
-    result = compute_all(image.data, truth.data, mask=mask, alpha=args.alpha)
+    try:
+        result = compute_all(image.data, truth.data, mask=mask, alpha=args.alpha)
+    except InputError as err:
+        raise InputError(err.problem, err.source or args.truth) from None
     if args.json:
         print(json.dumps(result))
     else:
@@ -46,29 +120,57 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_iy(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from pvc_core.io import load_image, save_image
+    from pvc_core.io import load_image, load_labels, require_nifti_output, require_same_grid, save_image
     from pvc_core.pvc import iterative_yang
 
-    image = load_image(args.input, name="SPECT image")
-    labels = load_image(args.labels, name="label image")
-    if labels.data.shape != image.data.shape:
-        raise InputError(f"label shape {labels.data.shape} differs from image shape {image.data.shape}", args.labels)
-    if not np.allclose(labels.data, np.round(labels.data)) or labels.data.min() < 0:
-        raise InputError("labels must be non-negative integers (0 = background region)", args.labels)
+    say = _Stderr("iy")
+    if len(args.fwhm_mm) not in (1, 3):
+        raise InputError(f"takes one value or three (array axes 0, 1, 2), got {len(args.fwhm_mm)}", "--fwhm-mm")
+    output = require_nifti_output(args.output, "--output", inputs=(args.input, args.labels))
+    image = load_image(args.input, name="SPECT image", clip_tiny_negatives=True, note=say.note)
+    labels = load_labels(args.labels, name="label image")
+    require_same_grid(labels, args.labels, image, args.input)
+    values = np.unique(labels.data)
+    if values.size == 1 and values[0] == 0:
+        say.warning(f"{args.labels}: the label image holds only the background (0), so IY sees one region "
+                    "and makes no correction (the output equals the input); check the label file")
+    zero_axes = [i for i, f in enumerate(np.broadcast_to(args.fwhm_mm, (3,))) if f == 0]
+    if len(zero_axes) == 3:
+        say.warning("--fwhm-mm 0: a FWHM of 0 mm is no blur, so IY makes no correction (the output equals the input)")
+    elif zero_axes:
+        say.warning(f"--fwhm-mm: FWHM 0 mm along array axes {zero_axes} means no correction along them")
     fwhm = args.fwhm_mm[0] if len(args.fwhm_mm) == 1 else tuple(args.fwhm_mm)
-    out = iterative_yang(image.data, labels.data.astype(np.int32), fwhm, image.voxel_size_mm, iterations=args.iterations)
-    save_image(args.output, out, image.affine, "IY-PVC MBq/mL")
-    print(f"iterative Yang: {args.iterations} iterations, FWHM {args.fwhm_mm} mm, "
-          f"{len(np.unique(labels.data))} regions -> {args.output}")
+    out = iterative_yang(image.data, labels.data, fwhm, image.voxel_size_mm, iterations=args.iterations)
+    save_image(output, out, image.affine, "IY-PVC MBq/mL")
+    regions = _regions_text(values)
+    fwhm_text = " x ".join(f"{f:g}" for f in args.fwhm_mm)
+    print(f"iterative Yang: {args.iterations} iterations, FWHM {fwhm_text} mm, {regions} -> {output}")
     return 0
+
+
+def _regions_text(values) -> str:
+    """``"3 regions (background 0 and 2 labels)"`` for the distinct label values ``values`` (sorted)."""
+    n = len(values)
+    text = f"{n} region" + ("s" if n != 1 else "")
+    if values[0] != 0:
+        return text
+    n_labels = n - 1
+    if n_labels == 0:
+        return text + " (background 0 only)"
+    return text + f" (background 0 and {n_labels} label" + ("s" if n_labels != 1 else "") + ")"
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pvc_core.config import load_config
+    from pvc_core.io import require_output_folder
     from pvc_core.user_simulation import simulate_user_phantom
 
+    require_output_folder(args.output, "--output")
+    for option, path in (("--activity", args.activity), ("--mu", args.mu)):
+        if not Path(path).is_file():
+            raise InputError(f"{path}: file not found" if not Path(path).exists() else f"{path}: not a file", option)
     config_path = args.config or str(Path(__file__).resolve().parents[1] / "config.yaml")
     config = load_config(config_path)
     summary = simulate_user_phantom(args.activity, args.mu, args.output, config, seed=args.seed,
@@ -78,24 +180,39 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def version() -> str:
+    """The installed ``dlpvc`` version (package metadata), else ``pvc_core.__version__``."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as _dist_version
+
+    try:
+        return _dist_version("dlpvc")
+    except PackageNotFoundError:
+        from pvc_core import __version__
+
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dlpvc", description="Deep-learning partial-volume correction for Lu-177 SPECT.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="dlpvc", description="Deep-learning partial-volume correction for Lu-177 SPECT.")
+    p.add_argument("--version", action="version", version=f"dlpvc {version()}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     e = sub.add_parser("evaluate", help="SSIM, NRMSE, VAA and activity deviation of an image against the truth")
     e.add_argument("--image", required=True, help="image to evaluate (NIfTI, MBq/mL)")
     e.add_argument("--truth", required=True, help="true activity (NIfTI, MBq/mL, same grid)")
-    e.add_argument("--mask", help="evaluation mask (NIfTI, >0 = inside); default: truth > 0")
-    e.add_argument("--alpha", type=float, default=0.05, help="VAA tolerance, relative (default 0.05)")
+    e.add_argument("--mask", help="evaluation mask (NIfTI, >0 = inside, same grid); default: truth > 0")
+    e.add_argument("--alpha", type=_alpha, default=0.05, help="VAA tolerance, relative, in (0, 1) (default 0.05)")
     e.add_argument("--json", action="store_true", help="print one JSON object (ssim, nrmse_pct, vaa_pct, ad_pct)")
     e.set_defaults(func=_cmd_evaluate)
 
     y = sub.add_parser("iy", help="iterative-Yang PVC (PETPVC's method) with a label image")
     y.add_argument("--input", required=True, help="SPECT image (NIfTI, MBq/mL)")
-    y.add_argument("--labels", required=True, help="label image (NIfTI, integers, 0 = background region)")
-    y.add_argument("--fwhm-mm", type=float, nargs="+", required=True, help="system FWHM in mm: one value or three (array axes)")
-    y.add_argument("--iterations", type=int, default=10, help="iterations (default 10, as PETPVC)")
-    y.add_argument("--output", required=True, help="corrected image (NIfTI)")
+    y.add_argument("--labels", required=True, help="label image (NIfTI, integers >= 0, 0 = background region, same grid)")
+    y.add_argument("--fwhm-mm", type=_fwhm_mm, nargs="+", required=True,
+                   help="system FWHM in mm (0 to 1000; 0 = no correction): one value or three (array axes)")
+    y.add_argument("--iterations", type=_iterations, default=10, help="iterations, 1 to 10000 (default 10, as PETPVC)")
+    y.add_argument("--output", required=True, help="corrected image (NIfTI: .nii.gz or .nii, in an existing folder)")
     y.set_defaults(func=_cmd_iy)
 
     s = sub.add_parser("simulate", help="Lu-177 acquisition and four reconstructions of your own phantom")
@@ -103,21 +220,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mu", required=True, help="attenuation map on the same grid (NIfTI, 1/cm at 208 keV)")
     s.add_argument("--output", required=True, help="output folder (created; must not exist or be empty)")
     s.add_argument("--config", help="configuration with grid, camera and reconstruction (default: the demo config.yaml)")
-    s.add_argument("--seed", type=int, default=0, help="seed of the Poisson noise (same seed = identical files)")
+    s.add_argument("--seed", type=_seed, default=0, help="seed of the Poisson noise, >= 0 (same seed = identical files)")
     s.set_defaults(func=_cmd_simulate)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if getattr(args, "fwhm_mm", None) is not None and len(args.fwhm_mm) not in (1, 3):
-        print("dlpvc: --fwhm-mm takes one value or three", file=sys.stderr)
-        return 2
+    """Run ``dlpvc`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, --version and usage errors (already printed)
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 2)
     try:
         return args.func(args)
     except InputError as err:
-        print(f"dlpvc {args.command}: {err}", file=sys.stderr)
+        print(f"dlpvc {args.command}: " + " ".join(str(err).splitlines()), file=sys.stderr)
         return 2
+    except OSError as err:
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"dlpvc {args.command}: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
