@@ -165,6 +165,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     from pvc_core.config import load_config
     from pvc_core.io import require_output_folder
+    from pvc_core.specs import Settings
     from pvc_core.user_simulation import simulate_user_phantom
 
     require_output_folder(args.output, "--output")
@@ -172,11 +173,30 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         if not Path(path).is_file():
             raise InputError(f"{path}: file not found" if not Path(path).exists() else f"{path}: not a file", option)
     config_path = args.config or str(Path(__file__).resolve().parents[1] / "config.yaml")
-    config = load_config(config_path)
-    summary = simulate_user_phantom(args.activity, args.mu, args.output, config, seed=args.seed,
+    settings = Settings.from_config(load_config(config_path))
+    summary = simulate_user_phantom(args.activity, args.mu, args.output, settings, seed=args.seed,
                                     progress=lambda m: print(f"dlpvc simulate: {m}", flush=True))
     print(f"total activity {summary['total_activity_mbq']:.2f} MBq; photopeak counts "
           f"{float(sum(summary['counts_per_view']['photopeak'])):.4g}; files in {args.output}")
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    import os
+    from dataclasses import replace
+    from pathlib import Path
+
+    from pvc_core.config import load_config
+    from pvc_core.pipeline.plan import plan_lines
+    from pvc_core.specs import Settings
+
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        raise InputError(f"{args.directory}: not a folder", "--directory")
+    settings = Settings.from_config(load_config(args.configfile))
+    results = settings.results_dir if os.path.isabs(settings.results_dir) else str(directory / settings.results_dir)
+    for line in plan_lines(replace(settings, results_dir=results)):
+        print(line)
     return 0
 
 
@@ -214,6 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--iterations", type=_iterations, default=10, help="iterations, 1 to 10000 (default 10, as PETPVC)")
     y.add_argument("--output", required=True, help="corrected image (NIfTI: .nii.gz or .nii, in an existing folder)")
     y.set_defaults(func=_cmd_iy)
+
+    pl = sub.add_parser("plan", help="what a run of a configuration would redo, stage by stage, and which setting changed")
+    pl.add_argument("--configfile", required=True, help="the configuration the next snakemake run uses")
+    pl.add_argument("--directory", default=".", help="snakemake's working directory (default: here)")
+    pl.set_defaults(func=_cmd_plan)
 
     s = sub.add_parser("simulate", help="Lu-177 acquisition and four reconstructions of your own phantom")
     s.add_argument("--activity", required=True, help="activity concentration (NIfTI, MBq/mL)")

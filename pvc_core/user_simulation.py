@@ -23,8 +23,8 @@ Resampling. Activity goes onto the simulation grid with
 rescaling to a total), mu with :func:`pvc_core.geometry.resample_mean`. A phantom with more than
 :data:`MAX_ACTIVITY_OUTSIDE` of its activity outside the field of view is refused.
 
-Then the phantom is projected (three windows, noise-free and Poisson), reconstructed four ways
-(noRR/RR x n/nf) and written with the truth and a JSON of what was simulated. Every check of the
+Then the phantom goes through the case pipeline (:func:`pvc_core.case_pipeline.run_case`: three
+windows, noise-free and Poisson, reconstructed four ways, noRR/RR x n/nf) and is written with the truth and a JSON of what was simulated. Every check of the
 input runs before any projection. Everything is written into a temporary folder that is renamed to
 the output folder only at the end (with the permissions the user's umask gives a new folder), so a
 failure never leaves a partial output folder behind.
@@ -42,12 +42,14 @@ from typing import Callable
 
 import numpy as np
 
+from pvc_core.case_pipeline import run_case
+from pvc_core.domain import RECONSTRUCTIONS, dataset_parts
 from pvc_core.errors import InputError
 from pvc_core.geometry import (fov_centre_mm, lost_activity_fraction, resample_activity, resample_mean,
                                simulation_frame, total_activity_mbq)
 from pvc_core.io import Image, load_image, save_image, write_json
 from pvc_core.pipeline import paths
-from pvc_core.seeding import rng_for
+from pvc_core.specs import GridSpec, Settings, spec_dict
 
 #: Above this, a "mu map" is almost surely in Hounsfield units or 1/m (water is 0.135 1/cm at 208 keV).
 MU_MAX_PER_CM = 1.0
@@ -107,7 +109,7 @@ def check_phantom(activity: Image, mu: Image, activity_path: str, mu_path: str,
         raise InputError("the phantom holds no activity (all voxels are 0)", activity_path)
 
 
-def prepare_user_phantom(activity_path: str | os.PathLike, mu_path: str | os.PathLike, config: dict,
+def prepare_user_phantom(activity_path: str | os.PathLike, mu_path: str | os.PathLike, grid: GridSpec,
                          warn: Callable[[str], None] = print) -> UserPhantom:
     """Load, check and resample the user's phantom onto the simulation and reconstruction grids.
 
@@ -120,17 +122,15 @@ def prepare_user_phantom(activity_path: str | os.PathLike, mu_path: str | os.Pat
     mu = load_image(mu_path, allow_negative=True, name="mu map")  # negative values are checked (HU) below
     check_phantom(activity, mu, str(activity_path), str(mu_path), warn)
 
-    g = config["grid"]
-    factor = int(g["sim_factor"])
-    matrix = int(g["recon_matrix"])
-    sim_shape = (matrix * factor,) * 3
-    sim_affine = simulation_frame(activity.data.shape, activity.affine, matrix * factor, g["recon_voxel_mm"] / factor)
-    recon_affine = simulation_frame(activity.data.shape, activity.affine, matrix, g["recon_voxel_mm"])
+    factor = grid.sim_factor
+    sim_shape = grid.sim.shape
+    sim_affine = simulation_frame(activity.data.shape, activity.affine, grid.sim.matrix, grid.sim.voxel_mm)
+    recon_affine = simulation_frame(activity.data.shape, activity.affine, grid.recon.matrix, grid.recon.voxel_mm)
 
     act_sim = resample_activity(activity.data, activity.affine, sim_shape, sim_affine)
     outside = lost_activity_fraction(activity.data, activity.affine, act_sim, sim_affine)
     if outside > MAX_ACTIVITY_OUTSIDE:
-        fov_mm = matrix * g["recon_voxel_mm"]
+        fov_mm = grid.recon.fov_mm
         centre = np.round(fov_centre_mm(activity.data.shape, activity.affine), 1).tolist()
         raise InputError(f"{100 * outside:.3g} % of the activity lies outside the camera's field of view ({fov_mm:g} mm "
                          f"cube centred on the phantom's centre {centre} mm); crop the phantom or enlarge "
@@ -143,65 +143,50 @@ def prepare_user_phantom(activity_path: str | os.PathLike, mu_path: str | os.Pat
                        outside_fraction=max(0.0, outside))
 
 
-def _project_and_reconstruct(phantom: UserPhantom, config: dict, seed: int, folder: Path,
-                             progress: Callable[[str], None]) -> tuple[dict, dict]:
-    """Projections (noise-free and Poisson) and the four reconstructions, written into ``folder``.
-
-    The case pipeline's middle part, kept as one block so that it can be replaced by the shared
-    case-pipeline function. Returns the projections by noise level and the seconds per step.
-    """
-    from pvc_core.spect import add_poisson_noise, reconstruct, simulate_projections, write_projections
-
-    progress(f"projecting {config['camera']['n_views']} views (photopeak and two scatter windows)")
-    t0 = time.perf_counter()
-    proj = {"nf": simulate_projections(phantom.activity_sim, phantom.mu_sim, phantom.sim_voxel_mm, config)}
-    proj["n"] = add_poisson_noise(proj["nf"], rng_for(seed, 0, "noise"))
-    seconds = {"simulate": time.perf_counter() - t0}
-    for noise, p in proj.items():
-        write_projections(folder / f"proj_{noise}", p)
-    for method in paths.METHODS:
-        for noise in paths.NOISE_LEVELS:
-            progress(f"reconstructing {method}_{noise}")
-            t0 = time.perf_counter()
-            img = reconstruct(proj[noise], phantom.mu_recon, method, config)
-            seconds[f"{method}_{noise}"] = time.perf_counter() - t0
-            save_image(folder / paths.recon_name(f"{method}_{noise}"), img, phantom.recon_affine, f"SPECT {method} MBq/mL")
-    return proj, seconds
-
-
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
-def simulate_user_phantom(activity_path: str, mu_path: str, out_dir: str, config: dict, seed: int = 0,
+def simulate_user_phantom(activity_path: str, mu_path: str, out_dir: str, settings: Settings, seed: int = 0,
                           progress: Callable[[str], None] = print,
                           warn: Callable[[str], None] | None = None) -> dict:
     """Simulate and reconstruct a user's phantom; returns the JSON summary that is also written.
 
-    ``progress`` receives status lines, ``warn`` warnings (default: ``progress``). Every
-    :class:`InputError` is raised before any projection is computed.
+    The acquisition and reconstructions are the case pipeline's (:func:`pvc_core.case_pipeline.run_case`)
+    with the grid, camera and reconstructions of ``settings``. ``progress`` receives status
+    lines, ``warn`` warnings (default: ``progress``). Every :class:`InputError` is raised before
+    any projection is computed.
     """
+    from pvc_core.spect import write_projections
+
     out = check_output_folder(out_dir)
-    g = config["grid"]
+    grid = settings.grid
     t_start = time.perf_counter()
-    progress(f"resampling the phantom onto {g['recon_matrix'] * g['sim_factor']}^3 voxels of "
-             f"{g['recon_voxel_mm'] / g['sim_factor']:g} mm")
-    phantom = prepare_user_phantom(activity_path, mu_path, config, warn=warn or progress)
+    progress(f"resampling the phantom onto {grid.sim.matrix}^3 voxels of {grid.sim.voxel_mm:g} mm")
+    phantom = prepare_user_phantom(activity_path, mu_path, grid, warn=warn or progress)
+    recons = [settings.reconstructions[r] for r in RECONSTRUCTIONS]
+    case = run_case(phantom.activity_sim, phantom.mu_sim, settings.camera, grid, recons, seed, progress=progress)
+    proj, seconds = case.projections, case.seconds
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".dlpvc-simulate-", dir=out.parent))
     try:
-        save_image(tmp / "truth.nii.gz", phantom.truth, phantom.recon_affine, "true activity MBq/mL")
-        save_image(tmp / "mu.nii.gz", phantom.mu_recon, phantom.recon_affine, "mu 1/cm at 208 keV")
-        proj, seconds = _project_and_reconstruct(phantom, config, seed, tmp, progress)
+        save_image(tmp / paths.TRUTH, phantom.truth, phantom.recon_affine, "true activity MBq/mL")
+        save_image(tmp / paths.MU, phantom.mu_recon, phantom.recon_affine, "mu 1/cm at 208 keV")
+        for noise, p in proj.items():
+            write_projections(tmp / paths.projections_name(noise), p)
+        for dataset, img in case.images.items():
+            save_image(tmp / paths.recon_name(dataset), img, phantom.recon_affine,
+                       f"SPECT {dataset_parts(dataset)[0]} MBq/mL")
         summary = {
             "activity": str(activity_path), "mu": str(mu_path), "seed": seed,
             "total_activity_mbq": total_activity_mbq(phantom.truth, phantom.recon_affine),
             "input_activity_mbq": phantom.input_activity_mbq, "activity_outside_fov_fraction": phantom.outside_fraction,
             "world_frame": "NIfTI RAS+ mm; rotation axis = world z", "recon_affine": phantom.recon_affine,
-            "grid": g, "camera": config["camera"], "reconstruction": config["reconstruction"],
+            "grid": spec_dict(grid), "camera": spec_dict(settings.camera),
+            "reconstruction": {r.name: spec_dict(r) for r in recons},
             "angles_deg": proj["nf"].angles_deg, "orbit_radii_mm": proj["nf"].radii_mm,
             "counts_per_view": {w: np.asarray(a).sum(axis=(1, 2)) for w, a in proj["n"].windows.items()},
             "noise_free": proj["nf"].meta, "seconds": seconds, "total_seconds": time.perf_counter() - t_start,

@@ -13,6 +13,7 @@ from pvc_core.cli import main
 from pvc_core.errors import InputError
 from pvc_core.geometry import fov_centre_mm, total_activity_mbq
 from pvc_core.io import save_image
+from pvc_core.specs import GridSpec
 from pvc_core.user_simulation import prepare_user_phantom
 
 from conftest import REPO
@@ -61,7 +62,7 @@ def test_same_seed_gives_identical_files(tmp_path, tiny_config, phantom):
 
 def test_resampling_conserves_activity(phantom):
     act_path, mu_path, act, _, vox = phantom
-    grid = {"grid": {"recon_matrix": 12, "recon_voxel_mm": 19.2, "sim_factor": 2}}
+    grid = GridSpec.from_config({"grid": {"recon_matrix": 12, "recon_voxel_mm": 19.2, "sim_factor": 2}})
     p = prepare_user_phantom(act_path, mu_path, grid)
     assert p.activity_sim.shape == (24, 24, 24) and p.truth.shape == (12, 12, 12)
     assert total_activity_mbq(p.activity_sim, p.sim_affine) == pytest.approx(act.sum() * vox**3 / 1000, rel=1e-6)
@@ -82,7 +83,7 @@ def no_projection(monkeypatch):
 @pytest.mark.parametrize("problem, expect", [
     ("shape", "differs from activity shape"), ("negative", "negative"), ("nan", "NaN"),
     ("hu", "looks like CT numbers"), ("hu_negative", "looks like CT numbers (HU)"), ("empty", "no activity"),
-    ("missing", "not found"), ("outside", "outside the camera's field of view"), ("output_file", "--output is a file")])
+    ("missing", "not found"), ("outside", "outside the camera's field of view"), ("output_file", "is an existing file")])
 def test_bad_input_exit_2_and_no_output(tmp_path, tiny_config, phantom, capsys, no_projection, problem, expect):
     act_path, mu_path, act, mu, vox = phantom
     bad = tmp_path / "bad.nii.gz"
@@ -181,7 +182,7 @@ def test_lps_stored_phantom_lines_up_with_the_input_in_world_space(tmp_path, tin
 
 def test_ras_and_lps_storage_give_the_same_truth(tmp_path, off_centre_phantom):
     act, mu, affine = off_centre_phantom
-    grid = {"grid": {"recon_matrix": 16, "recon_voxel_mm": 19.2, "sim_factor": 2}}
+    grid = GridSpec.from_config({"grid": {"recon_matrix": 16, "recon_voxel_mm": 19.2, "sim_factor": 2}})
     ras = prepare_user_phantom(*_stored(tmp_path, "ras", act, mu, affine, lps=False), grid)
     lps = prepare_user_phantom(*_stored(tmp_path, "lps", act, mu, affine, lps=True), grid)
     assert np.array_equal(ras.recon_affine, lps.recon_affine) and np.array_equal(ras.sim_affine, lps.sim_affine)
@@ -195,7 +196,7 @@ def test_ras_and_lps_storage_give_the_same_truth(tmp_path, off_centre_phantom):
 
 def test_phantom_exactly_the_field_of_view_is_accepted(tmp_path):
     """64 x 9.6 mm = 128 x 4.8 mm = 614.4 mm, activity up to the edges: nothing falls outside."""
-    grid = {"grid": {"recon_matrix": 128, "recon_voxel_mm": 4.8, "sim_factor": 1}}
+    grid = GridSpec.from_config({"grid": {"recon_matrix": 128, "recon_voxel_mm": 4.8, "sim_factor": 1}})
     ones = np.ones((64, 64, 64), np.float32)
     affine = np.diag([9.6, 9.6, 9.6, 1.0])
     affine[:3, 3] = [-300.0, 12.3, 45.6]
@@ -214,8 +215,8 @@ def test_mu_in_per_mm_is_a_warning_not_an_error(phantom, tmp_path):
     act_path, _, _, mu, vox = phantom
     save_image(tmp_path / "mu_mm.nii.gz", mu / 10.0, vox)  # 0.0135 1/mm
     warnings = []
-    p = prepare_user_phantom(act_path, tmp_path / "mu_mm.nii.gz", {"grid": {"recon_matrix": 16, "recon_voxel_mm": 19.2,
-                                                                             "sim_factor": 1}}, warn=warnings.append)
+    grid = GridSpec.from_config({"grid": {"recon_matrix": 16, "recon_voxel_mm": 19.2, "sim_factor": 1}})
+    p = prepare_user_phantom(act_path, tmp_path / "mu_mm.nii.gz", grid, warn=warnings.append)
     assert len(warnings) == 1 and "1/mm" in warnings[0] and "mu_mm.nii.gz" in warnings[0]
     assert p.mu_recon.max() > 0
 
