@@ -8,7 +8,7 @@ from pvc_core.errors import InputError
 from pvc_core.phantom import check_phantom_source
 from pvc_core.pipeline import paths
 from pvc_core.pipeline.case_stages import case_is_done
-from pvc_core.pipeline.fingerprints import CASE_STAGES, Dependencies, StageGraph
+from pvc_core.pipeline.fingerprints import CASE_STAGES, JobMapping, StageGraph
 from pvc_core.pipeline.models import model_specs
 from pvc_core.pipeline.shards import n_shards, retry_token, shard_cases
 from pvc_core.specs import Settings
@@ -64,7 +64,7 @@ def fingerprint(stage):
 
 def depends_on(stage):
     """Rule parameter: the stage's dependencies (recorded in markers and fan-in records)."""
-    return lambda wildcards: Dependencies(GRAPH.dependencies(stage.format(**wildcards)))
+    return lambda wildcards: JobMapping(GRAPH.dependencies(stage.format(**wildcards)))
 
 
 def cases_of(wildcards):

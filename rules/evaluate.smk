@@ -11,7 +11,7 @@ rule evaluate_methods:
     params:
         job="evaluate_{suite}",
         fingerprint=lambda wildcards: GRAPH.fingerprint_of(GRAPH.evaluate_dependencies(SUITES[wildcards.suite])),
-        depends_on=lambda wildcards: Dependencies(GRAPH.evaluate_dependencies(SUITES[wildcards.suite])),
+        depends_on=lambda wildcards: JobMapping(GRAPH.evaluate_dependencies(SUITES[wildcards.suite])),
         models=lambda wildcards: SUITES[wildcards.suite],
         spec=SETTINGS.evaluation,
         results=RESULTS,

@@ -10,7 +10,7 @@ rule train_network:
         job="train_{model}",
         fingerprint=fingerprint("train_{model}"),
         depends_on=depends_on("train_{model}"),
-        spec=lambda wildcards: MODEL_SPECS[wildcards.model],
+        spec=lambda wildcards: JobMapping(MODEL_SPECS[wildcards.model]),
         seed=SETTINGS.seed,
         results=RESULTS,
     log:

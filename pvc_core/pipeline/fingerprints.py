@@ -83,12 +83,13 @@ def _files_digest(path: str | None) -> str | None:
     return ",".join(f"{f.name}:{_file_digest(str(f), f.stat().st_size, f.stat().st_mtime_ns)}" for f in files)
 
 
-class Dependencies(Mapping):
-    """A stage's dependencies as a read-only mapping.
+class JobMapping(Mapping):
+    """A read-only mapping handed to a job as a rule parameter (a stage's dependencies, a model
+    specification) that Snakemake's rerun trigger does not compare.
 
-    Deliberately not a ``dict``: Snakemake compares only plain values of a rule's parameters
-    for its rerun trigger, so the short fingerprint parameter decides (and its reason stays
-    readable) while this travels to the job for its markers and records.
+    Deliberately not a ``dict``: Snakemake compares only plain values of a rule's parameters,
+    so the short fingerprint parameter (hashed from canonical, key-sorted JSON) decides, its
+    reason stays readable, and a reordering of keys in a YAML file reruns nothing.
     """
 
     def __init__(self, values: Mapping[str, Any]) -> None:

@@ -1,0 +1,124 @@
+"""A changed setting redoes exactly its dependants, on config/test.yaml in a temporary folder.
+
+After one full run: RR iterations changed -> Snakemake and ``dlpvc plan`` plan RR and what
+depends on it, never noRR; a report setting -> the report alone; the time per view doubled ->
+simulate, noise, both reconstructions and everything after are redone for every case (run for
+real), every phantom file stays byte-identical, and a third run plans nothing.
+"""
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+pytestmark = pytest.mark.dag
+RESULTS = Path("results") / "test"
+PHANTOM_FILES = ("truth_sim.nii.gz", "mu_sim.nii.gz", "labels_sim.nii.gz", "truth.nii.gz", "mu.nii.gz")
+
+
+def _snakemake(workdir: Path, config: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(config), "--cores", "2", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+
+
+def _planned_jobs(workdir: Path, config: Path) -> dict[str, int]:
+    """Rule -> number of jobs from a dry run's job table ({} when nothing is to be done)."""
+    proc = _snakemake(workdir, config, "-n")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = proc.stdout + proc.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+
+
+def _plan(workdir: Path, config: Path) -> dict[str, str]:
+    proc = subprocess.run([sys.executable, "-m", "pvc_core", "plan", "--configfile", str(config), "--directory",
+                           str(workdir)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return dict(line.split(": ", 1) for line in proc.stdout.splitlines())
+
+
+def _variant(tmp_path: Path, name: str, change) -> Path:
+    cfg = yaml.safe_load((REPO / "config/test.yaml").read_text())
+    change(cfg)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _phantom_digests(workdir: Path) -> dict[str, str]:
+    cases = workdir / RESULTS / "cases"
+    return {f"{c.name}/{f}": hashlib.sha256((c / f).read_bytes()).hexdigest()
+            for c in sorted(cases.iterdir()) for f in PHANTOM_FILES}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    wd = tmp_path_factory.mktemp("fp")
+    proc = _snakemake(wd, REPO / "config/test.yaml")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return wd, tmp_path_factory.mktemp("fp_configs")
+
+
+def test_unchanged_configuration_plans_nothing(finished):
+    wd, _ = finished
+    assert _planned_jobs(wd, REPO / "config/test.yaml") == {}
+    assert all(v.startswith("nothing to redo") for v in _plan(wd, REPO / "config/test.yaml").values())
+
+
+def test_rr_iterations_plan_rr_and_its_dependants_not_norr(finished):
+    wd, cfgs = finished
+    config = _variant(cfgs, "rr", lambda c: c["reconstruction"]["RR"].update(iterations=3))
+    jobs = _planned_jobs(wd, config)
+    assert jobs == {"reconstruct_osem": 2, "measure_resolution": 1, "train_network": 1, "predict_test_cases": 1,
+                    "correct_iterative_yang": 2, "evaluate_methods": 1, "make_report": 1, "all": 1}
+    proc = _snakemake(wd, config, "-n")
+    assert "recon=noRR" not in proc.stdout and "dataset=noRR" not in proc.stdout
+    plan = _plan(wd, config)
+    assert plan["recon_RR"] == "redo 6 of 6 cases (6 changed: reconstruction.RR.iterations)"
+    for stage in ("phantom", "simulate", "noise", "recon_noRR", "split", "resolution_noRR", "iy_noRR_n", "iy_noRR_nf"):
+        assert plan[stage].startswith("nothing to redo"), (stage, plan[stage])
+    assert "reconstruction.RR.iterations" in plan["iy_RR_n"] and "reconstruction.RR.iterations" in plan["report"]
+
+
+def test_report_setting_plans_the_report_only(finished):
+    wd, cfgs = finished
+    config = _variant(cfgs, "report", lambda c: c.update(report={"n_example_cases": 1}))
+    assert _planned_jobs(wd, config) == {"make_report": 1, "all": 1}
+    plan = _plan(wd, config)
+    assert plan["report"] == "redo (1 changed: report.n_example_cases)"
+    assert sum(not v.startswith("nothing to redo") for v in plan.values()) == 1
+
+
+def test_doubled_time_per_view_redoes_the_acquisition_and_after_keeps_phantoms(finished):
+    wd, cfgs = finished
+    config = _variant(cfgs, "time", lambda c: c["camera"].update(time_per_view_s=2 * c["camera"]["time_per_view_s"]))
+    phantoms = _phantom_digests(wd)
+    plan = _plan(wd, config)
+    assert plan["phantom"].startswith("nothing to redo")
+    for stage in ("simulate", "noise", "recon_noRR", "recon_RR"):
+        assert plan[stage] == "redo 6 of 6 cases (6 changed: camera.time_per_view_s)", plan[stage]
+    proc = _snakemake(wd, config)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for stage in ("simulate", "noise", "recon_noRR", "recon_RR"):
+        redone = set()
+        for shard in (0, 1):
+            m = json.loads((wd / RESULTS / "manifests" / stage / f"shard{shard:04d}.json").read_text())
+            redone |= {int(c) for c in m["seconds"]}
+        assert redone == set(range(6)), stage
+    assert not (wd / RESULTS / "manifests" / "phantom" / "shard0000.json").stat().st_mtime > \
+        (wd / RESULTS / "manifests" / "simulate" / "shard0000.json").stat().st_mtime
+    assert _phantom_digests(wd) == phantoms
+    record = json.loads((wd / RESULTS / "fingerprints" / "train_unet_RR_n_sum_full.json").read_text())
+    assert record["depends_on"]["camera.time_per_view_s"] == 300.0
+    assert _planned_jobs(wd, config) == {}
+    assert all(v.startswith("nothing to redo") for v in _plan(wd, config).values())

@@ -1,0 +1,110 @@
+"""Stage fingerprints: which stages a changed setting reaches (known answers, no DAG run)."""
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from pvc_core.config import load_config
+from pvc_core.io import write_json
+from pvc_core.pipeline import fingerprints, paths
+from pvc_core.pipeline.case_stages import case_is_done
+from pvc_core.pipeline.fingerprints import CASE_STAGES, StageGraph, changed_keys
+from pvc_core.pipeline.models import model_specs
+from pvc_core.specs import Settings
+
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "test.yaml"
+MODEL = "unet_RR_n_sum_full"
+JOBS = CASE_STAGES + ("split", "resolution_noRR", "resolution_RR", f"train_{MODEL}", f"predict_{MODEL}",
+                      "iy_noRR_n", "iy_noRR_nf", "iy_RR_n", "iy_RR_nf", "montage")
+
+
+def _graph(change=None) -> StageGraph:
+    cfg = load_config(CONFIG)
+    if change:
+        cfg = copy.deepcopy(cfg)
+        change(cfg)
+    settings = Settings.from_config(cfg)
+    return StageGraph(settings, model_specs(settings.training)[0])
+
+
+def _fingerprints(graph: StageGraph) -> dict[str, str]:
+    out = {j: graph.fingerprint(j) for j in JOBS}
+    out["evaluate"] = graph.fingerprint_of(graph.evaluate_dependencies([MODEL]))
+    out["report"] = graph.fingerprint_of(graph.report_dependencies(MODEL))
+    return out
+
+
+def _redone(change) -> set[str]:
+    before, after = _fingerprints(_graph()), _fingerprints(_graph(change))
+    return {j for j in before if before[j] != after[j]}
+
+
+AFTER_RECON = {"evaluate", "report"}
+
+
+def test_same_configuration_same_fingerprints():
+    assert _fingerprints(_graph()) == _fingerprints(_graph())
+
+
+def test_camera_setting_redoes_simulate_and_everything_after_but_not_the_phantom():
+    redone = _redone(lambda c: c["camera"].update(time_per_view_s=2 * c["camera"]["time_per_view_s"]))
+    assert redone == set(JOBS + ("evaluate", "report")) - {"phantom", "split", "montage"}
+
+
+def test_rr_iterations_redo_rr_and_its_dependants_only():
+    redone = _redone(lambda c: c["reconstruction"]["RR"].update(iterations=3))
+    assert redone == {"recon_RR", "resolution_RR", f"train_{MODEL}", f"predict_{MODEL}", "iy_RR_n", "iy_RR_nf"} | AFTER_RECON
+
+
+def test_norr_subsets_do_not_touch_the_rr_model():
+    redone = _redone(lambda c: c["reconstruction"]["noRR"].update(subsets=4))
+    assert redone == {"recon_noRR", "resolution_noRR", "iy_noRR_n", "iy_noRR_nf"} | AFTER_RECON
+
+
+def test_report_setting_redoes_the_report_only():
+    assert _redone(lambda c: c["report"].update(n_example_cases=1)) == {"report"}
+
+
+def test_seed_changes_everything():
+    assert _redone(lambda c: c.update(seed=c["seed"] + 1)) == set(JOBS) | AFTER_RECON
+
+
+def test_phantom_setting_redoes_every_case_stage_but_not_the_split():
+    redone = _redone(lambda c: c["phantom"].update(body_margin_mm=25.0))
+    assert redone == (set(JOBS) | AFTER_RECON) - {"split"}
+
+
+def test_training_setting_redoes_training_and_after():
+    redone = _redone(lambda c: c["training"]["default"].update(epochs=3))
+    assert redone == {f"train_{MODEL}", f"predict_{MODEL}"} | AFTER_RECON
+
+
+def test_code_version_bump_redoes_the_stage_and_downstream(monkeypatch):
+    before = _fingerprints(_graph())
+    monkeypatch.setitem(fingerprints.CODE_VERSIONS, "noise", fingerprints.CODE_VERSIONS["noise"] + 1)
+    after = _fingerprints(_graph())
+    redone = {j for j in before if before[j] != after[j]}
+    assert "noise" in redone and "recon_RR" in redone and "simulate" not in redone and "phantom" not in redone
+
+
+def test_changed_keys_name_the_setting():
+    a, b = _graph(), _graph(lambda c: c["camera"].update(n_views=12))
+    assert changed_keys(a.dependencies("recon_RR"), b.dependencies("recon_RR")) == ["camera.n_views"]
+    assert changed_keys(None, b.dependencies("recon_RR")) == []
+
+
+def test_a_case_is_done_only_when_its_marker_records_the_current_fingerprint(tmp_path):
+    results = str(tmp_path)
+    write_json(paths.marker_file(results, 0, "noise"), {"fingerprint": "aaaa"})
+    assert case_is_done(results, "noise", "aaaa")(0)
+    assert not case_is_done(results, "noise", "bbbb")(0)
+    assert case_is_done(results, "noise")(0)  # existence only (retry tokens)
+    assert not case_is_done(results, "noise", "aaaa")(1)
+    assert not case_is_done(results, "noise", "aaaa", outputs=("missing.nii.gz",))(0)
+
+
+@pytest.mark.parametrize("key", ["results_dir", "cases_per_shard"])
+def test_bookkeeping_settings_redo_nothing(key):
+    value = "elsewhere" if key == "results_dir" else 1
+    assert _redone(lambda c: c.update({key: value})) == set()
