@@ -22,7 +22,7 @@ from pvc_core.spect import Projections
 
 def recon_grid_mu(mu_sim_per_cm: np.ndarray, grid: GridSpec) -> np.ndarray:
     """Attenuation (1/cm) on the reconstruction grid: block mean of the phantom grid's."""
-    from pvc_core.phantom.resample import downsample_mean
+    from pvc_core.geometry.blocks import downsample_mean
 
     return downsample_mean(mu_sim_per_cm, grid.sim_factor)
 

@@ -116,7 +116,7 @@ def prepare_user_phantom(activity_path: str | os.PathLike, mu_path: str | os.Pat
     Raises :class:`InputError` naming the file for unreadable or implausible input and when more
     than :data:`MAX_ACTIVITY_OUTSIDE` of the activity lies outside the field of view.
     """
-    from pvc_core.phantom import downsample_activity, downsample_mean
+    from pvc_core.geometry.blocks import downsample_activity, downsample_mean
 
     activity = load_image(activity_path, allow_negative=False, name="activity")
     mu = load_image(mu_path, allow_negative=True, name="mu map")  # negative values are checked (HU) below
@@ -191,7 +191,7 @@ def simulate_user_phantom(activity_path: str, mu_path: str, out_dir: str, settin
             "counts_per_view": {w: np.asarray(a).sum(axis=(1, 2)) for w, a in proj["n"].windows.items()},
             "noise_free": proj["nf"].meta, "seconds": seconds, "total_seconds": time.perf_counter() - t_start,
         }
-        write_json(tmp / "simulation.json", summary)
+        write_json(tmp / paths.SIMULATION_SUMMARY, summary)
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp made it 0700; a new folder follows the umask
         if out.exists():
             out.rmdir()

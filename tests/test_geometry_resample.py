@@ -163,7 +163,7 @@ def test_simulation_frame_is_centred_on_the_input_field_of_view():
 
 
 def test_integer_factor_is_the_phantom_stage_block_mean():
-    from pvc_core.phantom import downsample_activity
+    from pvc_core.geometry.blocks import downsample_activity
 
     a = (np.random.default_rng(1).random((16, 16, 16)) ** 8 * 50).astype(np.float32)
     fine = simulation_frame(a.shape, centred_affine(np.zeros(3), a.shape, 2.4), 16, 2.4)

@@ -9,7 +9,8 @@ import pytest
 
 from pvc_core.config import load_config
 from pvc_core.errors import InputError
-from pvc_core.phantom import PhantomCase, downsample_activity, generate_case, montage
+from pvc_core.geometry.blocks import downsample_activity
+from pvc_core.phantom import PhantomCase, generate_case, montage
 from pvc_core.phantom.anatomy import LABEL_MATERIALS, REQUIRED_LABELS, AnatomyDraw, SCALED_ORGANS, build_body
 from pvc_core.phantom.materials import mu_208kev
 from pvc_core.phantom.settings import Grid

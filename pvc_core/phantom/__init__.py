@@ -4,13 +4,11 @@
 - :mod:`~pvc_core.phantom.anatomy`: procedural bodies for head, thorax and abdomen bed positions.
 - :mod:`~pvc_core.phantom.voxel_phantom`: Interfile and NIfTI label maps (e.g. XCAT).
 - :mod:`~pvc_core.phantom.activity`: random shapes, nonuniform pattern, patient-like scaling.
-- :mod:`~pvc_core.phantom.resample`: activity-conserving downsampling to the reconstruction grid.
 - :mod:`~pvc_core.phantom.generate`: :func:`generate_case`, one case from (case id, seed, config).
 - :mod:`~pvc_core.phantom.figure`: :func:`montage`, the paper's Figure 2 for a few cases.
 """
 
 from pvc_core.phantom.generate import PhantomCase, check_phantom_source, generate_case
-from pvc_core.phantom.resample import downsample_activity, downsample_mean
 
 
 def montage(cases, path, max_cases: int = 6):
@@ -20,4 +18,4 @@ def montage(cases, path, max_cases: int = 6):
     return _montage(cases, path, max_cases=max_cases)
 
 
-__all__ = ["PhantomCase", "check_phantom_source", "generate_case", "downsample_activity", "downsample_mean", "montage"]
+__all__ = ["PhantomCase", "check_phantom_source", "generate_case", "montage"]

@@ -18,7 +18,7 @@ from pvc_core.errors import InputError
 from pvc_core.phantom.activity import random_activity
 from pvc_core.phantom.anatomy import LABEL_MATERIALS, LABELS, build_body, draw_anatomy, draw_bed
 from pvc_core.phantom.materials import PHOTOPEAK_KEV, mu_lookup
-from pvc_core.phantom.resample import downsample_activity, downsample_mean
+from pvc_core.geometry.blocks import downsample_activity, downsample_mean
 from pvc_core.phantom.settings import PhantomSettings
 from pvc_core.seeding import rng_for
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from pvc_core.errors import InputError
-from pvc_core.phantom.resample import sample_nearest
+from pvc_core.geometry.blocks import sample_nearest
 from pvc_core.phantom.settings import Grid, PhantomSettings
 
 _NUMBER_FORMATS = {("unsigned integer", 1): "u1", ("unsigned integer", 2): "u2", ("unsigned integer", 4): "u4",

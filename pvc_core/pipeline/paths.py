@@ -42,6 +42,8 @@ MODEL_WEIGHTS = "model.pt"
 MODEL_CARD = "model_card.json"
 HISTORY = "history.csv"
 DONE = "done.json"
+#: What ``dlpvc simulate`` writes beside its images.
+SIMULATION_SUMMARY = "simulation.json"
 
 
 def case_dir(results: str | Path, case_id: int) -> Path:

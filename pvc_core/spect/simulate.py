@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from pvc_core.errors import InputError
+from pvc_core.geometry.blocks import block_sum
 from pvc_core.spect.collimator import Collimator
 from pvc_core.spect.energy_windows import WINDOW_NAMES, EnergyWindows
 from pvc_core.spect.orbit import orbit_radii_mm, view_angles_deg
@@ -44,11 +45,10 @@ if TYPE_CHECKING:
 
 
 def sum_pool(a: np.ndarray, factor: int) -> np.ndarray:
-    """Sum ``factor^3`` blocks (activity-conserving downsampling)."""
+    """Sum ``factor^3`` blocks (activity-conserving downsampling of MBq per voxel), float32."""
     if factor == 1:
         return np.asarray(a, dtype=np.float32)
-    n0, n1, n2 = (s // factor for s in a.shape)
-    return a.reshape(n0, factor, n1, factor, n2, factor).sum(axis=(1, 3, 5), dtype=np.float64).astype(np.float32)
+    return block_sum(a, factor).astype(np.float32)
 
 
 def _grid_factor(shape: tuple[int, ...], voxel_mm: float, grid: "GridSpec") -> int:

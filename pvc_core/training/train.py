@@ -37,6 +37,7 @@ from torch import nn
 
 import pvc_core
 from pvc_core.config import load_schema
+from pvc_core.pipeline.paths import HISTORY, MODEL_CARD, MODEL_WEIGHTS
 from pvc_core.errors import InputError
 from pvc_core.io import write_json
 from pvc_core.networks import build_network, count_parameters, size_divisor
@@ -217,13 +218,13 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
             log(f"epoch {epoch:4d}/{cfg['epochs']}  train {train_loss:.6f}  val {val_loss:.6f}"
                 f"{'  *' if improved and len(val) else ''}  ({seconds:.1f} s)")
 
-    _save_checkpoint(out_dir / "model.pt", best["state"], cfg, network_kwargs)
-    with open(out_dir / ".tmp.history.csv", "w", newline="") as fh:
+    _save_checkpoint(out_dir / MODEL_WEIGHTS, best["state"], cfg, network_kwargs)
+    with open(out_dir / f".tmp.{HISTORY}", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["epoch", "train_loss", "val_loss", "seconds"])
         writer.writeheader()
         for row in history:
             writer.writerow({k: (f"{v:.8g}" if isinstance(v, float) else v) for k, v in row.items()})
-    os.replace(out_dir / ".tmp.history.csv", out_dir / "history.csv")
+    os.replace(out_dir / f".tmp.{HISTORY}", out_dir / HISTORY)
 
     card = {
         "model": "DL-PVC network (Leube et al., J Nucl Med 2024)",
@@ -249,8 +250,8 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
             "image_shapes": sorted({str(s) for s in train.shapes}),
         },
         "versions": {"pvc_core": pvc_core.__version__, "torch": str(torch.__version__)},
-        "files": {"weights": "model.pt", "history": "history.csv"},
+        "files": {"weights": MODEL_WEIGHTS, "history": HISTORY},
     }
-    write_json(out_dir / "model_card.json", card)
-    log(f"best epoch {best['epoch']} (val {best['val_loss']:.6f}); wrote {out_dir / 'model.pt'}")
+    write_json(out_dir / MODEL_CARD, card)
+    log(f"best epoch {best['epoch']} (val {best['val_loss']:.6f}); wrote {out_dir / MODEL_WEIGHTS}")
     return card

@@ -17,7 +17,7 @@ from scipy.ndimage import map_coordinates
 
 from pvc_core.case_pipeline import run_case
 from pvc_core.metrics import nrmse, recovery_coefficient, ssim, vaa
-from pvc_core.phantom import downsample_activity
+from pvc_core.geometry.blocks import downsample_activity
 from pvc_core.resolution import matched_filter_fwhm
 from pvc_core.specs import Settings
 from pvc_core.validation.phantoms import PAPER_TABLE2, build_validation_phantom

@@ -1,14 +1,13 @@
-"""From the simulation grid to the reconstruction grid, and label maps onto a grid.
+"""Integer-factor block resampling (phantom grid -> reconstruction grid) and label sampling.
 
 ``downsample_activity`` conserves activity exactly: the activity (MBq) of each block of
 ``factor^3`` fine voxels is summed (in float64) and divided by the coarse voxel's volume, so
 ``sum(coarse) * V_coarse == sum(fine) * V_fine`` up to float32 rounding of the stored values.
 
-These are the special cases the phantom stage needs: an integer block factor between two grids
-that share their centre and axes, and label maps sampled on an axis-aligned grid. The general
-case (any affines: voxel sizes, flips, permutations, origins, rotations) is
-:mod:`pvc_core.geometry.resample`; for an integer factor its :func:`resample_activity` gives the
-same block means (in float64).
+These are the special cases of :mod:`pvc_core.geometry.resample` that the phantom stage, the
+simulator and the case pipeline need many times per case, written for speed: an integer block
+factor between two grids that share their centre and axes (for which :func:`resample_activity`
+gives the same block means), and label maps sampled on an axis-aligned grid.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def _block_sum(image: np.ndarray, factor: int) -> np.ndarray:
+def block_sum(image: np.ndarray, factor: int) -> np.ndarray:
     """Sum (float64) over blocks of ``factor^3`` voxels; the axis with the largest stride first (fastest)."""
     if factor < 1:
         raise ValueError(f"factor must be >= 1, got {factor}")
@@ -37,14 +36,14 @@ def downsample_activity(activity_mbq_ml: np.ndarray, factor: int) -> np.ndarray:
     """
     if factor == 1:
         return np.asarray(activity_mbq_ml, dtype=np.float32).copy()
-    return (_block_sum(activity_mbq_ml, factor) / factor**3).astype(np.float32)
+    return (block_sum(activity_mbq_ml, factor) / factor**3).astype(np.float32)
 
 
 def downsample_mean(image: np.ndarray, factor: int) -> np.ndarray:
     """Block mean over ``factor^3`` voxels (e.g. mu in 1/cm on the reconstruction grid), float32."""
     if factor == 1:
         return np.asarray(image, dtype=np.float32).copy()
-    return (_block_sum(image, factor) / factor**3).astype(np.float32)
+    return (block_sum(image, factor) / factor**3).astype(np.float32)
 
 
 def sample_nearest(labels: np.ndarray, voxel_mm, origin_mm, x_mm: np.ndarray, y_mm: np.ndarray,

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from pvc_core.phantom import downsample_activity, downsample_mean
-from pvc_core.phantom.resample import sample_nearest
+from pvc_core.geometry.blocks import downsample_activity, downsample_mean
+from pvc_core.geometry.blocks import sample_nearest
 
 
 def test_activity_conserved_to_1e_6_for_factors_2_and_4():
