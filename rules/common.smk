@@ -67,6 +67,11 @@ def depends_on(stage):
     return lambda wildcards: JobMapping(GRAPH.dependencies(stage.format(**wildcards)))
 
 
+def results_folder(wildcards):
+    """Rule parameter: the results folder, which the job's files live under (paths.py builds them)."""
+    return RESULTS
+
+
 def cases_of(wildcards):
     return shard_cases(int(wildcards.shard), SETTINGS.n_cases, SETTINGS.cases_per_shard)
 

@@ -14,7 +14,7 @@ rule evaluate_methods:
         depends_on=lambda wildcards: JobMapping(GRAPH.evaluate_dependencies(SUITES[wildcards.suite])),
         models=lambda wildcards: SUITES[wildcards.suite],
         spec=SETTINGS.evaluation,
-        results=RESULTS,
+        results=results_folder,
     log:
         log_file("evaluate", "{suite}"),
     benchmark:

@@ -10,7 +10,7 @@ rule generate_phantoms:
         phantom=SETTINGS.phantom,
         grid=SETTINGS.grid,
         seed=SETTINGS.seed,
-        results=RESULTS,
+        results=results_folder,
     log:
         log_file("phantom"),
     benchmark:
@@ -35,7 +35,7 @@ rule make_phantom_montage:
         job="montage",
         fingerprint=fingerprint("montage"),
         depends_on=depends_on("montage"),
-        results=RESULTS,
+        results=results_folder,
     log:
         log_file("figures", "phantom_montage"),
     benchmark:

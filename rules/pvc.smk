@@ -11,7 +11,7 @@ rule correct_iterative_yang:
         fingerprint=fingerprint("iy_{dataset}"),
         depends_on=depends_on("iy_{dataset}"),
         spec=SETTINGS.pvc,
-        results=RESULTS,
+        results=results_folder,
     log:
         log_file("iy", "{dataset}"),
     benchmark:

@@ -11,7 +11,7 @@ rule reconstruct_osem:
         depends_on=depends_on("recon_{recon}"),
         recon=lambda wildcards: SETTINGS.reconstructions[wildcards.recon],
         camera=SETTINGS.camera,
-        results=RESULTS,
+        results=results_folder,
     log:
         log_file("recon_{recon}"),
     benchmark:
@@ -37,7 +37,7 @@ rule prune_intermediates:
         cases=cases_of,
         fingerprint=fingerprint("prune"),
         storage=SETTINGS.storage,
-        results=RESULTS,
+        results=results_folder,
     log:
         log_file("prune"),
     benchmark:

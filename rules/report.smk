@@ -17,7 +17,7 @@ rule make_report:
         depends_on=lambda wildcards: JobMapping(GRAPH.report_dependencies(DEFAULT_MODEL)),
         model=DEFAULT_MODEL,
         settings=SETTINGS,
-        results=RESULTS,
+        results=results_folder,
     log:
         log_file("report", "report"),
     conda:

@@ -10,7 +10,7 @@ rule measure_resolution:
         fingerprint=fingerprint("resolution_{recon}"),
         depends_on=depends_on("resolution_{recon}"),
         spec=SETTINGS.resolution,
-        results=RESULTS,
+        results=results_folder,
     log:
         log_file("resolution", "{recon}"),
     benchmark:

@@ -11,7 +11,7 @@ rule simulate_projections:
         depends_on=depends_on("simulate"),
         camera=SETTINGS.camera,
         grid=SETTINGS.grid,
-        results=RESULTS,
+        results=results_folder,
     log:
         log_file("simulate"),
     benchmark:
@@ -38,7 +38,7 @@ rule add_noise:
         fingerprint=fingerprint("noise"),
         depends_on=depends_on("noise"),
         seed=SETTINGS.seed,
-        results=RESULTS,
+        results=results_folder,
     log:
         log_file("noise"),
     benchmark:

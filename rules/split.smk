@@ -9,7 +9,7 @@ rule split_cases:
         spec=SETTINGS.split,
         seed=SETTINGS.seed,
         n_cases=SETTINGS.n_cases,
-        results=RESULTS,
+        results=results_folder,
     log:
         log_file("split", "split"),
     benchmark:

@@ -12,7 +12,7 @@ rule train_network:
         depends_on=depends_on("train_{model}"),
         spec=lambda wildcards: JobMapping(MODEL_SPECS[wildcards.model]),
         seed=SETTINGS.seed,
-        results=RESULTS,
+        results=results_folder,
     log:
         log_file("train", "{model}"),
     benchmark:
@@ -40,7 +40,7 @@ rule predict_test_cases:
         job="predict_{model}",
         fingerprint=fingerprint("predict_{model}"),
         depends_on=depends_on("predict_{model}"),
-        results=RESULTS,
+        results=results_folder,
     log:
         log_file("predict", "{model}"),
     benchmark:
