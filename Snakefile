@@ -19,6 +19,7 @@ if not config:
 include: "rules/common.smk"
 include: "rules/phantom.smk"
 include: "rules/simulate.smk"
+include: "rules/calibrate.smk"
 include: "rules/reconstruct.smk"
 include: "rules/split.smk"
 include: "rules/resolution.smk"

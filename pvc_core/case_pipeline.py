@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -48,11 +48,15 @@ def add_noise(noise_free: Projections, seed: int, case_id: int) -> Projections:
 
 
 def reconstruct_one(projections: Projections, mu_recon_per_cm: np.ndarray, recon: ReconSpec, camera: CameraSpec,
-                    others: Sequence[ReconSpec] = ()) -> np.ndarray:
-    """Step 3: one OSEM reconstruction (MBq/mL on the reconstruction grid)."""
+                    others: Sequence[ReconSpec] = (), calibration_factor: float = 1.0) -> np.ndarray:
+    """Step 3: one OSEM reconstruction (MBq/mL on the reconstruction grid), divided by the
+    reconstruction's calibration factor (:mod:`pvc_core.calibration`; 1 = nominal sensitivity)."""
     from pvc_core.spect import reconstruct
 
-    return reconstruct(projections, mu_recon_per_cm, recon, camera, cache_subsets=tuple(r.subsets for r in others))
+    image = reconstruct(projections, mu_recon_per_cm, recon, camera, cache_subsets=tuple(r.subsets for r in others))
+    if calibration_factor <= 0 or not np.isfinite(calibration_factor):
+        raise ValueError(f"calibration factor of {recon.name} must be positive and finite, got {calibration_factor}")
+    return image if calibration_factor == 1.0 else (image / np.float32(calibration_factor)).astype(np.float32)
 
 
 @dataclass
@@ -66,14 +70,19 @@ class CaseResult:
 
 
 def run_case(activity_sim_mbq_ml: np.ndarray, mu_sim_per_cm: np.ndarray, camera: CameraSpec, grid: GridSpec,
-             recons: Sequence[ReconSpec], seed: int, case_id: int = 0,
+             recons: Sequence[ReconSpec], seed: int, case_id: int = 0, *, calibration: Mapping[str, float],
              noise_levels: Sequence[str] = NOISE_LEVELS,
              progress: Callable[[str], None] | None = None) -> CaseResult:
     """Simulate, add noise and reconstruct one case with every reconstruction in ``recons`` and
     every noise level in ``noise_levels`` (``n``: Poisson, ``nf``: noise-free).
 
     Activity (MBq/mL) and mu (1/cm at 208 keV) are on the phantom grid of ``grid``.
+    ``calibration``: the calibration factor of every reconstruction in ``recons``
+    (:func:`pvc_core.calibration.calibrate`); required, so that no caller forgets it.
     """
+    missing = [r.name for r in recons if r.name not in calibration]
+    if missing:
+        raise ValueError(f"no calibration factor for {missing}")
     say = progress or (lambda _msg: None)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -92,6 +101,6 @@ def run_case(activity_sim_mbq_ml: np.ndarray, mu_sim_per_cm: np.ndarray, camera:
             name = dataset_name(recon.name, noise)
             say(f"reconstructing {name}")
             t0 = time.perf_counter()
-            images[name] = reconstruct_one(projections[noise], mu_recon, recon, camera, recons)
+            images[name] = reconstruct_one(projections[noise], mu_recon, recon, camera, recons, calibration[recon.name])
             seconds[name] = time.perf_counter() - t0
     return CaseResult({k: projections[k] for k in noise_levels}, images, mu_recon, seconds)

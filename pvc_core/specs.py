@@ -13,6 +13,7 @@ PhantomSettings          ``phantom`` (:mod:`pvc_core.phantom.settings`)
 :class:`CameraSpec`      ``camera``: collimator + intrinsic resolution, energy windows, orbit,
                          sensitivity, views and time per view, scatter model, TEW smoothing
 :class:`ReconSpec`       ``reconstruction.<noRR|RR>``: one OSEM reconstruction
+:class:`CalibrationSpec` ``calibration``: the calibration cylinder
 :class:`SplitSpec`       ``split``
 :class:`ResolutionSpec`  ``resolution``: matched-filter calibration
 :class:`PvcSpec`         ``pvc``: iterative Yang
@@ -165,6 +166,19 @@ class ReconSpec:
 
 
 @dataclass(frozen=True)
+class CalibrationSpec:
+    """The calibration acquisition (:mod:`pvc_core.calibration`): a uniform water cylinder of
+    ``activity_mbq`` MBq, ``diameter_mm`` x ``length_mm``, axis along the rotation axis; VOI =
+    the cylinder enlarged by ``voi_margin_mm``; ``noise`` 'n' (Poisson, as measured) or 'nf'."""
+
+    diameter_mm: float
+    length_mm: float
+    activity_mbq: float
+    voi_margin_mm: float
+    noise: str
+
+
+@dataclass(frozen=True)
 class SplitSpec:
     n_test: int
     n_validation: int
@@ -217,6 +231,7 @@ class Settings:
     phantom: PhantomSettings
     camera: CameraSpec
     reconstructions: Mapping[str, ReconSpec]
+    calibration: CalibrationSpec
     split: SplitSpec
     resolution: ResolutionSpec
     pvc: PvcSpec
@@ -230,11 +245,14 @@ class Settings:
         """Parse a validated configuration (defaults filled in) once."""
         rec = config["reconstruction"]
         res = config["resolution"]
+        cal = config["calibration"]
         return cls(
             seed=int(config["seed"]), n_cases=int(config["n_cases"]), cases_per_shard=int(config["cases_per_shard"]),
             results_dir=str(config["results_dir"]), grid=GridSpec.from_config(config),
             phantom=PhantomSettings.from_config(config), camera=CameraSpec.from_config(config),
             reconstructions={r: ReconSpec(r, int(rec[r]["iterations"]), int(rec[r]["subsets"])) for r in RECONSTRUCTIONS},
+            calibration=CalibrationSpec(float(cal["diameter_mm"]), float(cal["length_mm"]), float(cal["activity_mbq"]),
+                                        float(cal["voi_margin_mm"]), str(cal["noise"])),
             split=SplitSpec(int(config["split"]["n_test"]), int(config["split"]["n_validation"])),
             resolution=ResolutionSpec(int(res["calibration_cases"]), tuple(float(x) for x in res["fwhm_search_mm"])),
             pvc=PvcSpec(int(config["pvc"]["iy_iterations"]), str(config["pvc"]["backend"])),
@@ -256,7 +274,7 @@ def spec_dict(spec: Any) -> Any:
     return spec
 
 
-__all__ = ["GridSpec", "OrbitSpec", "ScatterSpec", "CameraSpec", "ReconSpec", "SplitSpec", "ResolutionSpec",
+__all__ = ["GridSpec", "OrbitSpec", "ScatterSpec", "CameraSpec", "ReconSpec", "CalibrationSpec", "SplitSpec", "ResolutionSpec",
            "PvcSpec", "EvaluationSpec", "StorageSpec", "ReportSpec", "Settings", "spec_dict", "recon_spec",
            "phantom_specs"]
 

@@ -42,6 +42,7 @@ from typing import Callable
 
 import numpy as np
 
+from pvc_core.calibration import calibration_for, factors
 from pvc_core.case_pipeline import run_case
 from pvc_core.domain import RECONSTRUCTIONS, dataset_parts
 from pvc_core.errors import InputError
@@ -151,7 +152,7 @@ def _umask() -> int:
 
 def simulate_user_phantom(activity_path: str, mu_path: str, out_dir: str, settings: Settings, seed: int = 0,
                           progress: Callable[[str], None] = print,
-                          warn: Callable[[str], None] | None = None) -> dict:
+                          warn: Callable[[str], None] | None = None, calibration_cache: str | None = None) -> dict:
     """Simulate and reconstruct a user's phantom; returns the JSON summary that is also written.
 
     The acquisition and reconstructions are the case pipeline's (:func:`pvc_core.case_pipeline.run_case`)
@@ -167,7 +168,10 @@ def simulate_user_phantom(activity_path: str, mu_path: str, out_dir: str, settin
     progress(f"resampling the phantom onto {grid.sim.matrix}^3 voxels of {grid.sim.voxel_mm:g} mm")
     phantom = prepare_user_phantom(activity_path, mu_path, grid, warn=warn or progress)
     recons = [settings.reconstructions[r] for r in RECONSTRUCTIONS]
-    case = run_case(phantom.activity_sim, phantom.mu_sim, settings.camera, grid, recons, seed, progress=progress)
+    progress("calibrating with the calibration cylinder (computed once per camera and protocol, then cached)")
+    calibration = calibration_for(settings, calibration_cache, log=progress)
+    case = run_case(phantom.activity_sim, phantom.mu_sim, settings.camera, grid, recons, seed, progress=progress,
+                    calibration=factors(calibration))
     proj, seconds = case.projections, case.seconds
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -178,15 +182,18 @@ def simulate_user_phantom(activity_path: str, mu_path: str, out_dir: str, settin
         for noise, p in proj.items():
             write_projections(tmp / paths.projections_name(noise), p)
         for dataset, img in case.images.items():
-            save_image(tmp / paths.recon_name(dataset), img, phantom.recon_affine,
-                       f"SPECT {dataset_parts(dataset)[0]} MBq/mL")
+            recon = settings.reconstructions[dataset_parts(dataset)[0]]
+            save_image(tmp / paths.recon_name(dataset), img, phantom.recon_affine, f"SPECT {recon.name} MBq/mL")
+            write_json(tmp / paths.recon_sidecar_name(dataset),
+                       {"units": "MBq/mL", "dataset": dataset, "reconstruction": spec_dict(recon),
+                        "calibration": calibration[recon.name]})
         summary = {
             "activity": str(activity_path), "mu": str(mu_path), "seed": seed,
             "total_activity_mbq": total_activity_mbq(phantom.truth, phantom.recon_affine),
             "input_activity_mbq": phantom.input_activity_mbq, "activity_outside_fov_fraction": phantom.outside_fraction,
             "world_frame": "NIfTI RAS+ mm; rotation axis = world z", "recon_affine": phantom.recon_affine,
             "grid": spec_dict(grid), "camera": spec_dict(settings.camera),
-            "reconstruction": {r.name: spec_dict(r) for r in recons},
+            "reconstruction": {r.name: spec_dict(r) for r in recons}, "calibration": calibration,
             "angles_deg": proj["nf"].angles_deg, "orbit_radii_mm": proj["nf"].radii_mm,
             "counts_per_view": {w: np.asarray(a).sum(axis=(1, 2)) for w, a in proj["n"].windows.items()},
             "noise_free": proj["nf"].meta, "seconds": seconds, "total_seconds": time.perf_counter() - t_start,

@@ -113,6 +113,10 @@ def summary_table(suite="{suite}"):
     return str(paths.summary_table(RESULTS, suite))
 
 
+def calibration_file(recon="{recon}"):
+    return str(paths.calibration_file(RESULTS, recon))
+
+
 def resolution_file(recon="{recon}"):
     return str(paths.resolution_file(RESULTS, recon))
 

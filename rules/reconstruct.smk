@@ -1,7 +1,8 @@
 rule reconstruct_osem:
     """OSEM with attenuation and TEW scatter correction: noRR (no PSF) or RR (with PSF), n and nf."""
     input:
-        manifest("noise"),
+        noise=manifest("noise"),
+        calibration=calibration_file(),
     output:
         manifest("recon_{recon}"),
     params:

@@ -5,6 +5,7 @@ rule make_report:
         summary=summary_table("main"),
         split=SPLIT,
         resolution=[resolution_file(r) for r in RECONSTRUCTIONS],
+        calibration=[calibration_file(r) for r in RECONSTRUCTIONS],
         montage=str(paths.montage_file(RESULTS)),
         card=model_card(DEFAULT_MODEL),
         manifests=[m for stage in CASE_STAGES for m in all_manifests(stage)],

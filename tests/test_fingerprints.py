@@ -15,7 +15,7 @@ from pvc_core.specs import Settings
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "test.yaml"
 MODEL = "unet_RR_n_sum_full"
-JOBS = CASE_STAGES + ("split", "resolution_noRR", "resolution_RR", f"train_{MODEL}", f"predict_{MODEL}",
+JOBS = CASE_STAGES + ("calibration_noRR", "calibration_RR", "split", "resolution_noRR", "resolution_RR", f"train_{MODEL}", f"predict_{MODEL}",
                       "iy_noRR_n", "iy_noRR_nf", "iy_RR_n", "iy_RR_nf", "montage")
 
 
@@ -54,12 +54,12 @@ def test_camera_setting_redoes_simulate_and_everything_after_but_not_the_phantom
 
 def test_rr_iterations_redo_rr_and_its_dependants_only():
     redone = _redone(lambda c: c["reconstruction"]["RR"].update(iterations=3))
-    assert redone == {"recon_RR", "resolution_RR", f"train_{MODEL}", f"predict_{MODEL}", "iy_RR_n", "iy_RR_nf"} | AFTER_RECON
+    assert redone == {"calibration_RR", "recon_RR", "resolution_RR", f"train_{MODEL}", f"predict_{MODEL}", "iy_RR_n", "iy_RR_nf"} | AFTER_RECON
 
 
 def test_norr_subsets_do_not_touch_the_rr_model():
     redone = _redone(lambda c: c["reconstruction"]["noRR"].update(subsets=4))
-    assert redone == {"recon_noRR", "resolution_noRR", "iy_noRR_n", "iy_noRR_nf"} | AFTER_RECON
+    assert redone == {"calibration_noRR", "recon_noRR", "resolution_noRR", "iy_noRR_n", "iy_noRR_nf"} | AFTER_RECON
 
 
 def test_report_setting_redoes_the_report_only():
@@ -72,7 +72,12 @@ def test_seed_changes_everything():
 
 def test_phantom_setting_redoes_every_case_stage_but_not_the_split():
     redone = _redone(lambda c: c["phantom"].update(body_margin_mm=25.0))
-    assert redone == (set(JOBS) | AFTER_RECON) - {"split"}
+    assert redone == (set(JOBS) | AFTER_RECON) - {"split", "calibration_noRR", "calibration_RR"}
+
+
+def test_calibration_setting_redoes_both_reconstructions_not_the_acquisition():
+    redone = _redone(lambda c: c["calibration"].update(activity_mbq=300.0))
+    assert redone == (set(JOBS) | AFTER_RECON) - {"phantom", "simulate", "noise", "split", "montage"}
 
 
 def test_training_setting_redoes_training_and_after():
@@ -86,6 +91,7 @@ def test_code_version_bump_redoes_the_stage_and_downstream(monkeypatch):
     after = _fingerprints(_graph())
     redone = {j for j in before if before[j] != after[j]}
     assert "noise" in redone and "recon_RR" in redone and "simulate" not in redone and "phantom" not in redone
+    assert "calibration_RR" not in redone
 
 
 def test_changed_keys_name_the_setting():

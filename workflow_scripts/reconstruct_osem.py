@@ -5,5 +5,5 @@ from pvc_core.pipeline.runtime import snakemake_job
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 ctx, p = snakemake_job(smk)
 with ctx as log:
-    run_reconstruct_shard(int(smk.wildcards.shard), p.cases, p.recon, p.camera, p.results, list(smk.input),
-                          smk.output[0], p.fingerprint, p.depends_on, log=log, token=p.retry)
+    run_reconstruct_shard(int(smk.wildcards.shard), p.cases, p.recon, p.camera, p.results, [smk.input.noise],
+                          smk.input.calibration, smk.output[0], p.fingerprint, p.depends_on, log=log, token=p.retry)

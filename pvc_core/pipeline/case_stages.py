@@ -125,11 +125,20 @@ def run_noise_shard(shard: int, cases: list[int], seed: int, results: str, upstr
 
 
 def run_reconstruct_shard(shard: int, cases: list[int], recon: ReconSpec, camera: CameraSpec, results: str,
-                          upstream: list[str], manifest_out: str, fingerprint: str, depends_on: Mapping,
-                          log: Log = print, token: str = "") -> dict:
-    """OSEM reconstruction (``recon``: noRR or RR) of the noisy and noise-free projections."""
+                          upstream: list[str], calibration_path: str, manifest_out: str, fingerprint: str,
+                          depends_on: Mapping, log: Log = print, token: str = "") -> dict:
+    """OSEM reconstruction (``recon``: noRR or RR) of the noisy and noise-free projections,
+    calibrated with the reconstruction's factor from ``calibration_path``; each image gets a
+    JSON sidecar (units, reconstruction, calibration)."""
     stage = f"recon_{recon.name}"
     outputs = tuple(paths.recon_name(dataset_name(recon.name, n)) for n in NOISE_LEVELS)
+    calibration = read_json(calibration_path)
+    factor = float(calibration["factor"])
+    sidecar = {"units": "MBq/mL", "reconstruction": {"name": recon.name, "iterations": recon.iterations,
+                                                      "subsets": recon.subsets, "resolution_modelling": recon.psf,
+                                                      "attenuation_correction": True, "scatter_correction": "TEW"},
+               "calibration": {"factor": factor, "file": str(calibration_path),
+                               "fingerprint": calibration.get("fingerprint")}}
 
     def process(case: int) -> None:
         mu = _read_upstream(results, case, "phantom", lambda: load_image(
@@ -138,13 +147,16 @@ def run_reconstruct_shard(shard: int, cases: list[int], recon: ReconSpec, camera
         for noise in NOISE_LEVELS:
             proj = _read_projections(results, case, noise)
             t0 = time.perf_counter()
-            image = case_pipeline.reconstruct_one(proj, mu.data, recon, camera)
+            image = case_pipeline.reconstruct_one(proj, mu.data, recon, camera, calibration_factor=factor)
             seconds[noise] = time.perf_counter() - t0
-            save_image(paths.case_file(results, case, paths.recon_name(dataset_name(recon.name, noise))), image,
+            dataset = dataset_name(recon.name, noise)
+            write_json(paths.case_file(results, case, paths.recon_sidecar_name(dataset)),
+                       {**sidecar, "dataset": dataset, "noise": noise})
+            save_image(paths.case_file(results, case, paths.recon_name(dataset)), image,
                        mu.affine, f"SPECT {recon.name} OSEM MBq/mL")
         _write_marker(results, case, stage, fingerprint, depends_on,
                       {"reconstruction": recon.name, "iterations": recon.iterations, "subsets": recon.subsets,
-                       "seconds": seconds})
+                       "calibration_factor": factor, "seconds": seconds})
 
     return run_shard(stage, shard, cases, is_done=case_is_done(results, stage, fingerprint, outputs), process=process,
                      manifest_path=manifest_out, upstream_failed=failed_cases(upstream), log=log, token=token)

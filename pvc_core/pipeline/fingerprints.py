@@ -39,7 +39,7 @@ from pvc_core.specs import Settings, spec_dict
 #: Bump a stage's number when a code change alters its outputs: every case of that stage and
 #: everything downstream is then redone.
 CODE_VERSIONS = {
-    "phantom": 1, "simulate": 1, "noise": 1, "recon": 1, "prune": 1, "split": 1, "resolution": 1,
+    "phantom": 1, "simulate": 1, "noise": 1, "calibration": 1, "recon": 2, "prune": 1, "split": 1, "resolution": 1,
     "train": 1, "predict": 1, "iy": 1, "evaluate": 1, "montage": 1, "report": 1,
 }
 
@@ -132,9 +132,15 @@ class StageGraph:
             return {**self._phantom, **flatten(spec_dict(s.camera), "camera"), "code.simulate": CODE_VERSIONS["simulate"]}
         if stage == "noise":
             return {**self.dependencies("simulate"), "code.noise": CODE_VERSIONS["noise"]}
+        if stage.startswith("calibration_"):
+            r = stage.removeprefix("calibration_")
+            return {"seed": s.seed, **flatten(spec_dict(s.grid), "grid"), **flatten(spec_dict(s.camera), "camera"),
+                    **flatten(spec_dict(s.calibration), "calibration"),
+                    **flatten(spec_dict(s.reconstructions[r]), f"reconstruction.{r}"),
+                    "code.calibration": CODE_VERSIONS["calibration"]}
         if stage.startswith("recon_"):
             r = stage.removeprefix("recon_")
-            return {**self.dependencies("noise"), **flatten(spec_dict(s.reconstructions[r]), f"reconstruction.{r}"),
+            return {**self.dependencies("noise"), **self.dependencies(f"calibration_{r}"),
                     "code.recon": CODE_VERSIONS["recon"]}
         if stage == "prune":
             return {**self.dependencies("recon_noRR"), **self.dependencies("recon_RR"),

@@ -12,6 +12,8 @@ Layout under the results folder::
     cases/00017/proj_nf.*  proj_n.*    projections (Interfile), counts
     cases/00017/spect_RR_n.nii.gz      reconstructions, MBq/mL (RR|noRR x n|nf)
     manifests/<stage>/shard0003.json   what a shard job did: done, skipped, failed cases
+    cases/00017/spect_RR_n.json        its sidecar: units, reconstruction, calibration factor
+    calibration/RR.json                calibration cylinder: factor of a reconstruction
     splits.json                        train / validation / test case lists
     resolution/RR.json                 matched-filter FWHM of a reconstruction
     models/<model>/model.pt            trained network, its model_card.json and history.csv
@@ -83,6 +85,16 @@ def projections_header(results: str | Path, case_id: int, noise: str) -> Path:
 def manifest(results: str | Path, stage: str, shard: int | str) -> Path:
     shard = shard if isinstance(shard, str) else f"{shard:04d}"
     return Path(results) / "manifests" / stage / f"shard{shard}.json"
+
+
+def recon_sidecar_name(dataset: str) -> str:
+    """JSON sidecar of a reconstruction (units, reconstruction, calibration), e.g. ``spect_RR_n.json``."""
+    return f"spect_{dataset}.json"
+
+
+def calibration_file(results: str | Path, reconstruction: str) -> Path:
+    """The calibration of a reconstruction (factor and what it was measured on)."""
+    return Path(results) / "calibration" / f"{reconstruction}.json"
 
 
 def split_file(results: str | Path) -> Path:

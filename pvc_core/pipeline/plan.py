@@ -77,7 +77,7 @@ def plan(settings: Settings) -> list[StagePlan]:
                 sp.reasons.update(changed_keys(marker.get("depends_on"), current) or ["code or outputs of this stage"])
         out.append(sp)
     default = paths.model_name(settings.training["default"])
-    jobs = (["split"] + [f"resolution_{r}" for r in RECONSTRUCTIONS]
+    jobs = ([f"calibration_{r}" for r in RECONSTRUCTIONS] + ["split"] + [f"resolution_{r}" for r in RECONSTRUCTIONS]
             + [f"train_{m}" for m in specs] + [f"predict_{m}" for m in specs] + [f"iy_{d}" for d in DATASETS])
     suites = {"evaluate_main": graph.evaluate_dependencies([default])}
     if sweep:

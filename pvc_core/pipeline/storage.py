@@ -22,11 +22,11 @@ if TYPE_CHECKING:
 
 #: Artefact groups by file-name pattern (first match wins).
 ARTEFACTS = (
+    ("metadata", re.compile(r"\.json$")),
     ("projections", re.compile(r"^proj_")),
     ("phantom grid images", re.compile(r"_sim\.nii\.gz$")),
     ("reconstructions", re.compile(r"^spect_")),
     ("truth and mu (recon grid)", re.compile(r"^(truth|mu)\.nii\.gz$")),
-    ("metadata", re.compile(r"\.json$")),
 )
 
 

@@ -142,6 +142,9 @@ def build_report(settings: "Settings", results: str, model: str, recon_manifests
 
     fail = failures(results)
     counts = counts_per_case(results, split["test"] + split["train"][:20])
+    cal_rows = pd.DataFrame([{"reconstruction": r, **{k: v for k, v in read_json(paths.calibration_file(results, r)).items()
+                                                       if k in ("factor", "true_mbq", "reconstructed_mbq", "voi_ml")}}
+                             for r in RECONSTRUCTIONS if paths.calibration_file(results, r).is_file()])
     res_rows = pd.DataFrame([{"reconstruction": m, "matched-filter FWHM (mm)": r["fwhm_mm"], "SD (mm)": r["sd_mm"],
                               "calibration cases": len(r["calibration_cases"]),
                               "paper (mm)": {"RR": 8.75, "noRR": 21.35}[m]} for m, r in resolution.items()])
@@ -164,6 +167,9 @@ def build_report(settings: "Settings", results: str, model: str, recon_manifests
         "<h2>Phantoms (Figure 2)</h2>",
         _img(montage, "phantom montage") if montage.is_file() else "<p>(no montage)</p>",
         "<h2>Resolution (matched filter)</h2>", _table(res_rows),
+        "<h2>Calibration (uniform cylinder, MIRD 26)</h2>",
+        "<p class='note'>Each reconstruction's images are divided by its factor: reconstructed / known activity of "
+        "the calibration cylinder in its VOI, acquired and reconstructed like the cases.</p>", _table(cal_rows),
         "<h2>Training</h2>",
         f"<p class='note'>{html.escape(str(card['model_cfg']))}; {card['data']['n_train_cases']} training cases; "
         f"best validation loss {card['training']['best_val_loss']:.4g} at epoch {card['training']['best_epoch']}; "

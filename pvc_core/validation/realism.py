@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 from scipy.ndimage import map_coordinates
 
+from pvc_core.calibration import calibration_for, factors
 from pvc_core.case_pipeline import run_case
 from pvc_core.metrics import nrmse, recovery_coefficient, ssim, vaa
 from pvc_core.geometry.blocks import downsample_activity
@@ -52,7 +53,8 @@ def simulate_phantom(name: str, settings: Settings, seed: int = 0, eval_factor: 
     fine = build_validation_phantom(name, (n * eval_factor,) * 3, vox / eval_factor)
     t0 = time.perf_counter()
     case = run_case(sim.activity_mbq_ml, sim.mu_per_cm, settings.camera, grid,
-                    [settings.reconstructions[r] for r in ("RR", "noRR")], seed)
+                    [settings.reconstructions[r] for r in ("RR", "noRR")], seed,
+                    calibration=factors(calibration_for(settings, log=log)))
     images, noisy, nf = case.images, case.projections["n"], case.projections["nf"]
     seconds = time.perf_counter() - t0
     truth_recon = downsample_activity(sim.activity_mbq_ml, sf)
