@@ -14,7 +14,7 @@ Modules: ``physics_data`` (Lu-177 lines, NIST attenuation), ``collimator`` (CDR 
 ``energy_windows``, ``scatter`` (simulation model, TEW), ``geometry`` (rotated frame, splat and
 sampling), ``cdr`` (depth-dependent blurring), ``system_model`` (cached projector, PyTomography
 adapter), ``system_cache`` (per-case reuse), ``orbit``, ``projections``, ``simulate``, ``noise``,
-``reconstruct``, ``interfile``.
+``osem`` (:func:`reconstruct`), ``interfile``.
 
 Threads: the operators are memory-bound; on a shared or oversubscribed machine one torch thread
 per process (``torch.set_num_threads(1)``, i.e. Snakemake ``threads: 1``) is much faster than
@@ -27,12 +27,21 @@ Carlo simulator can replace :func:`simulate_projections` by writing the same fil
 wired in yet.
 """
 
-from pvc_core.spect.interfile import read_projections, write_projections
-from pvc_core.spect.noise import add_poisson_noise
-from pvc_core.spect.orbit import orbit_radii_mm, view_angles_deg
-from pvc_core.spect.projections import Projections
-from pvc_core.spect.reconstruct import reconstruct
-from pvc_core.spect.simulate import simulate_projections
+import importlib
 
-__all__ = ["Projections", "simulate_projections", "add_poisson_noise", "reconstruct", "write_projections",
-           "read_projections", "orbit_radii_mm", "view_angles_deg"]
+#: Public names and their modules, imported on first use (PEP 562): importing a small module of
+#: this package (e.g. the collimator, for the typed settings a Snakefile parses) must not pay
+#: for torch and PyTomography.
+_PUBLIC = {
+    "Projections": "projections", "simulate_projections": "simulate", "add_poisson_noise": "noise",
+    "reconstruct": "osem", "write_projections": "interfile", "read_projections": "interfile",
+    "orbit_radii_mm": "orbit", "view_angles_deg": "orbit",
+}
+
+__all__ = list(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(f"pvc_core.spect.{_PUBLIC[name]}"), name)
+    raise AttributeError(f"module 'pvc_core.spect' has no attribute {name!r}")
