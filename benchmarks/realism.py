@@ -63,16 +63,19 @@ def main() -> None:
     df = pd.DataFrame(rows)
     _print_table(df, ["phantom", "region", "rc", "paper_rc", "rc_ratio_paper_to_ours", "total_recovery_RR_n",
                       "total_recovery_noRR_n", "total_recovery_RR_nf", "total_recovery_noRR_nf"],
-                 "Recovery (RR_n, no PVC): RC ours / paper, paper RC / ours, whole-volume total activity reconstructed / true")
+                 "Recovery (RR_n, no PVC): RC ours / paper, paper RC / ours, "
+                 "whole-volume total activity reconstructed / true")
     _print_table(df, ["phantom", "region", "ssim", "paper_ssim", "nrmse_mask_pct", "nrmse_bbox_pct", "paper_nrmse_pct",
-                      "nrmse_mask_floor_at_paper_rc_pct", "nrmse_bbox_floor_at_paper_rc_pct", "vaa_pct", "paper_vaa_pct"],
-                 "Voxel metrics (RR_n, no PVC; NRMSE % over the mask and over its bounding box; floor = least NRMSE at the paper's RC)")
+                      "nrmse_mask_floor_at_paper_rc_pct", "nrmse_bbox_floor_at_paper_rc_pct", "vaa_pct",
+                      "paper_vaa_pct"],
+                 "Voxel metrics (RR_n, no PVC; NRMSE % over the mask and over its bounding box; "
+                 "floor = least NRMSE at the paper's RC)")
     print(nrmse_definition_verdict(rows))
     fwhm = df.drop_duplicates("phantom")
     _print_table(fwhm, ["phantom", "fwhm_RR_free_scale_mm", "fwhm_RR_abs_scale_mm", "fwhm_noRR_free_scale_mm",
                         "fwhm_noRR_abs_scale_mm", "seconds"],
-                 "Matched-filter FWHM (mm, noise-free), free scale (fit_scale=True, the DAG's) and absolute scale (False); "
-                 "paper: RR 8.75, noRR 21.35")
+                 "Matched-filter FWHM (mm, noise-free), free scale (fit_scale=True, the DAG's) and absolute "
+                 "scale (False); paper: RR 8.75, noRR 21.35")
     print(f"grid {args.matrix}^3 x {settings.grid.recon_voxel_mm} mm, phantom grid x{args.sim_factor}, "
           f"evaluation grid x{args.eval_factor}; config {args.config}")
     if args.csv:
