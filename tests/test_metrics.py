@@ -138,3 +138,31 @@ def test_messages_are_one_line():
     with pytest.raises(InputError) as err:
         metrics.nrmse(_block()[:-1], _block())
     assert "\n" not in str(err.value)
+
+
+def test_bounding_box_of_two_voxels():
+    m = np.zeros((6, 7, 8), bool)
+    m[1, 2, 3] = m[3, 5, 4] = True
+    box = metrics.bounding_box(m)
+    assert box.sum() == 3 * 4 * 2
+    assert box[1:4, 2:6, 3:5].all()
+    with pytest.raises(InputError, match="empty"):
+        metrics.bounding_box(np.zeros((3, 3, 3)))
+
+
+def test_nrmse_bounding_box_counts_spill_out_around_the_object():
+    # truth: the 4^3 block of 10 at [4:8]^3; image: the block at 8 (error 2 on 64 voxels) and a
+    # spill-out of 1 on the 8 x 8 x 8 box [2:10]^3 outside it (448 voxels), 0 beyond it.
+    truth = _block()
+    image = np.where(truth > 0, 8.0, 0.0)
+    image[2:10, 2:10, 2:10][truth[2:10, 2:10, 2:10] == 0] = 1.0
+    # over the mask: only the block's error
+    assert metrics.nrmse(image, truth) == pytest.approx(100 * 2.0 / 10.0)
+    # over the mask's bounding box ([4:8]^3 = the block itself) the same
+    assert metrics.nrmse_bounding_box(image, truth) == pytest.approx(20.0)
+    # a mask of the block plus one corner voxel of [2:10]^3: the box is [2:8]^3, 216 voxels,
+    # 64 of them with error 2, the other 152 with error 1
+    mask = truth > 0
+    mask[2, 2, 2] = True
+    expected = 100 * np.sqrt((64 * 4.0 + 152 * 1.0) / 216) / 10.0
+    assert metrics.nrmse_bounding_box(image, truth, mask) == pytest.approx(expected)

@@ -51,3 +51,34 @@ def test_trilinear_upsampling_keeps_constants_and_ramps():
     # fine voxel k along axis 2 has its centre at coarse coordinate (k + 0.5) / 2 - 0.5, clipped to [0, 5]
     expect = np.clip((np.arange(12) + 0.5) / 2 - 0.5, 0, 5)
     assert np.allclose(up[0, 0], expect, atol=1e-6)
+
+
+def test_nrmse_floor_at_rc_of_a_uniform_sphere():
+    from pvc_core.validation.realism import nrmse_floor_at_rc
+
+    p = build_validation_phantom("sphere", (40, 40, 40), 2.4)
+    mask = p.compartments["sphere"] >= 0.5
+    truth = np.where(mask, 1.08, 0.0)
+    floor_mask, floor_box = nrmse_floor_at_rc(0.729, truth, mask)
+    assert floor_mask == pytest.approx(27.1)  # 100 (1 - RC): uniform truth, range = its value
+    assert floor_box == pytest.approx(27.1 * np.sqrt(mask.sum() / 24**3), rel=0.05)  # box ~ 2r = 57.6 mm = 24 voxels
+    assert floor_box == pytest.approx(27.1 * np.sqrt(np.pi / 6), rel=0.05)  # sphere / its cube
+
+
+def test_realism_rows_carry_recovery_nrmse_definitions_and_both_fwhm_criteria(repo, one_torch_thread):
+    """The sphere on the test configuration's tiny grid (32^3 x 19.2 mm, 24 views)."""
+    from pvc_core.config import load_config
+    from pvc_core.specs import Settings
+    from pvc_core.validation.realism import nrmse_definition_verdict, simulate_phantom
+
+    settings = Settings.from_config(load_config(repo / "config" / "test.yaml"))
+    rows = simulate_phantom("sphere", settings, eval_factor=2, log=lambda _m: None)
+    (row,) = rows
+    for key in ("total_recovery_RR_n", "total_recovery_noRR_n", "total_recovery_RR_nf", "total_recovery_noRR_nf",
+                "rc_ratio_paper_to_ours", "nrmse_mask_pct",
+                "nrmse_bbox_pct", "nrmse_mask_floor_at_paper_rc_pct", "nrmse_bbox_floor_at_paper_rc_pct",
+                "fwhm_RR_free_scale_mm", "fwhm_RR_abs_scale_mm", "fwhm_noRR_free_scale_mm", "fwhm_noRR_abs_scale_mm"):
+        assert np.isfinite(row[key]), key
+    assert 0.5 < row["total_recovery_RR_n"] < 1.5
+    assert row["rc_ratio_paper_to_ours"] == pytest.approx(0.729 / row["rc"])
+    assert "definition is closer" in nrmse_definition_verdict(rows)
