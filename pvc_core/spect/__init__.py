@@ -6,14 +6,16 @@ Public interface (stable; used by the pipeline and the ``dlpvc simulate`` comman
     simulate_projections(...)   noise-free expected counts from activity (MBq/mL) and mu (1/cm)
     add_poisson_noise(...)      Poisson realisation from a seeded numpy Generator
     reconstruct(...)            OSEM + AC + TEW SC, 'noRR' or 'RR' (CDR modelled), MBq/mL
+    rr_response(...)            RR's CDR model: a Gaussian fitted to simulated point sources
     write_projections(...)      Interfile (.hdr + one .h00/.a00 pair per window)
     read_projections(...)
     orbit_radii_mm(...)         body-contour orbit radii per view
 
 Modules: ``physics_data`` (Lu-177 lines, NIST attenuation), ``collimator`` (CDR formula),
 ``energy_windows``, ``scatter`` (simulation model, TEW), ``geometry`` (rotated frame, splat and
-sampling), ``cdr`` (depth-dependent blurring), ``system_model`` (cached projector, PyTomography
-adapter), ``system_cache`` (per-case reuse), ``orbit``, ``projections``, ``simulate``, ``noise``,
+sampling), ``cdr`` (depth-dependent blurring), ``response_fit`` (RR's response, fitted to
+simulated point sources), ``system_model`` (cached projector, PyTomography adapter),
+``system_cache`` (per-case reuse), ``orbit``, ``projections``, ``simulate``, ``noise``,
 ``reconstruct``, ``interfile``.
 
 Threads: the operators are memory-bound; on a shared or oversubscribed machine one torch thread
@@ -31,8 +33,8 @@ from pvc_core.spect.interfile import read_projections, write_projections
 from pvc_core.spect.noise import add_poisson_noise
 from pvc_core.spect.orbit import orbit_radii_mm, view_angles_deg
 from pvc_core.spect.projections import Projections
-from pvc_core.spect.reconstruct import reconstruct
+from pvc_core.spect.reconstruct import reconstruct, rr_response
 from pvc_core.spect.simulate import simulate_projections
 
-__all__ = ["Projections", "simulate_projections", "add_poisson_noise", "reconstruct", "write_projections",
+__all__ = ["Projections", "simulate_projections", "add_poisson_noise", "reconstruct", "rr_response", "write_projections",
            "read_projections", "orbit_radii_mm", "view_angles_deg"]
