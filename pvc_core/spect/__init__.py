@@ -6,14 +6,16 @@ Public interface (stable; used by the pipeline and the ``dlpvc simulate`` comman
     simulate_projections(...)   noise-free expected counts from activity (MBq/mL) and mu (1/cm)
     add_poisson_noise(...)      Poisson realisation from a seeded numpy Generator
     reconstruct(...)            OSEM + AC + TEW SC, 'noRR' or 'RR' (CDR modelled), MBq/mL
+    rr_response(...)            RR's CDR model: a Gaussian fitted to simulated point sources
     write_projections(...)      Interfile (.hdr + one .h00/.a00 pair per window)
     read_projections(...)
     orbit_radii_mm(...)         body-contour orbit radii per view
 
 Modules: ``physics_data`` (Lu-177 lines, NIST attenuation), ``collimator`` (CDR formula),
 ``energy_windows``, ``scatter`` (simulation model, TEW), ``geometry`` (rotated frame, splat and
-sampling), ``cdr`` (depth-dependent blurring), ``system_model`` (cached projector, PyTomography
-adapter), ``system_cache`` (per-case reuse), ``orbit``, ``projections``, ``simulate``, ``noise``,
+sampling), ``cdr`` (depth-dependent blurring), ``response_fit`` (RR's response, fitted to
+simulated point sources), ``system_model`` (cached projector, PyTomography adapter),
+``system_cache`` (per-case reuse), ``orbit``, ``projections``, ``simulate``, ``noise``,
 ``osem`` (:func:`reconstruct`), ``interfile``.
 
 Threads: the operators are memory-bound; on a shared or oversubscribed machine one torch thread
@@ -34,7 +36,7 @@ import importlib
 #: for torch and PyTomography.
 _PUBLIC = {
     "Projections": "projections", "simulate_projections": "simulate", "add_poisson_noise": "noise",
-    "reconstruct": "osem", "write_projections": "interfile", "read_projections": "interfile",
+    "reconstruct": "osem", "rr_response": "osem", "write_projections": "interfile", "read_projections": "interfile",
     "orbit_radii_mm": "orbit", "view_angles_deg": "orbit",
 }
 

@@ -28,8 +28,9 @@ isotropic Gaussian with ``sigma(d) = (d + L + B) * rms_tan / sqrt(2)`` per axis,
 conserved, so the configured sensitivity, which is measured with the tail included, stays
 valid). ``tail_fraction`` also carries any configured extra pedestal (collimator scatter,
 down-scatter of the 249.7/321.3 keV lines) that the user sets from a measured PSF. The
-reconstructions never model the tail: like STIR or CASToR resolution modelling, RR models only
-the Gaussian core (:meth:`Collimator.variance_mm2`).
+reconstructions never read this model: like STIR or CASToR resolution modelling, RR models a
+distance-dependent Gaussian fitted to simulated point sources
+(:mod:`pvc_core.spect.response_fit`), which barely sees the faint pedestal.
 
 The system response adds the intrinsic resolution ``R_i`` in quadrature:
 ``FWHM(d) = sqrt(R_g(d)^2 + R_i^2)``; it is modelled as a 2-D Gaussian with

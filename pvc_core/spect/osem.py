@@ -21,11 +21,22 @@ from typing import TYPE_CHECKING
 from pvc_core.domain import RECONSTRUCTIONS
 from pvc_core.errors import InputError
 from pvc_core.spect.projections import Projections
+from pvc_core.spect.response_fit import FittedResponse, fit_response
 from pvc_core.spect.scatter import tew_scatter_estimate
 from pvc_core.spect.system_cache import get_system
 
 if TYPE_CHECKING:
     from pvc_core.specs import CameraSpec, ReconSpec
+
+
+def rr_response(camera: "CameraSpec", pixel_mm: float) -> FittedResponse:
+    """The distance-dependent Gaussian response RR models for ``camera`` at detector pixel ``pixel_mm``.
+
+    Fitted once per process to simulated point sources in air
+    (:func:`~pvc_core.spect.response_fit.fit_response`, cached); ``.as_dict()`` gives the
+    coefficients and the measured FWHMs for image sidecars.
+    """
+    return fit_response(camera, pixel_mm)
 
 
 def reconstruct(projections: Projections, mu_recon_per_cm: np.ndarray, recon: "ReconSpec", camera: "CameraSpec",
@@ -43,8 +54,8 @@ def reconstruct(projections: Projections, mu_recon_per_cm: np.ndarray, recon: "R
         The reconstruction: ``noRR`` (no resolution modelling) or ``RR`` (distance-dependent CDR
         modelled), iterations and subsets.
     camera:
-        The camera (sensitivity for the calibration, collimator for RR, windows and smoothing
-        of the TEW scatter estimate).
+        The camera (sensitivity for the calibration, windows and smoothing of the TEW scatter
+        estimate; RR's response is :func:`rr_response` of it).
     device:
         torch device (default CPU).
     cache_subsets:
@@ -60,7 +71,7 @@ def reconstruct(projections: Projections, mu_recon_per_cm: np.ndarray, recon: "R
                          f"expected {(n_u, n_u, n_z)}", "reconstruct")
     dev = torch.device(device) if device is not None else torch.device("cpu")
     windows = camera.windows
-    collimator = camera.collimator
+    response = rr_response(camera, projections.pixel_mm) if recon.psf else None
     counts_per_mbq = camera.sensitivity_cps_per_mbq * projections.time_per_view_s
     iterations, subsets = recon.iterations, recon.subsets
     subset_counts = (1, subsets, *cache_subsets)
@@ -73,7 +84,7 @@ def reconstruct(projections: Projections, mu_recon_per_cm: np.ndarray, recon: "R
     from pytomography.likelihoods import PoissonLogLikelihood
 
     with torch.no_grad(), pytomography_on(dev):
-        system = get_system(mu, projections.pixel_mm, projections.angles_deg, projections.radii_mm, collimator,
+        system = get_system(mu, projections.pixel_mm, projections.angles_deg, projections.radii_mm, response,
                             counts_per_mbq, subset_counts, dev)
         as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(dev)  # noqa: E731
         peak = as_t(projections.windows["photopeak"])

@@ -28,30 +28,45 @@ which adapts this class to PyTomography's ``SystemMatrix`` interface.
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Hashable, Protocol
 
 import numpy as np
 import torch
 
 from pvc_core.spect.cdr import DepthLadder
-from pvc_core.spect.collimator import Collimator
 from pvc_core.spect.geometry import Frame, attenuation_factors, depth_range, sample_rotated, splat_matrices
 
 #: Default memory budget (bytes) of one block's rotated tensor; blocks larger than this are split.
 DEFAULT_BLOCK_BYTES = 256 * 2 ** 20
 
 
+class DistanceResponse(Hashable, Protocol):
+    """A distance-dependent Gaussian collimator-detector response, as the projector uses it.
+
+    Implemented by :class:`~pvc_core.spect.collimator.Collimator` (the simulator's formula) and
+    :class:`~pvc_core.spect.response_fit.FittedResponse` (the RR reconstruction's measured model).
+    Hashable: the CDR ladders of a system are kept per response.
+    """
+
+    def variance_mm2(self, distance_mm: np.ndarray | float) -> np.ndarray:
+        """Gaussian variance (mm^2) per detector axis at ``distance_mm`` from the collimator face."""
+        ...
+
+
 @dataclass
 class Block:
-    """Cached per-block data: its views, splat maps, attenuation factors and CDR ladder."""
+    """Cached per-block data: its views, splat maps, attenuation factors and the CDR ladder of
+    each response used with it (the geometry is shared by every response)."""
 
     views: np.ndarray
     planes: tuple[int, int]  # (first depth plane, number of planes) of this block
     splat: torch.Tensor
     splat_t: torch.Tensor | None
     attenuation: torch.Tensor  # (n_views, n_planes, n_u, n_z): exp(-tau)
-    ladder: DepthLadder | None = None
+    ladders: dict = field(default_factory=dict)  # response -> DepthLadder
 
 
 class SPECTSystem:
@@ -67,7 +82,9 @@ class SPECTSystem:
         View angles (see :mod:`pvc_core.spect.geometry`) and the collimator-face distance from
         the rotation axis per view.
     collimator:
-        The collimator-detector response model (used when ``psf=True``).
+        The distance-dependent collimator-detector response (:class:`DistanceResponse`), used
+        when ``psf=True``; None for a system that only projects without it (noRR).
+        :meth:`with_response` gives the same system with another response.
     counts_per_mbq:
         Sensitivity x time per view: expected counts per MBq per view in air.
     subset_counts:
@@ -87,7 +104,7 @@ class SPECTSystem:
     """
 
     def __init__(self, mu_per_cm: np.ndarray | torch.Tensor, voxel_mm: float, angles_deg: np.ndarray,
-                 radii_mm: np.ndarray, collimator: Collimator, counts_per_mbq: float = 1.0,
+                 radii_mm: np.ndarray, collimator: DistanceResponse | None, counts_per_mbq: float = 1.0,
                  subset_counts: tuple[int, ...] = (1,), device: torch.device | str | None = None,
                  cache: bool = True, block_bytes: int = DEFAULT_BLOCK_BYTES,
                  activity_support: np.ndarray | None = None) -> None:
@@ -126,8 +143,36 @@ class SPECTSystem:
         self._block_residue = [int(b[0] % self.period) for b in self._blocks]
         self._cache: dict[int, Block] = {}
         self._norm: dict[tuple, torch.Tensor] = {}
-        base = float(collimator.variance_mm2(0.0)) / self.frame.voxel_mm ** 2
-        self._base_px2 = base
+
+    def with_response(self, collimator: DistanceResponse | None) -> "SPECTSystem":
+        """This system with another collimator-detector response.
+
+        The twin shares the cached geometry (splat maps, attenuation factors) and the noRR
+        normalisations; CDR ladders and the RR normalisations are kept per response. Used so
+        that the simulator (the collimator formula) and the RR reconstruction (its fitted model)
+        reuse one system.
+        """
+        if collimator == self.collimator:
+            return self
+        twin = copy.copy(self)
+        twin.collimator = collimator
+        return twin
+
+    def _ladder(self, blk: Block) -> DepthLadder:
+        """The CDR depth ladder of ``blk`` for this system's response (built on first use)."""
+        if self.collimator is None:
+            raise ValueError("this system has no collimator-detector response; build it with one "
+                             "(or use with_response) to project with psf=True")
+        ladder = blk.ladders.get(self.collimator)
+        if ladder is None:
+            v2 = self.frame.voxel_mm ** 2
+            k0, n_planes = blk.planes
+            dist = self.radii_mm[blk.views][:, None] - self.frame.depth_mm()[None, k0:k0 + n_planes]
+            var = np.asarray(self.collimator.variance_mm2(dist), dtype=float) / v2
+            base = float(self.collimator.variance_mm2(0.0)) / v2
+            ladder = DepthLadder.build(var, base, self.device)
+            blk.ladders[self.collimator] = ladder
+        return ladder
 
     # ------------------------------------------------------------------ blocks
     @property
@@ -135,7 +180,7 @@ class SPECTSystem:
         return len(self._blocks)
 
     def block(self, index: int, psf: bool = False) -> Block:
-        """Block ``index`` with its splat maps, attenuation and (if ``psf``) CDR ladder."""
+        """Block ``index`` with its splat maps, attenuation and (if ``psf``) this response's CDR ladder."""
         blk = self._cache.get(index)
         if blk is None:
             views, planes = self._blocks[index], self._planes[index]
@@ -145,11 +190,8 @@ class SPECTSystem:
             blk = Block(views=views, planes=planes, splat=splat, splat_t=splat_t, attenuation=att)
             if self.cache:
                 self._cache[index] = blk
-        if psf and blk.ladder is None:
-            k0, n_planes = blk.planes
-            dist = self.radii_mm[blk.views][:, None] - self.frame.depth_mm()[None, k0:k0 + n_planes]
-            var = self.collimator.variance_mm2(dist) / self.frame.voxel_mm ** 2
-            blk.ladder = DepthLadder.build(var, self._base_px2, self.device)
+        if psf:
+            self._ladder(blk)
         return blk
 
     def subset_views(self, n_subsets: int | None, subset: int | None) -> np.ndarray:
@@ -186,7 +228,7 @@ class SPECTSystem:
             blk = self.block(bi, psf)
             planes = torch.sparse.mm(blk.splat, f2).view(len(blk.views), blk.planes[1], fr.n_u, fr.n_z)
             planes.mul_(blk.attenuation)
-            proj = blk.ladder.forward(planes) if psf else planes.sum(dim=1)
+            proj = self._ladder(blk).forward(planes) if psf else planes.sum(dim=1)
             out.index_copy_(0, self._positions(blk.views, n_subsets, subset), proj)
         return out.mul_(self.counts_per_mbq)
 
@@ -202,7 +244,7 @@ class SPECTSystem:
                 raise RuntimeError("back projection needs a system built with cache=True")
             q = proj.index_select(0, self._positions(blk.views, n_subsets, subset))
             if psf:
-                planes = blk.ladder.backward(q, blk.planes[1])
+                planes = self._ladder(blk).backward(q, blk.planes[1])
                 planes.mul_(blk.attenuation)
             else:
                 planes = blk.attenuation * q.unsqueeze(1)
@@ -211,7 +253,8 @@ class SPECTSystem:
 
     def normalization(self, n_subsets: int | None = None, subset: int | None = None, psf: bool = False) -> torch.Tensor:
         """Sensitivity image H_m^T 1 of a subset (cached: shared by both noise levels)."""
-        key = (n_subsets if n_subsets and n_subsets > 1 else 1, subset if n_subsets and n_subsets > 1 else None, psf)
+        key = (n_subsets if n_subsets and n_subsets > 1 else 1, subset if n_subsets and n_subsets > 1 else None, psf,
+               self.collimator if psf else None)
         if key not in self._norm:
             ones = torch.ones(len(self.subset_views(n_subsets, subset)), self.frame.n_u, self.frame.n_z,
                               device=self.device)
