@@ -160,7 +160,7 @@ def simulate_user_phantom(activity_path: str, mu_path: str, out_dir: str, settin
     lines, ``warn`` warnings (default: ``progress``). Every :class:`InputError` is raised before
     any projection is computed.
     """
-    from pvc_core.spect import write_projections
+    from pvc_core.spect import rr_response, write_projections
 
     out = check_output_folder(out_dir)
     grid = settings.grid
@@ -186,7 +186,9 @@ def simulate_user_phantom(activity_path: str, mu_path: str, out_dir: str, settin
             save_image(tmp / paths.recon_name(dataset), img, phantom.recon_affine, f"SPECT {recon.name} MBq/mL")
             write_json(tmp / paths.recon_sidecar_name(dataset),
                        {"units": "MBq/mL", "dataset": dataset, "reconstruction": spec_dict(recon),
-                        "calibration": calibration[recon.name]})
+                        "calibration": calibration[recon.name],
+                        "response_model": rr_response(settings.camera, grid.recon.voxel_mm).as_dict() if recon.psf
+                        else None})
         summary = {
             "activity": str(activity_path), "mu": str(mu_path), "seed": seed,
             "total_activity_mbq": total_activity_mbq(phantom.truth, phantom.recon_affine),

@@ -132,6 +132,8 @@ def run_reconstruct_shard(shard: int, cases: list[int], recon: ReconSpec, camera
     JSON sidecar (units, reconstruction, calibration)."""
     stage = f"recon_{recon.name}"
     outputs = tuple(paths.recon_name(dataset_name(recon.name, n)) for n in NOISE_LEVELS)
+    from pvc_core.spect import rr_response
+
     calibration = read_json(calibration_path)
     factor = float(calibration["factor"])
     sidecar = {"units": "MBq/mL", "reconstruction": {"name": recon.name, "iterations": recon.iterations,
@@ -150,8 +152,9 @@ def run_reconstruct_shard(shard: int, cases: list[int], recon: ReconSpec, camera
             image = case_pipeline.reconstruct_one(proj, mu.data, recon, camera, calibration_factor=factor)
             seconds[noise] = time.perf_counter() - t0
             dataset = dataset_name(recon.name, noise)
+            response = rr_response(camera, proj.pixel_mm).as_dict() if recon.psf else None
             write_json(paths.case_file(results, case, paths.recon_sidecar_name(dataset)),
-                       {**sidecar, "dataset": dataset, "noise": noise})
+                       {**sidecar, "dataset": dataset, "noise": noise, "response_model": response})
             save_image(paths.case_file(results, case, paths.recon_name(dataset)), image,
                        mu.affine, f"SPECT {recon.name} OSEM MBq/mL")
         _write_marker(results, case, stage, fingerprint, depends_on,

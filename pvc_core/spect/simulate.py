@@ -11,8 +11,9 @@ Pipeline of :func:`simulate_projections` (noise-free expected counts):
    activity is first summed onto the reconstruction grid (faster, slightly optimistic).
    The long-range collimator pedestal (septal penetration, :mod:`pvc_core.spect.collimator`)
    takes ``tail_fraction`` of these counts and spreads them with a broad distance-dependent
-   Gaussian (:func:`simulate_collimator_tail`, on the reconstruction grid); the reconstructions
-   do not model it.
+   Gaussian (:func:`simulate_collimator_tail`, on the reconstruction grid). RR reconstructs with
+   its own Gaussian model fitted to simulated point sources (:mod:`pvc_core.spect.response_fit`),
+   never with this formula.
 3. Scatter (all windows) on the reconstruction grid, which suffices for kernels of several cm:
    per view, each node's attenuated activity is distributed over water-equivalent depth nodes
    (hat functions of ``tau / mu_water``), each depth class is blurred in the detector plane with
