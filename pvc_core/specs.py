@@ -151,7 +151,9 @@ class CameraSpec:
 
 @dataclass(frozen=True)
 class ReconSpec:
-    """One OSEM reconstruction: ``name`` (noRR or RR), iterations and subsets.
+    """One OSEM reconstruction: ``name`` (noRR or RR), iterations, subsets and the scatter
+    correction (``tew``: triple energy window, as a camera can; ``simulated``: the simulator's
+    expected photopeak scatter, an oracle only a simulation has).
 
     ``psf`` (the collimator-detector response modelled) is true for RR.
     """
@@ -159,6 +161,7 @@ class ReconSpec:
     name: str
     iterations: int
     subsets: int
+    scatter_correction: str = "tew"
 
     @property
     def psf(self) -> bool:
@@ -250,7 +253,8 @@ class Settings:
             seed=int(config["seed"]), n_cases=int(config["n_cases"]), cases_per_shard=int(config["cases_per_shard"]),
             results_dir=str(config["results_dir"]), grid=GridSpec.from_config(config),
             phantom=PhantomSettings.from_config(config), camera=CameraSpec.from_config(config),
-            reconstructions={r: ReconSpec(r, int(rec[r]["iterations"]), int(rec[r]["subsets"])) for r in RECONSTRUCTIONS},
+            reconstructions={r: ReconSpec(r, int(rec[r]["iterations"]), int(rec[r]["subsets"]),
+                                          str(rec[r].get("scatter_correction", "tew"))) for r in RECONSTRUCTIONS},
             calibration=CalibrationSpec(float(cal["diameter_mm"]), float(cal["length_mm"]), float(cal["activity_mbq"]),
                                         float(cal["voi_margin_mm"]), str(cal["noise"])),
             split=SplitSpec(int(config["split"]["n_test"]), int(config["split"]["n_validation"])),

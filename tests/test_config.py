@@ -20,8 +20,8 @@ def test_shipped_configs_are_valid(name):
 
 def test_defaults_are_filled():
     cfg = validate_config({"seed": 1, "n_cases": 1200})
-    assert cfg["reconstruction"]["RR"] == {"iterations": 6, "subsets": 6}
-    assert cfg["reconstruction"]["noRR"] == {"iterations": 10, "subsets": 2}
+    assert cfg["reconstruction"]["RR"] == {"iterations": 6, "subsets": 6, "scatter_correction": "tew"}
+    assert cfg["reconstruction"]["noRR"] == {"iterations": 10, "subsets": 2, "scatter_correction": "tew"}
     assert cfg["evaluation"]["alpha"] == 0.05
     assert cfg["grid"]["recon_voxel_mm"] == 4.8
 

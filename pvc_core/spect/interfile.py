@@ -26,7 +26,7 @@ import numpy as np
 
 from pvc_core.errors import InputError
 from pvc_core.spect.energy_windows import WINDOW_NAMES
-from pvc_core.spect.projections import Projections
+from pvc_core.spect.projections import SIMULATED_SCATTER, Projections
 
 
 def _fmt_list(values: np.ndarray) -> str:
@@ -70,10 +70,11 @@ def write_projections(path_stem: str | Path, projections: Projections) -> Path:
     stem = Path(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     n_views, n_u, n_z = projections.shape
+    names = list(WINDOW_NAMES) + ([SIMULATED_SCATTER] if projections.simulated_scatter is not None else [])
     set_lines = ["!INTERFILE :=", "; dlpvc projection set: one Interfile per energy window (counts, float32)",
                  "!imaging modality := nucmed", "!version of keys := 3.3",
-                 f"!number of energy windows := {len(WINDOW_NAMES)}"]
-    for i, w in enumerate(WINDOW_NAMES, start=1):
+                 f"!number of energy windows := {len(names)}"]
+    for i, w in enumerate(names, start=1):
         name = f"{stem.name}_{w}"
         data = projections.windows[w].astype("<f4")
         # (view, u, z) -> (view, row = z descending, column = u)

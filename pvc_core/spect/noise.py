@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pvc_core.spect.energy_windows import WINDOW_NAMES
-from pvc_core.spect.projections import Projections
+from pvc_core.spect.projections import SIMULATED_SCATTER, Projections
 
 
 def add_poisson_noise(projections: Projections, rng: np.random.Generator) -> Projections:
@@ -21,5 +21,7 @@ def add_poisson_noise(projections: Projections, rng: np.random.Generator) -> Pro
         lam = np.clip(projections.windows[w].astype(np.float64), 0.0, None)
         noisy[w] = rng.poisson(lam).astype(np.float32)
     totals = {w: float(noisy[w].sum(dtype=np.float64)) for w in WINDOW_NAMES}
+    if projections.simulated_scatter is not None:  # the expectation stays an expectation
+        noisy[SIMULATED_SCATTER] = projections.simulated_scatter
     return projections.replace_windows(noisy, noise="poisson", total_counts=totals,
                                        expected_total_counts=projections.total_counts())

@@ -75,6 +75,12 @@ def reconstruct(projections: Projections, mu_recon_per_cm: np.ndarray, recon: "R
     counts_per_mbq = camera.sensitivity_cps_per_mbq * projections.time_per_view_s
     iterations, subsets = recon.iterations, recon.subsets
     subset_counts = (1, subsets, *cache_subsets)
+    if recon.scatter_correction == "simulated" and projections.simulated_scatter is None:
+        raise InputError("scatter_correction 'simulated' needs projections that carry the simulated scatter "
+                         "(simulate them again with this version) ", f"reconstruction.{recon.name}.scatter_correction")
+    if recon.scatter_correction not in ("tew", "simulated"):
+        raise InputError(f"unknown scatter correction {recon.scatter_correction!r}",
+                         f"reconstruction.{recon.name}.scatter_correction")
     if subsets > n_views:
         raise InputError(f"{subsets} subsets exceed the {n_views} views", f"reconstruction.{recon.name}.subsets")
 
@@ -88,9 +94,12 @@ def reconstruct(projections: Projections, mu_recon_per_cm: np.ndarray, recon: "R
                             counts_per_mbq, subset_counts, dev)
         as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(dev)  # noqa: E731
         peak = as_t(projections.windows["photopeak"])
-        scatter = tew_scatter_estimate(as_t(projections.windows["lower"]), as_t(projections.windows["upper"]),
-                                       windows, projections.pixel_mm, camera.tew_smoothing_fwhm_mm,
-                                       projections.angles_deg)
+        if recon.scatter_correction == "simulated":
+            scatter = as_t(projections.simulated_scatter)
+        else:
+            scatter = tew_scatter_estimate(as_t(projections.windows["lower"]), as_t(projections.windows["upper"]),
+                                           windows, projections.pixel_mm, camera.tew_smoothing_fwhm_mm,
+                                           projections.angles_deg)
         matrix = make_pytomography_system_matrix(system, psf=recon.psf)
         likelihood = PoissonLogLikelihood(matrix, peak, additive_term=scatter)
         osem = OSEM(likelihood, object_initial=system.fov_mask())

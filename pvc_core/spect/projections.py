@@ -9,6 +9,12 @@ import numpy as np
 
 from pvc_core.spect.energy_windows import WINDOW_NAMES
 
+#: Extra entry of ``windows`` written by the simulator: the expected scatter in the photopeak
+#: window (counts; never noisy). Only a simulation knows it: it is the additive term of the
+#: ``simulated`` scatter correction (an oracle, as simulation studies with SIMIND use), never
+#: part of what a camera records.
+SIMULATED_SCATTER = "photopeak_scatter_expected"
+
 
 @dataclass
 class Projections:
@@ -20,6 +26,7 @@ class Projections:
         ``'photopeak'``, ``'lower'``, ``'upper'`` -> float32 array (n_views, n_pixels, n_pixels):
         counts per pixel and view (expected counts when noise-free, integers when Poisson);
         axis 1 is the detector's transaxial axis, axis 2 the axial axis (= image axis 2).
+        Simulated projections also hold :data:`SIMULATED_SCATTER` (expected photopeak scatter).
     angles_deg:
         View angles (degrees), see :mod:`pvc_core.spect.geometry` for the convention.
     radii_mm:
@@ -63,8 +70,13 @@ class Projections:
         return self.windows["photopeak"].shape
 
     def total_counts(self) -> dict[str, float]:
-        """Sum of counts per window."""
-        return {w: float(a.sum(dtype=np.float64)) for w, a in self.windows.items()}
+        """Sum of counts per energy window (the recorded windows only)."""
+        return {w: float(self.windows[w].sum(dtype=np.float64)) for w in WINDOW_NAMES}
+
+    @property
+    def simulated_scatter(self) -> np.ndarray | None:
+        """The expected photopeak scatter (counts) when the projections were simulated, else None."""
+        return self.windows.get(SIMULATED_SCATTER)
 
     def replace_windows(self, windows: dict[str, np.ndarray], **meta) -> "Projections":
         """A copy with new window data and ``meta`` updated by ``meta``."""

@@ -35,7 +35,7 @@ from pvc_core.geometry.blocks import block_sum
 from pvc_core.spect.collimator import Collimator
 from pvc_core.spect.energy_windows import WINDOW_NAMES, EnergyWindows
 from pvc_core.spect.orbit import orbit_radii_mm, view_angles_deg
-from pvc_core.spect.projections import Projections
+from pvc_core.spect.projections import SIMULATED_SCATTER, Projections
 from pvc_core.spect.scatter import (photopeak_line_share, primary_window_fractions, scatter_tables,
                                     tew_scatter_estimate)
 from pvc_core.spect.system_cache import get_system
@@ -237,6 +237,7 @@ def simulate_projections(activity_mbq_ml: np.ndarray, mu_per_cm: np.ndarray, vox
 
     win = {w: expected[w].cpu().numpy().astype(np.float32) for w in WINDOW_NAMES}
     totals = {w: float(win[w].sum(dtype=np.float64)) for w in WINDOW_NAMES}
+    win[SIMULATED_SCATTER] = scatter["photopeak"].cpu().numpy().astype(np.float32)
     s_pp = float(scatter["photopeak"].sum())
     total_mbq = float(activity_mbq.sum(dtype=np.float64))
     meta = {
