@@ -28,6 +28,8 @@ def _cylinder(scatter_model: str = "first_and_second_order"):
     cfg["grid"].update(recon_matrix=32, recon_voxel_mm=9.6, sim_factor=1)
     cfg["camera"].update(n_views=24, project_at="recon")
     cfg["camera"]["scatter"]["model"] = scatter_model
+    for recon in ("noRR", "RR"):  # these tests are about TEW; the demo configuration uses the simulated scatter
+        cfg["reconstruction"][recon]["scatter_correction"] = "tew"
     n, v = 32, 9.6
     c = (np.arange(n) - (n - 1) / 2.0) * v
     r = np.hypot(c[:, None], c[None, :])
