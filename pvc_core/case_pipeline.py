@@ -53,9 +53,9 @@ def reconstruct_one(projections: Projections, mu_recon_per_cm: np.ndarray, recon
     reconstruction's calibration factor (:mod:`pvc_core.calibration`; 1 = nominal sensitivity)."""
     from pvc_core.spect import reconstruct
 
-    image = reconstruct(projections, mu_recon_per_cm, recon, camera, cache_subsets=tuple(r.subsets for r in others))
-    if calibration_factor <= 0 or not np.isfinite(calibration_factor):
+    if not calibration_factor > 0 or not np.isfinite(calibration_factor):
         raise ValueError(f"calibration factor of {recon.name} must be positive and finite, got {calibration_factor}")
+    image = reconstruct(projections, mu_recon_per_cm, recon, camera, cache_subsets=tuple(r.subsets for r in others))
     return image if calibration_factor == 1.0 else (image / np.float32(calibration_factor)).astype(np.float32)
 
 

@@ -117,7 +117,8 @@ def prepare_user_phantom(activity_path: str | os.PathLike, mu_path: str | os.Pat
     Raises :class:`InputError` naming the file for unreadable or implausible input and when more
     than :data:`MAX_ACTIVITY_OUTSIDE` of the activity lies outside the field of view.
     """
-    from pvc_core.geometry.blocks import downsample_activity, downsample_mean
+    from pvc_core.case_pipeline import recon_grid_mu
+    from pvc_core.geometry.blocks import downsample_activity
 
     activity = load_image(activity_path, allow_negative=False, name="activity")
     mu = load_image(mu_path, allow_negative=True, name="mu map")  # negative values are checked (HU) below
@@ -139,7 +140,7 @@ def prepare_user_phantom(activity_path: str | os.PathLike, mu_path: str | os.Pat
     mu_sim = resample_mean(mu.data, mu.affine, sim_shape, sim_affine).astype(np.float32)
     act_sim = act_sim.astype(np.float32)
     return UserPhantom(activity_sim=act_sim, mu_sim=mu_sim, sim_affine=sim_affine,
-                       truth=downsample_activity(act_sim, factor), mu_recon=downsample_mean(mu_sim, factor),
+                       truth=downsample_activity(act_sim, factor), mu_recon=recon_grid_mu(mu_sim, grid),
                        recon_affine=recon_affine, input_activity_mbq=total_activity_mbq(activity.data, activity.affine),
                        outside_fraction=max(0.0, outside))
 

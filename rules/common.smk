@@ -9,6 +9,7 @@ from pvc_core.phantom import check_phantom_source
 from pvc_core.pipeline import paths
 from pvc_core.pipeline.case_stages import case_is_done
 from pvc_core.pipeline.fingerprints import CASE_STAGES, JobMapping, StageGraph
+from pvc_core.pipeline.fingerprints import fingerprint as fingerprint_of
 from pvc_core.pipeline.models import model_specs
 from pvc_core.pipeline.shards import n_shards, retry_token, shard_cases
 from pvc_core.specs import Settings

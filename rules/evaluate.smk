@@ -10,7 +10,7 @@ rule evaluate_methods:
         summary=summary_table(),
     params:
         job="evaluate_{suite}",
-        fingerprint=lambda wildcards: GRAPH.fingerprint_of(GRAPH.evaluate_dependencies(SUITES[wildcards.suite])),
+        fingerprint=lambda wildcards: fingerprint_of(GRAPH.evaluate_dependencies(SUITES[wildcards.suite])),
         depends_on=lambda wildcards: JobMapping(GRAPH.evaluate_dependencies(SUITES[wildcards.suite])),
         models=lambda wildcards: SUITES[wildcards.suite],
         spec=SETTINGS.evaluation,

@@ -14,7 +14,7 @@ rule make_report:
         REPORT,
     params:
         job="report",
-        fingerprint=lambda wildcards: GRAPH.fingerprint_of(GRAPH.report_dependencies(DEFAULT_MODEL)),
+        fingerprint=lambda wildcards: fingerprint_of(GRAPH.report_dependencies(DEFAULT_MODEL)),
         depends_on=lambda wildcards: JobMapping(GRAPH.report_dependencies(DEFAULT_MODEL)),
         model=DEFAULT_MODEL,
         settings=SETTINGS,

@@ -186,13 +186,9 @@ class StageGraph:
         return {**self.evaluate_dependencies([model]), **self.dependencies("montage"),
                 **flatten(spec_dict(self.settings.report), "report"), "code.report": CODE_VERSIONS["report"]}
 
-    def fingerprint_of(self, deps: Mapping[str, Any]) -> str:
-        """Fingerprint of a dependency mapping."""
-        return fingerprint(deps)
-
     def fingerprint(self, stage: str) -> str:
         """Fingerprint of ``stage`` (see :meth:`dependencies`)."""
-        return self.fingerprint_of(self.dependencies(stage))
+        return fingerprint(self.dependencies(stage))
 
 
 def changed_keys(recorded: Mapping[str, Any] | None, current: Mapping[str, Any]) -> list[str]:
@@ -200,7 +196,7 @@ def changed_keys(recorded: Mapping[str, Any] | None, current: Mapping[str, Any])
     if not recorded:
         return []
     keys = set(recorded) | set(current)
-    return sorted(k for k in keys if k != "_extra" and recorded.get(k) != current.get(k))
+    return sorted(k for k in keys if recorded.get(k) != current.get(k))
 
 
 def fan_in_record(results: str | Path, job: str) -> Path:

@@ -16,7 +16,7 @@ from pathlib import Path
 from pvc_core.domain import DATASETS, RECONSTRUCTIONS
 from pvc_core.io import read_json
 from pvc_core.pipeline import paths
-from pvc_core.pipeline.fingerprints import CASE_STAGES, StageGraph, changed_keys, fan_in_record
+from pvc_core.pipeline.fingerprints import CASE_STAGES, StageGraph, changed_keys, fan_in_record, fingerprint
 from pvc_core.pipeline.models import model_specs
 from pvc_core.specs import Settings
 
@@ -66,7 +66,7 @@ def plan(settings: Settings) -> list[StagePlan]:
     out: list[StagePlan] = []
     for stage in CASE_STAGES:
         current = graph.dependencies(stage)
-        fp = graph.fingerprint_of(current)
+        fp = fingerprint(current)
         sp = StagePlan(stage, settings.n_cases)
         for case in range(settings.n_cases):
             marker = _read(paths.marker_file(results, case, stage))

@@ -75,12 +75,12 @@ def reconstruct(projections: Projections, mu_recon_per_cm: np.ndarray, recon: "R
     counts_per_mbq = camera.sensitivity_cps_per_mbq * projections.time_per_view_s
     iterations, subsets = recon.iterations, recon.subsets
     subset_counts = (1, subsets, *cache_subsets)
-    if recon.scatter_correction == "simulated" and projections.simulated_scatter is None:
-        raise InputError("scatter_correction 'simulated' needs projections that carry the simulated scatter "
-                         "(simulate them again with this version) ", f"reconstruction.{recon.name}.scatter_correction")
     if recon.scatter_correction not in ("tew", "simulated"):
         raise InputError(f"unknown scatter correction {recon.scatter_correction!r}",
                          f"reconstruction.{recon.name}.scatter_correction")
+    if recon.scatter_correction == "simulated" and projections.simulated_scatter is None:
+        raise InputError("scatter_correction 'simulated' needs projections that carry the simulated scatter "
+                         "(simulate them again with this version)", f"reconstruction.{recon.name}.scatter_correction")
     if subsets > n_views:
         raise InputError(f"{subsets} subsets exceed the {n_views} views", f"reconstruction.{recon.name}.subsets")
 
