@@ -64,6 +64,8 @@ def time_case(n_recon: int, n_views: int, device: torch.device, project_at: str)
     voxel = 9.6 * 64 / n_recon
     cfg["grid"].update(recon_matrix=n_recon, recon_voxel_mm=voxel, sim_factor=2)
     cfg["camera"].update(n_views=n_views, time_per_view_s=30.0 * 120 / n_views, project_at=project_at)
+    for recon in ("noRR", "RR"):  # the camera's own scatter correction (the demo config uses the simulated one)
+        cfg["reconstruction"][recon]["scatter_correction"] = "tew"
     act, mu, v = synthetic_case(n_recon, voxel)
     mu_recon = sum_pool(mu, 2) / 8.0
     clear_system_cache()
