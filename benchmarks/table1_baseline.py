@@ -187,7 +187,7 @@ def main() -> None:
         result = run_case(pc.activity_mbq_ml, pc.mu_per_cm, settings.camera, grid, recons, settings.seed, case,
                           calibration=calibration, noise_levels=NOISE_LEVELS)
         t["simulate"] = result.seconds["simulate"] + result.seconds.get("noise", 0.0)
-        t["reconstruct"] = sum(result.seconds[dataset_name(r.name, n)] for r in recons for n in NOISE_LEVELS)
+        t["reconstruct"] = sum(result.seconds[f"recon {r.name}"] for r in recons)
         truth = pc.activity_recon_mbq_ml
         images = {dataset_name(r.name, n): result.images[dataset_name(r.name, n)] for r in recons for n in NOISE_LEVELS}
         if not args.fwhm_mm and len(fwhm_per_case[recons[0].name]) < n_fwhm:

@@ -138,21 +138,21 @@ def run_reconstruct_shard(shard: int, cases: list[int], recon: ReconSpec, camera
     factor = float(calibration["factor"])
     sidecar = {"units": "MBq/mL", "reconstruction": {"name": recon.name, "iterations": recon.iterations,
                                                       "subsets": recon.subsets, "resolution_modelling": recon.psf,
-                                                      "attenuation_correction": True, "scatter_correction": "TEW"},
+                                                      "attenuation_correction": True,
+                                                      "scatter_correction": recon.scatter_correction},
                "calibration": {"factor": factor, "file": str(calibration_path),
                                "fingerprint": calibration.get("fingerprint")}}
 
     def process(case: int) -> None:
         mu = _read_upstream(results, case, "phantom", lambda: load_image(
             paths.case_file(results, case, paths.MU), allow_negative=False, name="mu map"))
-        seconds = {}
-        for noise in NOISE_LEVELS:
-            proj = _read_projections(results, case, noise)
-            t0 = time.perf_counter()
-            image = case_pipeline.reconstruct_one(proj, mu.data, recon, camera, calibration_factor=factor)
-            seconds[noise] = time.perf_counter() - t0
+        proj = {noise: _read_projections(results, case, noise) for noise in NOISE_LEVELS}
+        t0 = time.perf_counter()
+        images = case_pipeline.reconstruct_levels(proj, mu.data, recon, camera, calibration_factor=factor)
+        seconds = time.perf_counter() - t0
+        for noise, image in images.items():
             dataset = dataset_name(recon.name, noise)
-            response = rr_response(camera, proj.pixel_mm).as_dict() if recon.psf else None
+            response = rr_response(camera, proj[noise].pixel_mm).as_dict() if recon.psf else None
             write_json(paths.case_file(results, case, paths.recon_sidecar_name(dataset)),
                        {**sidecar, "dataset": dataset, "noise": noise, "response_model": response})
             save_image(paths.case_file(results, case, paths.recon_name(dataset)), image,

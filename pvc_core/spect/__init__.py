@@ -6,6 +6,7 @@ Public interface (stable; used by the pipeline and the ``dlpvc simulate`` comman
     simulate_projections(...)   noise-free expected counts from activity (MBq/mL) and mu (1/cm)
     add_poisson_noise(...)      Poisson realisation from a seeded numpy Generator
     reconstruct(...)            OSEM + AC + TEW SC, 'noRR' or 'RR' (CDR modelled), MBq/mL
+    reconstruct_together(...)   the same for several acquisitions of one case in one batch
     rr_response(...)            RR's CDR model: a Gaussian fitted to simulated point sources
     write_projections(...)      Interfile (.hdr + one .h00/.a00 pair per window)
     read_projections(...)
@@ -36,7 +37,7 @@ import importlib
 #: for torch and PyTomography.
 _PUBLIC = {
     "Projections": "projections", "simulate_projections": "simulate", "add_poisson_noise": "noise",
-    "reconstruct": "osem", "rr_response": "osem", "write_projections": "interfile", "read_projections": "interfile",
+    "reconstruct": "osem", "reconstruct_together": "osem", "rr_response": "osem", "write_projections": "interfile", "read_projections": "interfile",
     "orbit_radii_mm": "orbit", "view_angles_deg": "orbit",
 }
 

@@ -62,6 +62,8 @@ class DepthLadder:
 
     ``idx_lo``/``idx_hi``: row of the (n_views * n_nodes) node stack that each (view, plane)
     feeds; ``w_lo``/``w_hi``: the linear weights; ``base_px2``: variance applied to every plane.
+    ``plane_lo``, ``plane_w_lo``, ``plane_w_hi``: the same as (n_views, n_s) numpy arrays (node of
+    each plane within its view), for the CPU kernels of :mod:`pvc_core.spect.kernels`.
     """
 
     n_nodes: int
@@ -71,6 +73,17 @@ class DepthLadder:
     idx_hi: torch.Tensor
     w_lo: torch.Tensor
     w_hi: torch.Tensor
+    plane_lo: np.ndarray
+    plane_w_lo: np.ndarray
+    plane_w_hi: np.ndarray
+
+    @property
+    def base_steps(self) -> tuple[int, float]:
+        """(number of 3-tap steps, weight a) that apply the base variance (as :func:`blur_variance`)."""
+        if self.base_px2 <= 0:
+            return 0, 0.0
+        n = int(np.ceil(self.base_px2 / self.step_px2))
+        return n, self.base_px2 / (2.0 * n)
 
     @classmethod
     def build(cls, variance_px2: np.ndarray, base_px2: float, device: torch.device,
@@ -85,7 +98,9 @@ class DepthLadder:
         t = lambda a, dt: torch.from_numpy(np.ascontiguousarray(a)).to(device=device, dtype=dt)  # noqa: E731
         return cls(n_nodes=n_nodes, base_px2=float(base_px2), step_px2=step_px2,
                    idx_lo=t(rows, torch.int64), idx_hi=t(rows + 1, torch.int64),
-                   w_lo=t((1.0 - w_hi).ravel()[:, None], torch.float32), w_hi=t(w_hi.ravel()[:, None], torch.float32))
+                   w_lo=t((1.0 - w_hi).ravel()[:, None], torch.float32), w_hi=t(w_hi.ravel()[:, None], torch.float32),
+                   plane_lo=np.ascontiguousarray(lo), plane_w_lo=np.ascontiguousarray(1.0 - w_hi, dtype=np.float32),
+                   plane_w_hi=np.ascontiguousarray(w_hi, dtype=np.float32))
 
     def forward(self, planes: torch.Tensor) -> torch.Tensor:
         """(n_views, n_s, n_u, n_z) attenuated planes -> blurred projection (n_views, n_u, n_z)."""

@@ -78,10 +78,16 @@ def _csr(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int,
     """CSR tensor from COO triplets whose columns are already ordered within each row."""
     crow = np.zeros(shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=shape[0]), out=crow[1:])
+    return _csr_tensor(crow, cols, vals, shape, device)
+
+
+def _csr_tensor(crow: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int, int],
+                device: torch.device) -> torch.Tensor:
+    """CSR tensor from row pointers, columns and values."""
     with warnings.catch_warnings():  # "sparse CSR support is in beta": we only use mm and .to()
         warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(cols.astype(np.int64)),
-                                       torch.from_numpy(vals.astype(np.float32)), shape,
+        return torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(cols.astype(np.int64, copy=False)),
+                                       torch.from_numpy(vals.astype(np.float32, copy=False)), shape,
                                        check_invariants=False).to(device)
 
 

@@ -62,6 +62,30 @@ def reconstruct(projections: Projections, mu_recon_per_cm: np.ndarray, recon: "R
         Subset counts of further reconstructions of the same projections in this process, so
         the cached system serves them too (performance only).
     """
+    return reconstruct_together([projections], mu_recon_per_cm, recon, camera, device, cache_subsets)[0]
+
+
+def reconstruct_together(projections: "list[Projections]", mu_recon_per_cm: np.ndarray, recon: "ReconSpec",
+                         camera: "CameraSpec", device: torch.device | str | None = None,
+                         cache_subsets: tuple[int, ...] = ()) -> list[np.ndarray]:
+    """:func:`reconstruct` of several acquisitions of one case (e.g. its noise levels) in one OSEM run.
+
+    The objects are one batch: every projection reads the cached geometry once for all of
+    them. Each image is exactly the one :func:`reconstruct` makes of its projections alone
+    (the projector treats batch members independently, in the same order of operations).
+    """
+    if not projections:
+        return []
+    first = projections[0]
+    for other in projections[1:]:
+        if (other.shape != first.shape or other.pixel_mm != first.pixel_mm
+                or other.time_per_view_s != first.time_per_view_s
+                or not np.array_equal(other.angles_deg, first.angles_deg)
+                or not np.array_equal(other.radii_mm, first.radii_mm)):
+            raise InputError("projections reconstructed together must share one acquisition geometry "
+                             "(views, radii, pixel size, time per view)", "reconstruct")
+    projections_in = projections
+    projections = first
     if recon.name not in RECONSTRUCTIONS:
         raise InputError(f"unknown reconstruction {recon.name!r}; expected one of {RECONSTRUCTIONS}", "reconstruct")
     mu = np.asarray(mu_recon_per_cm, dtype=np.float32)
@@ -78,7 +102,7 @@ def reconstruct(projections: Projections, mu_recon_per_cm: np.ndarray, recon: "R
     if recon.scatter_correction not in ("tew", "simulated"):
         raise InputError(f"unknown scatter correction {recon.scatter_correction!r}",
                          f"reconstruction.{recon.name}.scatter_correction")
-    if recon.scatter_correction == "simulated" and projections.simulated_scatter is None:
+    if recon.scatter_correction == "simulated" and any(p.simulated_scatter is None for p in projections_in):
         raise InputError("scatter_correction 'simulated' needs projections that carry the simulated scatter "
                          "(simulate them again with this version)", f"reconstruction.{recon.name}.scatter_correction")
     if subsets > n_views:
@@ -93,16 +117,17 @@ def reconstruct(projections: Projections, mu_recon_per_cm: np.ndarray, recon: "R
         system = get_system(mu, projections.pixel_mm, projections.angles_deg, projections.radii_mm, response,
                             counts_per_mbq, subset_counts, dev)
         as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(dev)  # noqa: E731
-        peak = as_t(projections.windows["photopeak"])
+        peak = torch.stack([as_t(p.windows["photopeak"]) for p in projections_in])
         if recon.scatter_correction == "simulated":
-            scatter = as_t(projections.simulated_scatter)
+            scatter = torch.stack([as_t(p.simulated_scatter) for p in projections_in])
         else:
-            scatter = tew_scatter_estimate(as_t(projections.windows["lower"]), as_t(projections.windows["upper"]),
-                                           windows, projections.pixel_mm, camera.tew_smoothing_fwhm_mm,
-                                           projections.angles_deg)
+            scatter = torch.stack([tew_scatter_estimate(as_t(p.windows["lower"]), as_t(p.windows["upper"]), windows,
+                                                        p.pixel_mm, camera.tew_smoothing_fwhm_mm, p.angles_deg)
+                                   for p in projections_in])
         matrix = make_pytomography_system_matrix(system, psf=recon.psf)
         likelihood = PoissonLogLikelihood(matrix, peak, additive_term=scatter)
-        osem = OSEM(likelihood, object_initial=system.fov_mask())
+        start = system.fov_mask()[None].expand(len(projections_in), -1, -1, -1).contiguous()
+        osem = OSEM(likelihood, object_initial=start)
         image_mbq = osem(n_iters=iterations, n_subsets=subsets)
     voxel_ml = (projections.pixel_mm / 10.0) ** 3
-    return (image_mbq / voxel_ml).cpu().numpy().astype(np.float32)
+    return [im.astype(np.float32) for im in (image_mbq / voxel_ml).cpu().numpy()]

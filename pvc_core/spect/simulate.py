@@ -79,41 +79,34 @@ def _gaussian_transfer(n_u: int, n_z: int, variance_px2: torch.Tensor) -> torch.
 
 def simulate_scatter(system: SPECTSystem, activity_mbq: torch.Tensor, windows: EnergyWindows,
                      orders: int = 2, n_samples: int = 200_000) -> dict[str, torch.Tensor]:
-    """Scattered counts per window (n_views, n_u, n_z) on ``system``'s grid (:mod:`pvc_core.spect.scatter`)."""
+    """Scattered counts per window (n_views, n_u, n_z) on ``system``'s grid (:mod:`pvc_core.spect.scatter`).
+
+    A depth class ``c`` of view ``v`` is blurred by ``sum_k spr[w, k, c] G(var[w, k, c] + cdr[v])``;
+    since ``G(a + b) = G(a) G(b)`` in the frequency domain, the depth kernels ``sum_k spr G(var)``
+    are built once per window and each view's collimator response is one factor after the sum
+    over classes.
+    """
     tables = scatter_tables(windows, orders, n_samples)
-    nodes = torch.as_tensor(tables.depth_cm, dtype=torch.float32, device=system.device)
-    n_nodes = len(nodes)
     fr = system.frame
     v_px2 = fr.voxel_mm ** 2
     share = photopeak_line_share(windows)
-    spr = {w: torch.as_tensor(tables.spr[w], dtype=torch.float32, device=system.device) * share for w in WINDOW_NAMES}
-    kvar = {w: torch.as_tensor(tables.variance_mm2[w] / v_px2, dtype=torch.float32, device=system.device)
-            for w in WINDOW_NAMES}  # (orders, nodes)
+    depth_kernels = {}
+    for w in WINDOW_NAMES:  # (C, 2 n_u, n_z + 1): sum over orders of SPR x Gaussian transfer
+        var = torch.as_tensor(tables.variance_mm2[w] / v_px2, dtype=torch.float32, device=system.device)
+        spr = torch.as_tensor(tables.spr[w] * share, dtype=torch.float32, device=system.device)
+        depth_kernels[w] = (_gaussian_transfer(fr.n_u, fr.n_z, var) * spr[..., None, None]).sum(dim=0)
     out = {w: torch.zeros(system.n_views, fr.n_u, fr.n_z, device=system.device) for w in WINDOW_NAMES}
-    f2 = activity_mbq.to(system.device, torch.float32).reshape(fr.n_xy * fr.n_xy, fr.n_z)
     for bi in range(system.n_blocks):
         blk = system.block(bi)
-        nb = len(blk.views)
-        planes = torch.sparse.mm(blk.splat, f2).view(nb, blk.planes[1], fr.n_u, fr.n_z).mul_(blk.attenuation)
-        depth_cm = torch.clamp(blk.attenuation, min=1e-30).log_().neg_().div_(tables.mu_water_per_cm)
-        idx = torch.clamp(torch.bucketize(depth_cm, nodes, right=True) - 1, 0, n_nodes - 2)
-        lo = nodes[idx]
-        frac = torch.clamp((depth_cm - lo) / (nodes[idx + 1] - lo), 0.0, 1.0)
-        del depth_cm, lo
-        classes = torch.zeros(nb, n_nodes, fr.n_u, fr.n_z, device=system.device)
-        classes.scatter_add_(1, idx, planes * (1.0 - frac))
-        classes.scatter_add_(1, idx + 1, planes * frac)
-        del planes, frac, idx
+        classes = system.depth_classes(activity_mbq, blk, tables.depth_cm, tables.mu_water_per_cm)
         spec = torch.fft.rfft2(classes, s=(2 * fr.n_u, 2 * fr.n_z))  # (nb, C, 2nu, nz+1)
+        del classes
         cdr_px2 = torch.as_tensor(system.collimator.variance_mm2(system.radii_mm[blk.views]) / v_px2,
                                   dtype=torch.float32, device=system.device)
+        cdr = _gaussian_transfer(fr.n_u, fr.n_z, cdr_px2)  # (nb, 2nu, nz+1)
         rows = torch.as_tensor(blk.views, device=system.device)
         for w in WINDOW_NAMES:
-            weighted = 0
-            for k in range(tables.n_orders):  # one Gaussian kernel per scatter order
-                var = kvar[w][k][None, :] + cdr_px2[:, None]  # (nb, C)
-                transfer = _gaussian_transfer(fr.n_u, fr.n_z, var) * spr[w][k][None, :, None, None]
-                weighted = weighted + (spec * transfer).sum(dim=1)
+            weighted = torch.view_as_complex((torch.view_as_real(spec) * depth_kernels[w][..., None]).sum(dim=1)) * cdr
             img = torch.fft.irfft2(weighted, s=(2 * fr.n_u, 2 * fr.n_z))[:, :fr.n_u, :fr.n_z]
             out[w][rows] = torch.clamp(img, min=0.0)
     return {w: o.mul_(system.counts_per_mbq) for w, o in out.items()}
@@ -131,7 +124,6 @@ def simulate_collimator_tail(system: SPECTSystem, activity_mbq: torch.Tensor, n_
     col = system.collimator
     v = fr.voxel_mm
     depth = fr.depth_mm()
-    f2 = activity_mbq.to(system.device, torch.float32).reshape(fr.n_xy * fr.n_xy, fr.n_z)
     all_d = np.maximum(system.radii_mm[:, None] - depth[None, :], 0.0)
     nodes = np.linspace(all_d.min(), max(all_d.max(), all_d.min() + 1.0), n_nodes)
     var_px2 = torch.as_tensor((col.tail_sigma_mm(nodes) / v) ** 2, dtype=torch.float32, device=system.device)
@@ -139,18 +131,12 @@ def simulate_collimator_tail(system: SPECTSystem, activity_mbq: torch.Tensor, n_
     out = torch.zeros(system.n_views, fr.n_u, fr.n_z, device=system.device)
     for bi in range(system.n_blocks):
         blk = system.block(bi)
-        nb = len(blk.views)
         k0, ns = blk.planes
-        planes = torch.sparse.mm(blk.splat, f2).view(nb, ns, fr.n_u, fr.n_z).mul_(blk.attenuation)
         d = np.maximum(system.radii_mm[blk.views][:, None] - depth[None, k0:k0 + ns], 0.0)
         pos = np.clip(np.interp(d, nodes, np.arange(len(nodes))), 0, len(nodes) - 1)
-        lo = np.minimum(np.floor(pos).astype(int), len(nodes) - 2)
+        lo = np.minimum(np.floor(pos).astype(np.int64), len(nodes) - 2)
         frac = pos - lo
-        w = np.zeros((nb, ns, len(nodes)), np.float32)
-        np.put_along_axis(w, lo[..., None], (1.0 - frac)[..., None].astype(np.float32), axis=2)
-        np.add.at(w, (np.arange(nb)[:, None], np.arange(ns)[None, :], lo + 1), frac.astype(np.float32))
-        classes = torch.einsum("bsk,bsuz->bkuz", torch.from_numpy(w).to(system.device), planes)
-        del planes
+        classes = system.project_to_nodes(activity_mbq, blk, lo, 1.0 - frac, frac, len(nodes))
         spec = torch.fft.rfft2(classes, s=(2 * fr.n_u, 2 * fr.n_z))
         img = torch.fft.irfft2((spec * transfer[None]).sum(dim=1), s=(2 * fr.n_u, 2 * fr.n_z))[:, :fr.n_u, :fr.n_z]
         out[torch.as_tensor(blk.views, device=system.device)] = torch.clamp(img, min=0.0)

@@ -68,6 +68,17 @@ class Block:
     attenuation: torch.Tensor  # (n_views, n_planes, n_u, n_z): exp(-tau)
     ladders: dict = field(default_factory=dict)  # response -> DepthLadder
 
+    def csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row pointers, columns, values) of the splat map as numpy views (CPU)."""
+        return self.splat.crow_indices().numpy(), self.splat.col_indices().numpy(), self.splat.values().numpy()
+
+    def plane_weights(self, ladder: "DepthLadder | None") -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """(node, w_lo, w_hi, n_nodes) per (view, plane): the ladder's, or one node of weight 1 (no CDR)."""
+        if ladder is not None:
+            return ladder.plane_lo, ladder.plane_w_lo, ladder.plane_w_hi, ladder.n_nodes
+        shape = (len(self.views), self.planes[1])
+        return np.zeros(shape, np.int64), np.ones(shape, np.float32), np.zeros(shape, np.float32), 1
+
 
 class SPECTSystem:
     """Projector and back projector of one case (one attenuation map, one orbit).
@@ -101,14 +112,21 @@ class SPECTSystem:
         Mask of voxels that may hold activity ((n, n) or (n, n, n_z)); default the field of view
         (the cylinder inscribed in the grid, where reconstructions live). Depth planes that hold
         neither activity nor attenuation in front of it are skipped.
+    backend:
+        ``numba`` (the fused CPU kernels of :mod:`pvc_core.spect.kernels`) or ``torch`` (sparse
+        matrix products and tensor operations; any device). Default: numba on the CPU, torch
+        otherwise. Both compute the same operator (to float32 rounding).
     """
 
     def __init__(self, mu_per_cm: np.ndarray | torch.Tensor, voxel_mm: float, angles_deg: np.ndarray,
                  radii_mm: np.ndarray, collimator: DistanceResponse | None, counts_per_mbq: float = 1.0,
                  subset_counts: tuple[int, ...] = (1,), device: torch.device | str | None = None,
                  cache: bool = True, block_bytes: int = DEFAULT_BLOCK_BYTES,
-                 activity_support: np.ndarray | None = None) -> None:
+                 activity_support: np.ndarray | None = None, backend: str | None = None) -> None:
         self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.backend = backend or ("numba" if self.device.type == "cpu" else "torch")
+        if self.backend not in ("numba", "torch") or (self.backend == "numba" and self.device.type != "cpu"):
+            raise ValueError(f"backend {self.backend!r} on {self.device}: expected 'torch', or 'numba' on the CPU")
         mu = torch.as_tensor(np.asarray(mu_per_cm, dtype=np.float32) if not torch.is_tensor(mu_per_cm) else mu_per_cm)
         if mu.ndim != 3 or mu.shape[0] != mu.shape[1]:
             raise ValueError(f"attenuation map must be (n, n, n_z) with a square transaxial plane, got {tuple(mu.shape)}")
@@ -129,6 +147,7 @@ class SPECTSystem:
             far = np.asarray(activity_support, dtype=bool)
             far = far.any(axis=2) if far.ndim == 3 else far
         near = far | (self.mu > 0).any(dim=2).cpu().numpy()
+        self._support = far
         self._blocks: list[np.ndarray] = []
         self._planes: list[tuple[int, int]] = []
         for k in range(min(self.period, self.n_views)):
@@ -185,8 +204,14 @@ class SPECTSystem:
         if blk is None:
             views, planes = self._blocks[index], self._planes[index]
             angles = self.angles_deg[views]
-            splat, splat_t = splat_matrices(self.frame, angles, self.device, transpose=self.cache, planes=planes)
-            att = attenuation_factors(sample_rotated(self.mu, self.frame, angles, planes), self.frame.voxel_mm)
+            if self.backend == "numba":
+                from pvc_core.spect import rotation_kernels
+
+                splat, splat_t = rotation_kernels.splat_matrix(self.frame, angles, planes, self._support), None
+                att = rotation_kernels.attenuation(self.mu, self.frame, angles, planes, splat)
+            else:
+                splat, splat_t = splat_matrices(self.frame, angles, self.device, transpose=self.cache, planes=planes)
+                att = attenuation_factors(sample_rotated(self.mu, self.frame, angles, planes), self.frame.voxel_mm)
             blk = Block(views=views, planes=planes, splat=splat, splat_t=splat_t, attenuation=att)
             if self.cache:
                 self._cache[index] = blk
@@ -219,7 +244,17 @@ class SPECTSystem:
     # ------------------------------------------------------------- projectors
     def forward(self, activity_mbq: torch.Tensor, n_subsets: int | None = None, subset: int | None = None,
                 psf: bool = False) -> torch.Tensor:
-        """Expected primary photopeak counts (n_views_in_subset, n_u, n_z) of ``activity_mbq`` (MBq/voxel)."""
+        """Expected primary photopeak counts (n_views_in_subset, n_u, n_z) of ``activity_mbq`` (MBq/voxel).
+
+        ``activity_mbq`` may carry a leading batch axis (B, n, n, n_z) (objects projected
+        together, e.g. both noise levels of a case); the result then has one too.
+        """
+        batched = activity_mbq.ndim == 4
+        if self.backend == "numba":
+            out = self._forward_numba(activity_mbq if batched else activity_mbq[None], n_subsets, subset, psf)
+            return out if batched else out[0]
+        if batched:
+            return torch.stack([self.forward(a, n_subsets, subset, psf) for a in activity_mbq])
         fr = self.frame
         f2 = activity_mbq.to(self.device, torch.float32).reshape(fr.n_xy * fr.n_xy, fr.n_z)
         n_out = len(self.subset_views(n_subsets, subset))
@@ -234,7 +269,13 @@ class SPECTSystem:
 
     def backward(self, proj: torch.Tensor, n_subsets: int | None = None, subset: int | None = None,
                  psf: bool = False) -> torch.Tensor:
-        """Adjoint of :meth:`forward`: projections of the subset -> object (n, n, n_z)."""
+        """Adjoint of :meth:`forward`: projections of the subset -> object (n, n, n_z) (batched as forward)."""
+        batched = proj.ndim == 4
+        if self.backend == "numba":
+            out = self._backward_numba(proj if batched else proj[None], n_subsets, subset, psf)
+            return out if batched else out[0]
+        if batched:
+            return torch.stack([self.backward(q, n_subsets, subset, psf) for q in proj])
         fr = self.frame
         proj = proj.to(self.device, torch.float32)
         out = torch.zeros(fr.n_xy * fr.n_xy, fr.n_z, device=self.device, dtype=torch.float32)
@@ -250,6 +291,116 @@ class SPECTSystem:
                 planes = blk.attenuation * q.unsqueeze(1)
             out.add_(torch.sparse.mm(blk.splat_t, planes.view(-1, fr.n_z)))
         return out.view(fr.n_xy, fr.n_xy, fr.n_z).mul_(self.counts_per_mbq)
+
+    # ------------------------------------------- per-block helpers of the simulator
+    def _object_rows(self, activity_mbq: torch.Tensor) -> torch.Tensor:
+        fr = self.frame
+        return activity_mbq.to(self.device, torch.float32).reshape(fr.n_xy * fr.n_xy, fr.n_z)
+
+    def project_to_nodes(self, activity_mbq: torch.Tensor, blk: Block, node: np.ndarray, w_lo: np.ndarray,
+                         w_hi: np.ndarray, n_nodes: int) -> torch.Tensor:
+        """Attenuated planes of block ``blk`` summed into ``n_nodes`` classes per view.
+
+        Plane ``s`` of view ``v`` adds ``w_lo[v, s]`` of itself to class ``node[v, s]`` and
+        ``w_hi[v, s]`` to the next: (n_views_of_block, n_nodes, n_u, n_z), counts per MBq unscaled.
+        """
+        fr = self.frame
+        nv = len(blk.views)
+        f2 = self._object_rows(activity_mbq)
+        if self.backend == "numba":
+            from pvc_core.spect import kernels
+
+            kernels.use_threads()
+            out = np.zeros((1, nv, n_nodes, fr.n_u, fr.n_z), np.float32)
+            kernels.splat_to_nodes(*blk.csr(), f2.numpy()[None], blk.attenuation.numpy(),
+                                   np.ascontiguousarray(node, dtype=np.int64), np.ascontiguousarray(w_lo, np.float32),
+                                   np.ascontiguousarray(w_hi, np.float32), out)
+            return torch.from_numpy(out[0])
+        planes = torch.sparse.mm(blk.splat, f2).view(nv, blk.planes[1], fr.n_u, fr.n_z).mul_(blk.attenuation)
+        w = np.zeros((nv, blk.planes[1], n_nodes + 1), np.float32)
+        np.put_along_axis(w, node[..., None], np.asarray(w_lo, np.float32)[..., None], axis=2)
+        np.add.at(w, (np.arange(nv)[:, None], np.arange(blk.planes[1])[None, :], node + 1), w_hi)
+        return torch.einsum("bsk,bsuz->bkuz", torch.from_numpy(w[..., :n_nodes]).to(self.device), planes)
+
+    def depth_classes(self, activity_mbq: torch.Tensor, blk: Block, depth_nodes_cm: np.ndarray,
+                      mu_water_per_cm: float) -> torch.Tensor:
+        """Attenuated planes of ``blk`` spread over water-equivalent depth classes (hat functions of
+        ``-ln(exp(-tau)) / mu_water``): (n_views_of_block, n_classes, n_u, n_z)."""
+        fr = self.frame
+        nv = len(blk.views)
+        nodes_cm = np.asarray(depth_nodes_cm, dtype=np.float64)
+        f2 = self._object_rows(activity_mbq)
+        if self.backend == "numba":
+            from pvc_core.spect import kernels
+
+            kernels.use_threads()
+            out = np.zeros((nv, len(nodes_cm), fr.n_u, fr.n_z), np.float32)
+            kernels.depth_classes(*blk.csr(), f2.numpy(), blk.attenuation.numpy(), nodes_cm, float(mu_water_per_cm), out)
+            return torch.from_numpy(out)
+        nodes = torch.as_tensor(nodes_cm, dtype=torch.float32, device=self.device)
+        planes = torch.sparse.mm(blk.splat, f2).view(nv, blk.planes[1], fr.n_u, fr.n_z).mul_(blk.attenuation)
+        depth_cm = torch.clamp(blk.attenuation, min=1e-30).log_().neg_().div_(mu_water_per_cm)
+        idx = torch.clamp(torch.bucketize(depth_cm, nodes, right=True) - 1, 0, len(nodes) - 2)
+        lo = nodes[idx]
+        frac = torch.clamp((depth_cm - lo) / (nodes[idx + 1] - lo), 0.0, 1.0)
+        del depth_cm, lo
+        classes = torch.zeros(nv, len(nodes), fr.n_u, fr.n_z, device=self.device)
+        classes.scatter_add_(1, idx, planes * (1.0 - frac))
+        classes.scatter_add_(1, idx + 1, planes * frac)
+        return classes
+
+    def _forward_numba(self, activity_mbq: torch.Tensor, n_subsets, subset, psf: bool) -> torch.Tensor:
+        from pvc_core.spect import kernels
+
+        kernels.use_threads()
+        fr = self.frame
+        n_b = activity_mbq.shape[0]
+        f = np.ascontiguousarray(activity_mbq.detach().to("cpu", torch.float32).numpy().reshape(n_b, fr.n_xy * fr.n_xy, fr.n_z))
+        views_out = self.subset_views(n_subsets, subset)
+        out = np.empty((n_b, len(views_out), fr.n_u, fr.n_z), np.float32)
+        for bi in self._blocks_of(n_subsets, subset):
+            blk = self.block(bi, psf)
+            ladder = self._ladder(blk) if psf else None
+            lo, w_lo, w_hi, n_nodes = blk.plane_weights(ladder)
+            nv = len(blk.views)
+            nodes = np.zeros((n_b, nv, n_nodes, fr.n_u, fr.n_z), np.float32)
+            kernels.splat_to_nodes(*blk.csr(), f, blk.attenuation.numpy(), lo, w_lo, w_hi, nodes)
+            rows = self._positions(blk.views, n_subsets, subset).numpy()
+            if ladder is None:
+                out[:, rows] = nodes[:, :, 0]
+            else:
+                proj = np.empty((n_b * nv, fr.n_u, fr.n_z), np.float32)
+                n_base, a_base = ladder.base_steps
+                kernels.ladder_forward(nodes.reshape(n_b * nv, n_nodes, fr.n_u, fr.n_z), ladder.step_px2 / 2.0,
+                                       n_base, a_base, proj)
+                out[:, rows] = proj.reshape(n_b, nv, fr.n_u, fr.n_z)
+        return torch.from_numpy(out).mul_(self.counts_per_mbq)
+
+    def _backward_numba(self, proj: torch.Tensor, n_subsets, subset, psf: bool) -> torch.Tensor:
+        from pvc_core.spect import kernels
+
+        kernels.use_threads()
+        fr = self.frame
+        n_b = proj.shape[0]
+        q_all = proj.detach().to("cpu", torch.float32).numpy()
+        partial = np.zeros((kernels.VIEW_GROUPS, n_b, fr.n_xy * fr.n_xy, fr.n_z), np.float32)
+        for bi in self._blocks_of(n_subsets, subset):
+            blk = self.block(bi, psf)
+            ladder = self._ladder(blk) if psf else None
+            lo, w_lo, w_hi, n_nodes = blk.plane_weights(ladder)
+            nv = len(blk.views)
+            q = np.ascontiguousarray(q_all[:, self._positions(blk.views, n_subsets, subset).numpy()])
+            if ladder is None:
+                nodes = q[:, :, None]
+            else:
+                nodes = np.empty((n_b * nv, n_nodes, fr.n_u, fr.n_z), np.float32)
+                n_base, a_base = ladder.base_steps
+                kernels.ladder_backward(q.reshape(n_b * nv, fr.n_u, fr.n_z), ladder.step_px2 / 2.0, n_base, a_base,
+                                        nodes)
+                nodes = nodes.reshape(n_b, nv, n_nodes, fr.n_u, fr.n_z)
+            kernels.nodes_to_object(*blk.csr(), nodes, blk.attenuation.numpy(), lo, w_lo, w_hi, partial)
+        out = partial.sum(axis=0)
+        return torch.from_numpy(out.reshape(n_b, fr.n_xy, fr.n_xy, fr.n_z)).mul_(self.counts_per_mbq)
 
     def normalization(self, n_subsets: int | None = None, subset: int | None = None, psf: bool = False) -> torch.Tensor:
         """Sensitivity image H_m^T 1 of a subset (cached: shared by both noise levels)."""
@@ -298,7 +449,7 @@ def make_pytomography_system_matrix(system: SPECTSystem, psf: bool):
             if subset_idx is None:
                 return projections
             views = torch.as_tensor(system.subset_views(self.n_subsets, subset_idx), device=projections.device)
-            return projections.index_select(0, views)
+            return projections.index_select(projections.ndim - 3, views)  # (B,) views, u, z
 
         def get_weighting_subset(self, subset_idx: int | None) -> float:
             if subset_idx is None:
