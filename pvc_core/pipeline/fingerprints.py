@@ -39,7 +39,7 @@ from pvc_core.specs import Settings, spec_dict
 #: Bump a stage's number when a code change alters its outputs: every case of that stage and
 #: everything downstream is then redone.
 CODE_VERSIONS = {
-    "phantom": 1, "simulate": 2, "noise": 1, "calibration": 2, "recon": 3, "prune": 1, "split": 1, "resolution": 1,
+    "phantom": 1, "simulate": 3, "noise": 1, "calibration": 3, "recon": 4, "prune": 1, "split": 1, "resolution": 1,
     "train": 1, "predict": 1, "iy": 1, "evaluate": 1, "montage": 1, "report": 1,
 }
 

@@ -71,11 +71,11 @@ def splat_to_nodes(crow, cols, vals, f, att, lo, w_lo, w_hi, out):  # pragma: no
                         for z in range(n_z):
                             tmp[z] += w * f[b, c, z]
                     for z in range(n_z):
-                        t = tmp[z] * att[v, s, u, z]
-                        out[b, v, node, u, z] += wl * t
+                        tmp[z] *= att[v, s, u, z]
+                        out[b, v, node, u, z] += wl * tmp[z]
                     if wh != 0.0:
                         for z in range(n_z):
-                            out[b, v, node + 1, u, z] += wh * (tmp[z] * att[v, s, u, z])
+                            out[b, v, node + 1, u, z] += wh * tmp[z]
 
 
 @njit(cache=True, boundscheck=False)
@@ -83,14 +83,17 @@ def _blur3(x, y, a):  # pragma: no cover - compiled
     """x <- [a, 1-2a, a] (x) x along both axes (u, z) with zero boundary; y is work space."""
     n_u, n_z = x.shape
     c = 1.0 - 2.0 * a
-    for u in range(n_u):  # along u into y
+    if n_u == 1:
         for z in range(n_z):
-            acc = c * x[u, z]
-            if u > 0:
-                acc += a * x[u - 1, z]
-            if u < n_u - 1:
-                acc += a * x[u + 1, z]
-            y[u, z] = acc
+            y[0, z] = c * x[0, z]
+    else:  # along u into y; edges apart so that the z loops vectorise
+        for z in range(n_z):
+            y[0, z] = c * x[0, z] + a * x[1, z]
+        for u in range(1, n_u - 1):
+            for z in range(n_z):
+                y[u, z] = c * x[u, z] + a * x[u - 1, z] + a * x[u + 1, z]
+        for z in range(n_z):
+            y[n_u - 1, z] = c * x[n_u - 1, z] + a * x[n_u - 2, z]
     for u in range(n_u):  # along z back into x
         if n_z == 1:
             x[u, 0] = c * y[u, 0]
@@ -190,7 +193,7 @@ def nodes_to_object(crow, cols, vals, nodes, att, lo, w_lo, w_hi, partial):  # p
     n_b = nodes.shape[0]
     n_v, n_s, n_u, n_z = att.shape
     for g in prange(n_g):
-        tmp = np.empty(n_z, dtype=np.float32)
+        tmp = np.empty((n_b, n_z), dtype=np.float32)
         for v in range(g, n_v, n_g):
             for s in range(n_s):
                 node = lo[v, s]
@@ -205,12 +208,14 @@ def nodes_to_object(crow, cols, vals, nodes, att, lo, w_lo, w_hi, partial):  # p
                     for b in range(n_b):
                         if wh != 0.0:
                             for z in range(n_z):
-                                tmp[z] = att[v, s, u, z] * (wl * nodes[b, v, node, u, z] + wh * nodes[b, v, node + 1, u, z])
+                                tmp[b, z] = att[v, s, u, z] * (wl * nodes[b, v, node, u, z]
+                                                               + wh * nodes[b, v, node + 1, u, z])
                         else:
                             for z in range(n_z):
-                                tmp[z] = att[v, s, u, z] * (wl * nodes[b, v, node, u, z])
-                        for k in range(k0, k1):
-                            w = vals[k]
-                            c = cols[k]
+                                tmp[b, z] = att[v, s, u, z] * (wl * nodes[b, v, node, u, z])
+                    for k in range(k0, k1):
+                        w = vals[k]
+                        c = cols[k]
+                        for b in range(n_b):
                             for z in range(n_z):
-                                partial[g, b, c, z] += w * tmp[z]
+                                partial[g, b, c, z] += w * tmp[b, z]
