@@ -148,3 +148,25 @@ def test_reconstructing_noise_levels_together_equals_one_by_one(method):
     assert np.array_equal(together[0], reconstruct(n, mu, recon, camera))
     assert np.array_equal(together[1], reconstruct(nf, mu, recon, camera))
     assert not np.array_equal(together[0], together[1])
+
+
+@pytest.mark.parametrize("psf,subsets", [(False, 2), (True, 3)])
+def test_osem_loop_equals_pytomography_osem(case, psf, subsets):
+    """Our OSEM loop is PyTomography's OSEM + Poisson likelihood (additive term) on the same system."""
+    from pvc_core.spect._pytomography import pytomography_on
+    from pvc_core.spect.osem import osem
+    from pvc_core.spect.system_model import make_pytomography_system_matrix
+    from pytomography.algorithms import OSEM
+    from pytomography.likelihoods import PoissonLogLikelihood
+
+    act, systems, fov = case
+    s = SPECTSystem(systems["numba"].mu.numpy(), VOXEL_MM, systems["numba"].angles_deg, systems["numba"].radii_mm,
+                    CAMERA.collimator, 2.5, subset_counts=(1, subsets))
+    expected = s.forward(act * fov, psf=psf)
+    peak = torch.from_numpy(np.random.default_rng(9).poisson(expected.numpy() + 2.0).astype(np.float32))
+    scatter = torch.full_like(peak, 2.0)
+    ours = osem(s, peak[None], scatter[None], 3, subsets, psf)[0]
+    with torch.no_grad(), pytomography_on("cpu"):
+        likelihood = PoissonLogLikelihood(make_pytomography_system_matrix(s, psf), peak, additive_term=scatter)
+        theirs = OSEM(likelihood, object_initial=s.fov_mask())(n_iters=3, n_subsets=subsets)
+    assert rel(ours, theirs) < 1e-5

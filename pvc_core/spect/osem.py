@@ -3,9 +3,11 @@ distance-dependent collimator-detector response modelling.
 
 The paper reconstructed noRR with CASToR (OSEM 10 iterations x 2 subsets, AC + SC) and RR with
 STIR (OSEM 6 x 6, AC + SC + resolution modelling); iterations and subsets come from
-the :class:`~pvc_core.specs.ReconSpec`. Both use PyTomography's ``OSEM`` and
-``PoissonLogLikelihood`` (additive term = TEW scatter estimate) on our cached system matrix
-(:mod:`pvc_core.spect.system_model`, which explains why it replaces PyTomography's projector).
+the :class:`~pvc_core.specs.ReconSpec`. Both run :func:`osem`, PyTomography's OSEM update with
+its Poisson likelihood (additive term = the scatter estimate) written as one loop, on our cached
+system matrix (:mod:`pvc_core.spect.system_model`, which explains why it replaces PyTomography's
+projector); :func:`~pvc_core.spect.system_model.make_pytomography_system_matrix` wraps the same
+system for PyTomography's own algorithms.
 The initial image is 1 inside the reconstructed field of view (the cylinder inscribed in the
 grid) and 0 outside. Images are calibrated with the camera's sensitivity, the same one the
 simulator used, and returned in MBq/mL.
@@ -24,6 +26,7 @@ from pvc_core.spect.projections import Projections
 from pvc_core.spect.response_fit import FittedResponse, fit_response
 from pvc_core.spect.scatter import tew_scatter_estimate
 from pvc_core.spect.system_cache import get_system
+from pvc_core.spect.system_model import SPECTSystem
 
 if TYPE_CHECKING:
     from pvc_core.specs import CameraSpec, ReconSpec
@@ -84,50 +87,69 @@ def reconstruct_together(projections: "list[Projections]", mu_recon_per_cm: np.n
                 or not np.array_equal(other.radii_mm, first.radii_mm)):
             raise InputError("projections reconstructed together must share one acquisition geometry "
                              "(views, radii, pixel size, time per view)", "reconstruct")
-    projections_in = projections
-    projections = first
     if recon.name not in RECONSTRUCTIONS:
         raise InputError(f"unknown reconstruction {recon.name!r}; expected one of {RECONSTRUCTIONS}", "reconstruct")
     mu = np.asarray(mu_recon_per_cm, dtype=np.float32)
-    n_views, n_u, n_z = projections.shape
+    n_views, n_u, n_z = first.shape
     if mu.shape != (n_u, n_u, n_z):
         raise InputError(f"attenuation map {mu.shape} does not match the detector ({n_u} x {n_z} pixels); "
                          f"expected {(n_u, n_u, n_z)}", "reconstruct")
     dev = torch.device(device) if device is not None else torch.device("cpu")
     windows = camera.windows
-    response = rr_response(camera, projections.pixel_mm) if recon.psf else None
-    counts_per_mbq = camera.sensitivity_cps_per_mbq * projections.time_per_view_s
+    response = rr_response(camera, first.pixel_mm) if recon.psf else None
+    counts_per_mbq = camera.sensitivity_cps_per_mbq * first.time_per_view_s
     iterations, subsets = recon.iterations, recon.subsets
     subset_counts = (1, subsets, *cache_subsets)
     if recon.scatter_correction not in ("tew", "simulated"):
         raise InputError(f"unknown scatter correction {recon.scatter_correction!r}",
                          f"reconstruction.{recon.name}.scatter_correction")
-    if recon.scatter_correction == "simulated" and any(p.simulated_scatter is None for p in projections_in):
+    if recon.scatter_correction == "simulated" and any(p.simulated_scatter is None for p in projections):
         raise InputError("scatter_correction 'simulated' needs projections that carry the simulated scatter "
                          "(simulate them again with this version)", f"reconstruction.{recon.name}.scatter_correction")
     if subsets > n_views:
         raise InputError(f"{subsets} subsets exceed the {n_views} views", f"reconstruction.{recon.name}.subsets")
 
-    from pvc_core.spect._pytomography import pytomography_on
-    from pvc_core.spect.system_model import make_pytomography_system_matrix
-    from pytomography.algorithms import OSEM
-    from pytomography.likelihoods import PoissonLogLikelihood
-
-    with torch.no_grad(), pytomography_on(dev):
-        system = get_system(mu, projections.pixel_mm, projections.angles_deg, projections.radii_mm, response,
-                            counts_per_mbq, subset_counts, dev)
+    with torch.no_grad():
+        system = get_system(mu, first.pixel_mm, first.angles_deg, first.radii_mm, response, counts_per_mbq,
+                            subset_counts, dev)
         as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(dev)  # noqa: E731
-        peak = torch.stack([as_t(p.windows["photopeak"]) for p in projections_in])
+        peak = torch.stack([as_t(p.windows["photopeak"]) for p in projections])
         if recon.scatter_correction == "simulated":
-            scatter = torch.stack([as_t(p.simulated_scatter) for p in projections_in])
+            scatter = torch.stack([as_t(p.simulated_scatter) for p in projections])
         else:
             scatter = torch.stack([tew_scatter_estimate(as_t(p.windows["lower"]), as_t(p.windows["upper"]), windows,
                                                         p.pixel_mm, camera.tew_smoothing_fwhm_mm, p.angles_deg)
-                                   for p in projections_in])
-        matrix = make_pytomography_system_matrix(system, psf=recon.psf)
-        likelihood = PoissonLogLikelihood(matrix, peak, additive_term=scatter)
-        start = system.fov_mask()[None].expand(len(projections_in), -1, -1, -1).contiguous()
-        osem = OSEM(likelihood, object_initial=start)
-        image_mbq = osem(n_iters=iterations, n_subsets=subsets)
-    voxel_ml = (projections.pixel_mm / 10.0) ** 3
+                                   for p in projections])
+        image_mbq = osem(system, peak, scatter, iterations, subsets, recon.psf)
+    voxel_ml = (first.pixel_mm / 10.0) ** 3
     return [im.astype(np.float32) for im in (image_mbq / voxel_ml).cpu().numpy()]
+
+
+#: Guard added to denominators, PyTomography's ``pytomography.delta``.
+DELTA = 1e-11
+
+
+def osem(system: SPECTSystem, peak: torch.Tensor, scatter: torch.Tensor, iterations: int, subsets: int,
+         psf: bool) -> torch.Tensor:
+    """OSEM with an additive term: MBq per voxel (B, n, n, n_z) from counts (B, n_views, n_u, n_z).
+
+    Per subset ``m``: ``x <- x (H_m^T (y_m / (H_m x + s_m + d)) + d) / (H_m^T 1 + d)``, starting from 1
+    in the field of view; ``d`` = :data:`DELTA`. This is PyTomography's ``OSEM`` with
+    ``PoissonLogLikelihood`` (``x + x / (N + d) (H^T r - N)``, the same update rearranged), which the
+    tests compare it with. Why not call that class: at the demo's grid its per-subset tensor work
+    on the whole object (a preconditioner recomputed every subset, a masked assignment) took as
+    long as the projector (measured: 2.6 + 2.2 s of 15.8 s for three 64^3 RR cases on one thread).
+    """
+    x = system.fov_mask()[None].expand(peak.shape[0], -1, -1, -1).contiguous()
+    scales = []
+    for m in range(subsets):
+        sub = None if subsets == 1 else m
+        scales.append(1.0 / (system.normalization(subsets, sub, psf) + DELTA))
+    for _ in range(iterations):
+        for m in range(subsets):
+            sub = None if subsets == 1 else m
+            views = torch.as_tensor(system.subset_views(subsets, sub), device=peak.device)
+            expected = system.forward(x, subsets, sub, psf).add_(scatter.index_select(1, views)).add_(DELTA)
+            ratio = peak.index_select(1, views).div_(expected)
+            x.mul_(system.backward(ratio, subsets, sub, psf).add_(DELTA)).mul_(scales[m])
+    return x
