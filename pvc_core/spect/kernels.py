@@ -178,7 +178,7 @@ def depth_classes(crow, cols, vals, f, att, depth_nodes_cm, mu_water_per_cm, out
 
 
 #: Partial images of :func:`nodes_to_object` (fixed, so that results do not depend on threads).
-VIEW_GROUPS = 4
+VIEW_GROUPS = 2
 
 
 @njit(parallel=True, cache=True, boundscheck=False)
