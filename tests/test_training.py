@@ -13,8 +13,12 @@ from scipy.ndimage import gaussian_filter
 from pvc_core.errors import InputError
 from pvc_core.io import load_image, save_image
 from pvc_core.training import conserve_total, load_model, predict_image, rescale_output, train_model
-from pvc_core.training.dataset import augment, case_id_of, epoch_samples, load_cases
-from pvc_core.training.patches import apply_patchwise, crop_to, pad_to_multiple, patch_grid, random_patch_slices
+from pvc_core.training.augmentation import N_SYMMETRIES, augment
+from pvc_core.training.case_cache import case_id_of, prepare_cases
+from pvc_core.training.dataset import EpochBatchSampler, StreamingCaseDataset
+from pvc_core.training.loader import make_loader
+from pvc_core.training.patches import (apply_patchwise, crop_to, pad_to_multiple, patch_grid, random_patch_corner,
+                                       read_window)
 from pvc_core.training.train import complete_model_cfg
 
 @pytest.fixture(autouse=True, scope="module")
@@ -108,32 +112,143 @@ def test_random_patches_lie_inside_and_prefer_foreground():
     rng = np.random.default_rng(0)
     fg = np.zeros((64, 64, 64), bool)
     fg[60:, 60:, 60:] = True
-    slices = random_patch_slices(rng, fg.shape, 50, 32, fg, p_foreground=1.0)
-    for s in slices:
-        assert all(0 <= a.start and a.stop <= 64 and a.stop - a.start == 32 for a in s)
+    for _ in range(50):
+        corner = random_patch_corner(rng, fg.shape, 32, np.argwhere(fg), p_foreground=1.0)
+        s = tuple(slice(c, c + 32) for c in corner)
+        assert all(0 <= c <= 32 for c in corner)
         assert fg[s].any()
+    corners = {random_patch_corner(rng, fg.shape, 32, None) for _ in range(20)}
+    assert len(corners) > 10  # uniform corners without foreground
+
+
+def test_read_window_equals_zero_padding():
+    vol = np.random.default_rng(2).random((5, 6, 7)).astype(np.float32)
+    np.testing.assert_array_equal(read_window(vol, (0, 0, 0), (8, 8, 8)), pad_to_multiple(vol, 4, minimum=8))
+    np.testing.assert_array_equal(read_window(vol, (1, 2, 3), (3, 3, 3)), vol[1:4, 2:5, 3:6])
+    beyond = read_window(vol, (4, 4, 4), (4, 4, 4))  # reaches past every end: the rest is zero
+    np.testing.assert_array_equal(beyond[:1, :2, :3], vol[4:, 4:, 4:])
+    assert beyond.sum() == vol[4:, 4:, 4:].sum()
 
 
 def test_augment_applies_the_same_symmetry_to_input_and_target():
     rng = np.random.default_rng(0)
     x = rng.random((8, 8, 6)).astype(np.float32)
     seen = set()
-    for _ in range(40):
+    for _ in range(400):
         ax, ay = augment(rng, x, 2 * x)
         np.testing.assert_array_equal(ay, 2 * ax)
         np.testing.assert_array_equal(np.sort(ax, axis=None), np.sort(x, axis=None))
         seen.add(ax.tobytes())
-    assert len(seen) > 4
+    assert len(seen) == N_SYMMETRIES == 16  # 4 quarter turns x 4 flip sets, all distinct
+    flat = rng.random((8, 6, 6)).astype(np.float32)  # non-square axial plane: half turn only
+    assert len({augment(rng, flat, flat)[0].tobytes() for _ in range(200)}) == 8
 
 
-def test_load_cases_normalises_by_input_max(pairs):
-    cases = load_cases(pairs[:1])
+# ---- case cache and streaming dataset ----------------------------------------------------------
+
+def test_case_cache_normalises_by_input_max_and_is_reused(pairs, tmp_path):
+    logs = []
+    cases = prepare_cases(pairs[:2], tmp_path, logs.append)
+    spect, truth = load_image(pairs[0][0]).data, load_image(pairs[0][1]).data
+    x, y = cases[0].load()
+    assert cases[0].case_id == "case_0000" and cases[0].shape == spect.shape
+    assert isinstance(x, np.memmap) and x.dtype == np.float32
+    assert cases[0].scale == pytest.approx(float(spect.max()))
+    assert float(x.max()) == pytest.approx(1.0)
+    np.testing.assert_allclose(y, truth / spect.max(), rtol=1e-6)
+    np.testing.assert_array_equal(cases[0].foreground(), np.argwhere(x > 0.05))
+    assert logs == [f"training cache {tmp_path}: 0 cases reused, 2 written"]
+    stamps = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    again = prepare_cases(pairs[:2], tmp_path, logs.append)
+    assert logs[-1].endswith("2 cases reused, 0 written") and again == cases
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == stamps  # nothing rewritten
+
+
+def test_case_cache_rewrites_a_changed_source_or_a_damaged_entry(pairs, tmp_path):
+    src = tmp_path / "src"
+    a = save_image(src / "case_0001" / "spect.nii.gz", load_image(pairs[0][0]).data, 9.6)
+    b = save_image(src / "case_0001" / "truth.nii.gz", load_image(pairs[0][1]).data, 9.6)
+    cache = tmp_path / "cache"
+    (case,) = prepare_cases([(a, b)], cache)
+    # a new input (double the activity, different max): the entry follows it
+    save_image(a, 2 * load_image(a).data, 9.6)
+    logs = []
+    (case2,) = prepare_cases([(a, b)], cache, logs.append)
+    assert logs[-1].endswith("0 cases reused, 1 written")
+    assert case2.scale == pytest.approx(2 * case.scale)
+    np.testing.assert_allclose(case2.load()[1], load_image(b).data / case2.scale, rtol=1e-6)
+    # a truncated array is written again
+    case2.target_file.write_bytes(case2.target_file.read_bytes()[:200])
+    prepare_cases([(a, b)], cache, logs.append)
+    assert logs[-1].endswith("0 cases reused, 1 written")
+    np.testing.assert_allclose(case2.load()[1], load_image(b).data / case2.scale, rtol=1e-6)
+
+
+def test_bad_training_pairs_name_the_file(pairs, tmp_path):
     spect = load_image(pairs[0][0]).data
-    assert cases.ids == ["case_0000"]
-    assert cases.inputs[0].max() == pytest.approx(1.0)
-    assert cases.scales[0] == pytest.approx(float(spect.max()))
-    samples = epoch_samples(load_cases(pairs[:2], 4, 32), np.random.default_rng(0), "patch32")
-    assert len(samples) == 2 and samples[0][0].shape == (32, 32, 32)
+    small = save_image(tmp_path / "small.nii.gz", spect[:8], 9.6)
+    with pytest.raises(InputError, match="small.nii.gz: shape"):
+        prepare_cases([(pairs[0][0], small)], tmp_path / "c")
+    empty = save_image(tmp_path / "empty.nii.gz", np.zeros_like(spect), 9.6)
+    with pytest.raises(InputError, match="empty.nii.gz: input holds no positive value"):
+        prepare_cases([(empty, pairs[0][1])], tmp_path / "c")
+    with pytest.raises(InputError, match="missing.nii.gz: training image not found"):
+        prepare_cases([(tmp_path / "missing.nii.gz", pairs[0][1])], tmp_path / "c")
+    (case,) = prepare_cases(pairs[:1], tmp_path / "c")
+    case.input_file.write_bytes(b"garbage")
+    ds = StreamingCaseDataset([case], "full", 4, seed=0)
+    with pytest.raises(InputError, match=r"\.input\.npy: cannot read cached training array"):
+        ds[(1, 0, 0)]
+
+
+def _all_batches(dataset, sampler, workers, epochs=(1, 2)):
+    loader = make_loader(dataset, sampler, torch.Generator().manual_seed(0), workers)
+    out = []
+    for epoch in epochs:
+        sampler.set_epoch(epoch)
+        out.append([(x.clone(), y.clone()) for x, y in loader])
+    return out
+
+
+@pytest.mark.parametrize("mode", ["full", "patch32"])
+def test_batches_are_the_same_for_any_number_of_workers(pairs, tmp_path, mode):
+    cases = prepare_cases(pairs, tmp_path)
+    ds = StreamingCaseDataset(cases, mode, 4, seed=11)
+    sampler = EpochBatchSampler(ds, 3, seed=11)
+    serial, parallel = _all_batches(ds, sampler, 0), _all_batches(ds, sampler, 2)
+    shape = (16, 16, 16) if mode == "full" else (32, 32, 32)
+    assert [len(x) for x, _ in serial[0]] == [3, 1]  # 4 cases (one 32^3 patch each), batch 3
+    assert all(x.shape[1:] == (1, *shape) and x.dtype == torch.float32 for x, _ in serial[0])
+    for a, b in zip(serial, parallel):
+        assert len(a) == len(b)
+        assert all(torch.equal(xa, xb) and torch.equal(ya, yb) for (xa, ya), (xb, yb) in zip(a, b))
+    first = torch.cat([x for x, _ in serial[0]])
+    second = torch.cat([x for x, _ in serial[1]])
+    assert not torch.equal(first, second)  # another epoch: other order, patches, symmetries
+
+
+def test_patch_epoch_holds_the_disjoint_patches_of_every_case(pairs, tmp_path):
+    cases = prepare_cases(pairs[:2], tmp_path)
+    ds = StreamingCaseDataset(cases, "patch32", 4, seed=0, patch=8)  # 16^3 holds 8 disjoint 8^3
+    keys = EpochBatchSampler(ds, 5, seed=0).keys()
+    assert sorted(keys) == [(1, c, j) for c in range(2) for j in range(8)]
+    assert ds[keys[0]][0].shape == (1, 8, 8, 8)
+    x0, _ = StreamingCaseDataset(cases, "full", 4, seed=0, augmentation=False)[(1, 0, 0)]
+    np.testing.assert_array_equal(x0[0].numpy(), cases[0].load()[0])
+
+
+def test_batches_never_mix_volume_shapes(pairs, tmp_path):
+    spect, truth = load_image(pairs[0][0]).data, load_image(pairs[0][1]).data
+    odd = [(save_image(tmp_path / f"case_{i:04d}" / "s.nii.gz", spect[:, :, :12], 9.6),
+            save_image(tmp_path / f"case_{i:04d}" / "t.nii.gz", truth[:, :, :12], 9.6)) for i in (8, 9)]
+    cases = prepare_cases(pairs[:2] + odd, tmp_path / "cache")
+    ds = StreamingCaseDataset(cases, "full", 4, seed=0)
+    sampler = EpochBatchSampler(ds, 4, seed=0)
+    for epoch in (1, 2, 3):
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        assert sorted(k[1] for b in batches for k in b) == [0, 1, 2, 3]
+        assert all(len({ds.sample_shape(k[1]) for k in b}) == 1 for b in batches)
 
 
 def test_case_id_of_paths():
@@ -188,6 +303,18 @@ def test_same_seed_gives_identical_weights(pairs, trained, tmp_path):
     other = torch.load(tmp_path / "other" / "model.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(first[k], again[k]) for k in first)
     assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def test_training_with_workers_gives_the_same_weights(pairs, tmp_path):
+    cfg = {**TINY_CFG, "epochs": 2}
+    serial = train_model(pairs[:2], pairs[2:3], cfg, tmp_path / "w0", seed=5, log=lambda s: None, device="cpu",
+                         cache_dir=tmp_path / "cache")
+    train_model(pairs[:2], pairs[2:3], cfg, tmp_path / "w2", seed=5, log=lambda s: None, device="cpu",
+                cache_dir=tmp_path / "cache", num_workers=2)
+    a = torch.load(tmp_path / "w0" / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "w2" / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert serial["training"]["num_workers"] == 0 and serial["data"]["cache"] == str(tmp_path / "cache")
 
 
 def test_model_round_trip_and_prediction_conserves_total(pairs, trained):

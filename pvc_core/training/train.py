@@ -13,10 +13,21 @@ Design choices (the paper's supplement with its training details is not availabl
   prediction time (full field of view or reassembled patches, with the configured activity
   conservation) and the L1 distance to the truth is measured; the weights of the best epoch are
   kept. Without validation cases the last epoch's weights are kept.
+* **Streamed from disk.** The cases are normalised once into a cache of memory-mapped arrays
+  (:mod:`pvc_core.training.case_cache`) and read per sample by a torch ``DataLoader``
+  (:mod:`pvc_core.training.dataset`, :mod:`pvc_core.training.loader`), so memory does not grow
+  with the number of cases; validation reads one case at a time as well.
 * **Deterministic** for a given seed on one machine: weights from
-  ``torch.manual_seed(torch_seed_for(seed, 0, 'train'))``, data order, patches and augmentation
-  from a numpy stream derived from the same seed, deterministic algorithms where torch has them
-  (``warn_only``, because some CUDA kernels have none).
+  ``torch.manual_seed(torch_seed_for(seed, 0, 'train'))``; data order per epoch and patches and
+  augmentation per sample from numpy generators seeded by (that seed, epoch, case, patch), so
+  that the number of DataLoader workers does not change the result; deterministic algorithms
+  where torch has them (``warn_only``, because some CUDA kernels have none).
+
+  The weights differ from those of dlpvc before the streaming dataset for the same seed: that
+  code drew the order, the patches and the symmetries of all samples from one numpy stream in
+  sequence, so each sample depended on every draw before it, which no per-sample (and hence
+  worker-independent) scheme can reproduce. The distributions are the same (same permutation of
+  cases, same patch rule, same 16 symmetries, same batching).
 """
 
 from __future__ import annotations
@@ -42,8 +53,9 @@ from pvc_core.errors import InputError
 from pvc_core.io import write_json
 from pvc_core.networks import build_network, count_parameters, size_divisor
 from pvc_core.seeding import torch_seed_for
-from pvc_core.training.dataset import CaseSet, Pair, batches, epoch_samples, load_cases
-from pvc_core.training.patches import PATCH_SIZE
+from pvc_core.training.case_cache import CachedCase, Pair, prepare_cases
+from pvc_core.training.dataset import EpochBatchSampler, StreamingCaseDataset
+from pvc_core.training.loader import make_loader
 from pvc_core.training.predict import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, predict_normalised, resolve_device
 
 LOSSES = ("l1", "mse")
@@ -89,20 +101,22 @@ def _deterministic_torch():
 
 
 @torch.no_grad()
-def _validation_loss(module: nn.Module | None, cfg: dict, cases: CaseSet, device: torch.device,
+def _validation_loss(module: nn.Module | None, cfg: dict, cases: Sequence[CachedCase], device: torch.device,
                      loss_name: str) -> float:
     """Mean loss over cases, each corrected as at prediction time (in input-max units).
 
-    ``module=None`` scores the uncorrected input (the no-PVC baseline).
+    ``module=None`` scores the uncorrected input (the no-PVC baseline). Cases are read from the
+    cache one at a time.
     """
     if not len(cases):
         return math.nan
     if module is not None:
         module.eval()
     losses = []
-    for x, y, shape in zip(cases.inputs, cases.targets, cases.shapes):
-        x = x[tuple(slice(0, n) for n in shape)]
-        y = y[tuple(slice(0, n) for n in shape)].astype(np.float64)
+    for case in cases:
+        x_map, y_map = case.load(mmap=True)
+        x, y = np.array(x_map, dtype=np.float32), np.array(y_map, dtype=np.float64)
+        del x_map, y_map
         out = (x if module is None else predict_normalised(module, cfg, x, device)).astype(np.float64)
         if cfg["normalisation"] == "sum" and out.sum() > 0:
             out *= float(x.sum(dtype=np.float64)) / out.sum()
@@ -132,7 +146,8 @@ def _save_checkpoint(path: Path, state_dict: dict, cfg: dict, network_kwargs: di
 def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cfg: dict,
                 out_dir: str | os.PathLike, seed: int, log: Callable[[str], object] = print,
                 device: str | torch.device | None = None, *, loss: str = "l1", augmentation: bool = True,
-                lr_schedule: str = "cosine", residual: bool = True) -> dict:
+                lr_schedule: str = "cosine", residual: bool = True, cache_dir: str | os.PathLike | None = None,
+                num_workers: int = 0) -> dict:
     """Train one network and write ``model.pt``, ``model_card.json`` and ``history.csv`` to ``out_dir``.
 
     Parameters
@@ -151,6 +166,12 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
     loss, augmentation, lr_schedule, residual:
         Training options beyond the configuration (see the module docstring); recorded in the
         model card.
+    cache_dir:
+        Folder of the normalised case cache (:mod:`pvc_core.training.case_cache`); may be shared
+        by trainings on the same cases. Default: ``out_dir/cache``.
+    num_workers:
+        DataLoader worker processes (0: samples are read in the training process). Does not
+        change the result (see :func:`pvc_core.training.loader.default_num_workers`).
 
     Returns
     -------
@@ -170,10 +191,9 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     t_start = time.perf_counter()
 
-    divisor = size_divisor(cfg["channels"])
-    minimum = PATCH_SIZE if cfg["input"] == "patch32" else 0
-    train = load_cases(train_pairs, divisor, minimum)
-    val = load_cases(val_pairs, divisor, minimum)
+    cache = Path(cache_dir) if cache_dir is not None else out_dir / "cache"
+    train = prepare_cases(train_pairs, cache, log)
+    val = prepare_cases(val_pairs, cache, log) if val_pairs else []
     log(f"training {cfg['architecture']} ({cfg['input']}, normalisation {cfg['normalisation']}) on "
         f"{len(train)} cases, validating on {len(val)}, {cfg['epochs']} epochs, device {dev}")
     baseline = _validation_loss(None, cfg, val, dev, loss)
@@ -184,7 +204,9 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
     network_kwargs = {"residual": bool(residual)}
     with _deterministic_torch():
         torch.manual_seed(torch_seed)
-        rng = np.random.default_rng([torch_seed, 1])  # data order, patches, augmentation
+        dataset = StreamingCaseDataset(train, cfg["input"], size_divisor(cfg["channels"]), torch_seed, augmentation)
+        sampler = EpochBatchSampler(dataset, cfg["batch_size"], torch_seed)
+        loader = make_loader(dataset, sampler, torch.Generator().manual_seed(torch_seed), num_workers, dev)
         module = build_network(cfg["architecture"], cfg["channels"], **network_kwargs).to(dev)
         optimiser = torch.optim.Adam(module.parameters(), lr=cfg["learning_rate"])
         scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=cfg["epochs"],
@@ -196,9 +218,10 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
         for epoch in range(1, cfg["epochs"] + 1):
             t0 = time.perf_counter()
             module.train()
+            sampler.set_epoch(epoch)
             total, n_seen = 0.0, 0
-            for xb, yb in batches(epoch_samples(train, rng, cfg["input"], augmentation), cfg["batch_size"]):
-                x, y = torch.from_numpy(xb).to(dev), torch.from_numpy(yb).to(dev)
+            for xb, yb in loader:
+                x, y = xb.to(dev, non_blocking=True), yb.to(dev, non_blocking=True)
                 optimiser.zero_grad(set_to_none=True)
                 batch_loss = loss_fn(module(x), y)
                 batch_loss.backward()
@@ -235,7 +258,7 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
             "seed": int(seed), "torch_seed": torch_seed, "loss": loss, "optimiser": "Adam",
             "lr_schedule": lr_schedule,
             "augmentation": "flips of axes 0, 2; quarter turns in axes 0-1" if augmentation else "none",
-            "device": str(dev), "epochs": cfg["epochs"], "best_epoch": best["epoch"],
+            "device": str(dev), "num_workers": int(num_workers), "epochs": cfg["epochs"], "best_epoch": best["epoch"],
             "best_val_loss": None if not len(val) else best["val_loss"],
             "no_pvc_val_loss": None if not len(val) else baseline,
             "final_train_loss": history[-1]["train_loss"],
@@ -245,9 +268,10 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
         },
         "data": {
             "dataset": cfg["dataset"],
-            "n_train_cases": len(train), "train_case_ids": train.ids,
-            "n_validation_cases": len(val), "validation_case_ids": val.ids,
-            "image_shapes": sorted({str(s) for s in train.shapes}),
+            "n_train_cases": len(train), "train_case_ids": [c.case_id for c in train],
+            "n_validation_cases": len(val), "validation_case_ids": [c.case_id for c in val],
+            "image_shapes": sorted({str(c.shape) for c in train}),
+            "cache": str(cache),
         },
         "versions": {"pvc_core": pvc_core.__version__, "torch": str(torch.__version__)},
         "files": {"weights": MODEL_WEIGHTS, "history": HISTORY},
