@@ -317,6 +317,90 @@ def test_training_with_workers_gives_the_same_weights(pairs, tmp_path):
     assert serial["training"]["num_workers"] == 0 and serial["data"]["cache"] == str(tmp_path / "cache")
 
 
+class _Killed(Exception):
+    """Raised from ``on_epoch_end`` to stop a training as a kill (or a SLURM time limit) would."""
+
+
+def _kill_after(last_epoch):
+    def callback(epoch):
+        if epoch == last_epoch:
+            raise _Killed
+    return callback
+
+
+def _history(folder):
+    """history.csv without the wall-clock column."""
+    return [(r["epoch"], r["train_loss"], r["val_loss"]) for r in csv.DictReader((folder / "history.csv").open())]
+
+
+@pytest.mark.parametrize("mode", ["full", "patch32"])
+def test_resumed_training_ends_bit_identical_to_an_uninterrupted_one(pairs, tmp_path, mode):
+    cfg = {**TINY_CFG, "epochs": 4, "input": mode}
+    kw = dict(seed=9, log=lambda s: None, device="cpu", cache_dir=tmp_path / "cache")
+    whole = train_model(pairs[:2], pairs[2:3], cfg, tmp_path / "whole", **kw)
+    with pytest.raises(_Killed):
+        train_model(pairs[:2], pairs[2:3], cfg, tmp_path / "resumed", on_epoch_end=_kill_after(2), **kw)
+    assert not (tmp_path / "resumed" / "model.pt").exists()
+    assert [row[0] for row in _history(tmp_path / "resumed")] == ["1", "2"]  # written every epoch
+    logs = []
+    card = train_model(pairs[:2], pairs[2:3], cfg, tmp_path / "resumed", **{**kw, "log": logs.append})
+    assert whole["training"]["resumed_from_epoch"] == 0 and card["training"]["resumed_from_epoch"] == 2
+    assert any(f"checkpoint.pt after epoch 2/4" in line for line in logs)
+    assert not any(line.startswith("epoch    1/") or line.startswith("epoch    2/") for line in logs)
+    best_a = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)["state_dict"]
+    best_b = torch.load(tmp_path / "resumed" / "model.pt", weights_only=True)["state_dict"]
+    last_a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=True)
+    last_b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
+    for a, b in ((best_a, best_b), (last_a["model"], last_b["model"])):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    moments = [(last_a["optimiser"]["state"][i]["exp_avg_sq"], last_b["optimiser"]["state"][i]["exp_avg_sq"])
+               for i in last_a["optimiser"]["state"]]
+    assert all(torch.equal(a, b) for a, b in moments)
+    assert _history(tmp_path / "whole") == _history(tmp_path / "resumed") and len(_history(tmp_path / "whole")) == 4
+    assert card["training"]["best_epoch"] == whole["training"]["best_epoch"]
+    assert last_b["epoch"] == 4 and [h["epoch"] for h in last_b["history"]] == [1, 2, 3, 4]
+
+
+def test_checkpoint_of_another_specification_is_ignored_and_overwritten(pairs, tmp_path):
+    cfg = {**TINY_CFG, "epochs": 2}
+    kw = dict(seed=9, device="cpu", cache_dir=tmp_path / "cache")
+    with pytest.raises(_Killed):
+        train_model(pairs[:2], [], cfg, tmp_path / "m", log=lambda s: None, on_epoch_end=_kill_after(1), **kw)
+    logs = []
+    other = {**cfg, "learning_rate": 0.02}
+    card = train_model(pairs[:2], [], other, tmp_path / "m", log=logs.append, **kw)
+    assert card["training"]["resumed_from_epoch"] == 0
+    assert any("checkpoint of another specification (differs in model_cfg.learning_rate)" in line for line in logs)
+    train_model(pairs[:2], [], other, tmp_path / "fresh", log=lambda s: None, **kw)
+    a = torch.load(tmp_path / "m" / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "fresh" / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert torch.load(tmp_path / "m" / "checkpoint.pt", weights_only=True)["resume_key"]["model_cfg"]["learning_rate"] == 0.02
+    # a rewritten training image is another specification too
+    src = tmp_path / "src"
+    moved = [(save_image(src / f"case_{i}" / "s.nii.gz", load_image(p[0]).data, 9.6),
+              save_image(src / f"case_{i}" / "t.nii.gz", load_image(p[1]).data, 9.6)) for i, p in enumerate(pairs[:2])]
+    with pytest.raises(_Killed):
+        train_model(moved, [], cfg, tmp_path / "d", log=lambda s: None, on_epoch_end=_kill_after(1), **kw)
+    save_image(moved[1][0], 1.5 * load_image(moved[1][0]).data, 9.6)
+    logs = []
+    train_model(moved, [], cfg, tmp_path / "d", log=logs.append, **kw)
+    assert any("differs in data.train)" in line for line in logs)
+
+
+def test_bad_training_checkpoints_are_input_errors(pairs, tmp_path):
+    kw = dict(seed=0, log=lambda s: None, device="cpu", cache_dir=tmp_path / "cache")
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "checkpoint.pt").write_bytes(b"\x80\x02 half a checkpoint")
+    with pytest.raises(InputError, match=r"junk/checkpoint.pt: cannot read training checkpoint \(") as err:
+        train_model(pairs[:1], [], {**TINY_CFG, "epochs": 1}, tmp_path / "junk", **kw)
+    assert "\n" not in str(err.value)
+    (tmp_path / "foreign").mkdir()
+    torch.save({"state_dict": {}}, tmp_path / "foreign" / "checkpoint.pt")
+    with pytest.raises(InputError, match="foreign/checkpoint.pt: not a dlpvc training checkpoint"):
+        train_model(pairs[:1], [], {**TINY_CFG, "epochs": 1}, tmp_path / "foreign", **kw)
+
+
 def test_model_round_trip_and_prediction_conserves_total(pairs, trained):
     module, cfg = load_model(trained[0] / "model.pt", device="cpu")
     assert cfg == complete_model_cfg(TINY_CFG) and not module.training

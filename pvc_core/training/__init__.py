@@ -6,6 +6,7 @@
 * :mod:`~pvc_core.training.case_cache`: cases normalised once into memory-mappable ``.npy`` files.
 * :mod:`~pvc_core.training.dataset`: the streaming torch ``Dataset`` and its seeded epoch sampler.
 * :mod:`~pvc_core.training.loader`: the ``DataLoader`` (workers, pinned memory, seeded generator).
+* :mod:`~pvc_core.training.checkpoint`: the per-epoch training checkpoint and automatic resume.
 * :mod:`~pvc_core.training.train`: :func:`train_model` (writes model.pt, model_card.json, history.csv).
 * :mod:`~pvc_core.training.predict`: :func:`load_model`, :func:`predict_image`.
 """

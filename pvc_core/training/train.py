@@ -28,6 +28,11 @@ Design choices (the paper's supplement with its training details is not availabl
   sequence, so each sample depended on every draw before it, which no per-sample (and hence
   worker-independent) scheme can reproduce. The distributions are the same (same permutation of
   cases, same patch rule, same 16 symmetries, same batching).
+* **Checkpoint every epoch, resume automatically.** After every epoch ``checkpoint.pt``
+  (:mod:`pvc_core.training.checkpoint`) and ``history.csv`` are written next to the model; a
+  training started again with the same specification (a SLURM job resubmitted after its time
+  limit, a killed run) continues after the last finished epoch and ends with the same weights
+  as if it had never stopped. The model card records ``training.resumed_from_epoch``.
 """
 
 from __future__ import annotations
@@ -48,12 +53,14 @@ from torch import nn
 
 import pvc_core
 from pvc_core.config import load_schema
-from pvc_core.pipeline.paths import HISTORY, MODEL_CARD, MODEL_WEIGHTS
+from pvc_core.pipeline.paths import HISTORY, MODEL_CARD, MODEL_WEIGHTS, TRAINING_CHECKPOINT
 from pvc_core.errors import InputError
 from pvc_core.io import write_json
 from pvc_core.networks import build_network, count_parameters, size_divisor
 from pvc_core.seeding import torch_seed_for
 from pvc_core.training.case_cache import CachedCase, Pair, prepare_cases
+from pvc_core.training.checkpoint import (load_training_checkpoint, restore_rng_states, resume_key, rng_states,
+                                          save_training_checkpoint)
 from pvc_core.training.dataset import EpochBatchSampler, StreamingCaseDataset
 from pvc_core.training.loader import make_loader
 from pvc_core.training.predict import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, predict_normalised, resolve_device
@@ -143,11 +150,26 @@ def _save_checkpoint(path: Path, state_dict: dict, cfg: dict, network_kwargs: di
     os.replace(tmp, path)
 
 
+HISTORY_FIELDS = ("epoch", "train_loss", "val_loss", "seconds")
+
+
+def _write_history(path: Path, history: Sequence[dict]) -> None:
+    """``history.csv`` (one row per epoch so far), written atomically."""
+    tmp = path.with_name(f".tmp.{path.name}")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(HISTORY_FIELDS))
+        writer.writeheader()
+        for row in history:
+            writer.writerow({k: (f"{v:.8g}" if isinstance(v, float) else v) for k, v in row.items()})
+    os.replace(tmp, path)
+
+
 def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cfg: dict,
                 out_dir: str | os.PathLike, seed: int, log: Callable[[str], object] = print,
                 device: str | torch.device | None = None, *, loss: str = "l1", augmentation: bool = True,
                 lr_schedule: str = "cosine", residual: bool = True, cache_dir: str | os.PathLike | None = None,
-                num_workers: int = 0) -> dict:
+                num_workers: int = 0, on_epoch_end: Callable[[int], object] | None = None,
+                pipeline_fingerprint: str | None = None) -> dict:
     """Train one network and write ``model.pt``, ``model_card.json`` and ``history.csv`` to ``out_dir``.
 
     Parameters
@@ -172,6 +194,18 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
     num_workers:
         DataLoader worker processes (0: samples are read in the training process). Does not
         change the result (see :func:`pvc_core.training.loader.default_num_workers`).
+    on_epoch_end:
+        Called with the epoch number once that epoch's checkpoint and history are on disk (an
+        exception raised there stops the training as a kill would; the next call resumes).
+
+    pipeline_fingerprint:
+        The pipeline's fingerprint of this training (its settings, upstream stages and code
+        version); part of the specification a checkpoint must match to be resumed.
+
+    A ``checkpoint.pt`` in ``out_dir`` from a training of the same specification is resumed
+    (:mod:`pvc_core.training.checkpoint`); one of another specification is overwritten. A
+    finished training's checkpoint stays: started again unchanged, the training writes its
+    outputs from it without another epoch (delete it to train again from the first epoch).
 
     Returns
     -------
@@ -202,11 +236,16 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
 
     torch_seed = torch_seed_for(seed, 0, "train")
     network_kwargs = {"residual": bool(residual)}
+    options = {"loss": loss, "augmentation": bool(augmentation), "lr_schedule": lr_schedule, **network_kwargs,
+               "pipeline_fingerprint": pipeline_fingerprint}
+    ckpt_path = out_dir / TRAINING_CHECKPOINT
+    resumed = load_training_checkpoint(ckpt_path, resume_key(cfg, options, seed, train, val), log)
     with _deterministic_torch():
         torch.manual_seed(torch_seed)
         dataset = StreamingCaseDataset(train, cfg["input"], size_divisor(cfg["channels"]), torch_seed, augmentation)
         sampler = EpochBatchSampler(dataset, cfg["batch_size"], torch_seed)
-        loader = make_loader(dataset, sampler, torch.Generator().manual_seed(torch_seed), num_workers, dev)
+        generator = torch.Generator().manual_seed(torch_seed)
+        loader = make_loader(dataset, sampler, generator, num_workers, dev)
         module = build_network(cfg["architecture"], cfg["channels"], **network_kwargs).to(dev)
         optimiser = torch.optim.Adam(module.parameters(), lr=cfg["learning_rate"])
         scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=cfg["epochs"],
@@ -215,7 +254,21 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
         loss_fn = nn.L1Loss() if loss == "l1" else nn.MSELoss()
         history: list[dict] = []
         best = {"epoch": 0, "val_loss": math.inf, "state": None}
-        for epoch in range(1, cfg["epochs"] + 1):
+        start_epoch, seconds_before = 0, 0.0
+        if resumed is not None:
+            try:
+                module.load_state_dict(resumed["model"])
+                optimiser.load_state_dict(resumed["optimiser"])
+                if scheduler is not None:
+                    scheduler.load_state_dict(resumed["scheduler"])
+                restore_rng_states(resumed["rng"], generator)
+            except (RuntimeError, KeyError, ValueError, TypeError) as err:
+                raise InputError(f"training checkpoint does not fit this training ({type(err).__name__}: "
+                                 f"{err}); delete it to train from the first epoch".splitlines()[0], ckpt_path) from None
+            history, best = list(resumed["history"]), dict(resumed["best"])
+            start_epoch, seconds_before = int(resumed["epoch"]), float(resumed["seconds"])
+            log(f"resuming from {ckpt_path} after epoch {start_epoch}/{cfg['epochs']}")
+        for epoch in range(start_epoch + 1, cfg["epochs"] + 1):
             t0 = time.perf_counter()
             module.train()
             sampler.set_epoch(epoch)
@@ -238,16 +291,22 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
             if improved:
                 best = {"epoch": epoch, "val_loss": val_loss,
                         "state": {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}}
+            save_training_checkpoint(ckpt_path, {
+                "resume_key": resume_key(cfg, options, seed, train, val), "epoch": epoch,
+                "model": {k: v.detach().cpu() for k, v in module.state_dict().items()},
+                "optimiser": optimiser.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "rng": rng_states(generator), "best": best, "history": history,
+                "seconds": seconds_before + time.perf_counter() - t_start,
+            })
+            _write_history(out_dir / HISTORY, history)
             log(f"epoch {epoch:4d}/{cfg['epochs']}  train {train_loss:.6f}  val {val_loss:.6f}"
                 f"{'  *' if improved and len(val) else ''}  ({seconds:.1f} s)")
+            if on_epoch_end is not None:
+                on_epoch_end(epoch)
 
     _save_checkpoint(out_dir / MODEL_WEIGHTS, best["state"], cfg, network_kwargs)
-    with open(out_dir / f".tmp.{HISTORY}", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["epoch", "train_loss", "val_loss", "seconds"])
-        writer.writeheader()
-        for row in history:
-            writer.writerow({k: (f"{v:.8g}" if isinstance(v, float) else v) for k, v in row.items()})
-    os.replace(out_dir / f".tmp.{HISTORY}", out_dir / HISTORY)
+    _write_history(out_dir / HISTORY, history)
 
     card = {
         "model": "DL-PVC network (Leube et al., J Nucl Med 2024)",
@@ -263,7 +322,8 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
             "no_pvc_val_loss": None if not len(val) else baseline,
             "final_train_loss": history[-1]["train_loss"],
             "final_val_loss": None if not len(val) else history[-1]["val_loss"],
-            "seconds": time.perf_counter() - t_start,
+            "resumed_from_epoch": start_epoch,
+            "seconds": seconds_before + time.perf_counter() - t_start,
             "selection": "lowest validation loss" if len(val) else "last epoch (no validation cases)",
         },
         "data": {
@@ -274,7 +334,7 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
             "cache": str(cache),
         },
         "versions": {"pvc_core": pvc_core.__version__, "torch": str(torch.__version__)},
-        "files": {"weights": MODEL_WEIGHTS, "history": HISTORY},
+        "files": {"weights": MODEL_WEIGHTS, "history": HISTORY, "checkpoint": TRAINING_CHECKPOINT},
     }
     write_json(out_dir / MODEL_CARD, card)
     log(f"best epoch {best['epoch']} (val {best['val_loss']:.6f}); wrote {out_dir / MODEL_WEIGHTS}")
