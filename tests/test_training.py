@@ -437,3 +437,30 @@ def test_bad_model_files_are_input_errors(tmp_path):
     torch.save({"state_dict": {}}, tmp_path / "foreign.pt")
     with pytest.raises(InputError, match="not a dlpvc model"):
         load_model(tmp_path / "foreign.pt")
+
+
+def test_model_files_of_format_1_load_as_before_or_say_why_not(tmp_path):
+    """Format 1 (before [2.4]): its 'unet' is today's 'resunet'; attention gates then had batch norm."""
+    from monai.networks.nets import AttentionUnet
+
+    from pvc_core.networks import NonNegativeOutput, build_network
+
+    cfg = complete_model_cfg({**TINY_CFG, "architecture": "unet"})
+    torch.manual_seed(0)
+    old = build_network("resunet", TINY_CFG["channels"])
+    with torch.no_grad():
+        old.gain.fill_(0.3)
+    torch.save({"format": "dlpvc-model", "format_version": 1, "state_dict": old.state_dict(), "model_cfg": cfg,
+                "network_kwargs": {"residual": True}}, tmp_path / "unet_v1.pt")
+    module, loaded = load_model(tmp_path / "unet_v1.pt")
+    assert loaded["architecture"] == "resunet"
+    x = torch.rand(1, 1, 16, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(module(x), old.eval()(x))
+    bn = NonNegativeOutput(AttentionUnet(3, 1, 1, channels=tuple(TINY_CFG["channels"]), strides=(2, 2)))
+    torch.save({"format": "dlpvc-model", "format_version": 1, "state_dict": bn.state_dict(),
+                "model_cfg": {**cfg, "architecture": "attention_unet"}, "network_kwargs": {"residual": True}},
+               tmp_path / "att_v1.pt")
+    with pytest.raises(InputError, match=r"att_v1.pt: weights do not fit .*format 1.*train it again") as err:
+        load_model(tmp_path / "att_v1.pt")
+    assert "\n" not in str(err.value)

@@ -12,7 +12,7 @@ so on the CPU a resumed training ends with the same weights, bit for bit, as an 
 A checkpoint is resumed only by a training of the same *specification*
 (:func:`resume_key`): model configuration, training options, seed, the exact training and
 validation cases (with their cache fingerprints, i.e. source files, sizes and modification
-times) and the dlpvc version. One of another specification is ignored with a log line and
+times), the dlpvc version and the model-file format (bumped when a network changes). One of another specification is ignored with a log line and
 overwritten by the new training. An unreadable file or one that is not a dlpvc training
 checkpoint is an :class:`~pvc_core.errors.InputError` naming it.
 """
@@ -32,6 +32,7 @@ import torch
 import pvc_core
 from pvc_core.errors import InputError
 from pvc_core.training.case_cache import CachedCase
+from pvc_core.training.predict import CHECKPOINT_VERSION as MODEL_FORMAT_VERSION
 
 #: Identifies a training checkpoint (a model file, ``model.pt``, has format ``dlpvc-model``).
 TRAINING_CHECKPOINT_FORMAT = "dlpvc-training-checkpoint"
@@ -60,6 +61,7 @@ def resume_key(model_cfg: Mapping, options: Mapping, seed: int, train: Sequence[
                  "validation": _cases_digest(val)},
         "pvc_core": pvc_core.__version__,
         "format_version": TRAINING_CHECKPOINT_VERSION,
+        "model_format_version": MODEL_FORMAT_VERSION,  # bumped when a network's definition changes
     }
 
 
