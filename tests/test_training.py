@@ -16,7 +16,7 @@ from pvc_core.training import conserve_total, load_model, predict_image, rescale
 from pvc_core.training.augmentation import N_SYMMETRIES, augment
 from pvc_core.training.case_cache import case_id_of, prepare_cases
 from pvc_core.training.dataset import EpochBatchSampler, StreamingCaseDataset
-from pvc_core.training.loader import make_loader
+from pvc_core.training.loader import batches_of, make_loader
 from pvc_core.training.patches import (apply_patchwise, crop_to, pad_to_multiple, patch_grid, random_patch_corner,
                                        read_window)
 from pvc_core.training.train import complete_model_cfg
@@ -199,6 +199,18 @@ def test_bad_training_pairs_name_the_file(pairs, tmp_path):
     ds = StreamingCaseDataset([case], "full", 4, seed=0)
     with pytest.raises(InputError, match=r"\.input\.npy: cannot read cached training array"):
         ds[(1, 0, 0)]
+
+
+def test_damaged_cache_read_by_a_worker_is_a_one_line_error(pairs, tmp_path):
+    cache = tmp_path / "cache"
+    (case,) = prepare_cases(pairs[:1], cache)
+    ds = StreamingCaseDataset([case], "full", 4, seed=0)
+    loader = make_loader(ds, EpochBatchSampler(ds, 1, seed=0), torch.Generator().manual_seed(0), num_workers=1)
+    case.target_file.write_bytes(b"damaged after the cache was checked")
+    with pytest.raises(InputError) as err:
+        list(batches_of(loader))
+    assert str(err.value).startswith(f"{case.target_file}: cannot read cached training array")
+    assert "\n" not in str(err.value)
 
 
 def _all_batches(dataset, sampler, workers, epochs=(1, 2)):

@@ -10,17 +10,19 @@ same, so that nothing random escapes a resumed training.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from pvc_core.errors import InputError
 from pvc_core.training.dataset import EpochBatchSampler, StreamingCaseDataset
 
 #: Batches each worker prepares ahead (DataLoader's default).
 PREFETCH_FACTOR = 2
 
-__all__ = ["default_num_workers", "make_loader", "seed_worker"]
+__all__ = ["default_num_workers", "make_loader", "seed_worker", "batches_of"]
 
 
 def default_num_workers(device: torch.device, threads: int) -> int:
@@ -55,3 +57,22 @@ def make_loader(dataset: StreamingCaseDataset, sampler: EpochBatchSampler, gener
                       pin_memory=device is not None and device.type == "cuda",
                       worker_init_fn=seed_worker if num_workers else None, generator=generator,
                       prefetch_factor=PREFETCH_FACTOR if num_workers else None, persistent_workers=False)
+
+
+def batches_of(loader: Iterable) -> Iterator:
+    """Iterate ``loader``; an :class:`InputError` raised in a worker keeps its one-line message.
+
+    torch re-raises a worker's exception in the training process as the same type with a
+    message of several lines (``Caught InputError in DataLoader worker process 0``, then the
+    worker's traceback); the user should read the one line that names the file, as without
+    workers.
+    """
+    try:
+        yield from loader
+    except InputError as err:
+        lines = str(err).splitlines()
+        if len(lines) > 1 and lines[0].startswith("Caught InputError in DataLoader worker"):
+            original = [line for line in lines if line.startswith(f"{InputError.__module__}.InputError: ")]
+            if original:
+                raise InputError(original[-1].split(": ", 1)[1]) from None
+        raise

@@ -62,7 +62,7 @@ from pvc_core.training.case_cache import CachedCase, Pair, prepare_cases
 from pvc_core.training.checkpoint import (load_training_checkpoint, restore_rng_states, resume_key, rng_states,
                                           save_training_checkpoint)
 from pvc_core.training.dataset import EpochBatchSampler, StreamingCaseDataset
-from pvc_core.training.loader import make_loader
+from pvc_core.training.loader import batches_of, make_loader
 from pvc_core.training.predict import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, predict_normalised, resolve_device
 
 LOSSES = ("l1", "mse")
@@ -273,7 +273,7 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
             module.train()
             sampler.set_epoch(epoch)
             total, n_seen = 0.0, 0
-            for xb, yb in loader:
+            for xb, yb in batches_of(loader):
                 x, y = xb.to(dev, non_blocking=True), yb.to(dev, non_blocking=True)
                 optimiser.zero_grad(set_to_none=True)
                 batch_loss = loss_fn(module(x), y)
