@@ -1,5 +1,9 @@
 rule train_network:
-    """Train one 3D U-Net variant (architecture x dataset x normalisation x input size)."""
+    """Train one 3D U-Net variant (architecture x dataset x normalisation x input size).
+
+    Resumes from models/<model>/checkpoint.pt when a job of the same fingerprint left one; it is
+    deliberately not an output, since Snakemake deletes a failed (e.g. timed-out) job's outputs.
+    """
     input:
         split=SPLIT,
         recon=lambda wildcards: recon_manifests(recon_of_model(wildcards)),

@@ -149,3 +149,31 @@ def test_command_exit_codes(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "gpu2" in err
     assert main([str(tmp_path / "missing"), "--sinfo-output", str(sinfo)]) == 2
+
+
+def test_repository_profile_resubmits_a_timed_out_training(tmp_path):
+    """train_network gets `preemptible-retries` attempts (it resumes from its checkpoint), every other
+    rule `retries`; Snakemake honours that with any executor (run here with the local one, and fewer
+    attempts than the profile's, to be quick)."""
+    import subprocess
+    import sys
+
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    assert profile["preemptible-rules"] == ["train_network"]
+    assert profile["preemptible-retries"] >= 3 > profile["retries"] >= 0
+    # each rule fails (as a job killed at its time limit) until its attempt number exceeds its n
+    body = "n=$(($(cat {1} 2>/dev/null || echo 0) + 1)); echo $n > {1}; [ $n -gt {0} ] && touch {{output}}"
+    (tmp_path / "Snakefile").write_text(
+        "rule all:\n    input: 'model.pt', 'other.txt'\n"
+        f"rule train_network:\n    output: 'model.pt'\n    shell: '{body.format(2, 'train.n')}'\n"
+        f"rule other:\n    output: 'other.txt'\n    shell: '{body.format(1, 'other.n')}'\n")
+    local = tmp_path / "profile"
+    local.mkdir()
+    (local / "config.yaml").write_text(yaml.safe_dump(
+        {"retries": 0, "preemptible-rules": profile["preemptible-rules"], "preemptible-retries": 2, "cores": 1}))
+    run = subprocess.run([sys.executable, "-m", "snakemake", "--profile", str(local), "--workflow-profile", "none",
+                          "--keep-going", "--directory", str(tmp_path), "--snakefile", str(tmp_path / "Snakefile")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0  # `other` failed its only attempt
+    assert (tmp_path / "model.pt").is_file() and (tmp_path / "train.n").read_text().strip() == "3"
+    assert not (tmp_path / "other.txt").exists() and (tmp_path / "other.n").read_text().strip() == "1"

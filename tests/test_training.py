@@ -13,8 +13,12 @@ from scipy.ndimage import gaussian_filter
 from pvc_core.errors import InputError
 from pvc_core.io import load_image, save_image
 from pvc_core.training import conserve_total, load_model, predict_image, rescale_output, train_model
-from pvc_core.training.dataset import augment, case_id_of, epoch_samples, load_cases
-from pvc_core.training.patches import apply_patchwise, crop_to, pad_to_multiple, patch_grid, random_patch_slices
+from pvc_core.training.augmentation import N_SYMMETRIES, augment
+from pvc_core.training.case_cache import case_id_of, prepare_cases
+from pvc_core.training.dataset import EpochBatchSampler, StreamingCaseDataset
+from pvc_core.training.loader import batches_of, make_loader
+from pvc_core.training.patches import (apply_patchwise, crop_to, pad_to_multiple, patch_grid, random_patch_corner,
+                                       read_window)
 from pvc_core.training.train import complete_model_cfg
 
 @pytest.fixture(autouse=True, scope="module")
@@ -108,32 +112,155 @@ def test_random_patches_lie_inside_and_prefer_foreground():
     rng = np.random.default_rng(0)
     fg = np.zeros((64, 64, 64), bool)
     fg[60:, 60:, 60:] = True
-    slices = random_patch_slices(rng, fg.shape, 50, 32, fg, p_foreground=1.0)
-    for s in slices:
-        assert all(0 <= a.start and a.stop <= 64 and a.stop - a.start == 32 for a in s)
+    for _ in range(50):
+        corner = random_patch_corner(rng, fg.shape, 32, np.argwhere(fg), p_foreground=1.0)
+        s = tuple(slice(c, c + 32) for c in corner)
+        assert all(0 <= c <= 32 for c in corner)
         assert fg[s].any()
+    corners = {random_patch_corner(rng, fg.shape, 32, None) for _ in range(20)}
+    assert len(corners) > 10  # uniform corners without foreground
+
+
+def test_read_window_equals_zero_padding():
+    vol = np.random.default_rng(2).random((5, 6, 7)).astype(np.float32)
+    np.testing.assert_array_equal(read_window(vol, (0, 0, 0), (8, 8, 8)), pad_to_multiple(vol, 4, minimum=8))
+    np.testing.assert_array_equal(read_window(vol, (1, 2, 3), (3, 3, 3)), vol[1:4, 2:5, 3:6])
+    beyond = read_window(vol, (4, 4, 4), (4, 4, 4))  # reaches past every end: the rest is zero
+    np.testing.assert_array_equal(beyond[:1, :2, :3], vol[4:, 4:, 4:])
+    assert beyond.sum() == vol[4:, 4:, 4:].sum()
 
 
 def test_augment_applies_the_same_symmetry_to_input_and_target():
     rng = np.random.default_rng(0)
     x = rng.random((8, 8, 6)).astype(np.float32)
     seen = set()
-    for _ in range(40):
+    for _ in range(400):
         ax, ay = augment(rng, x, 2 * x)
         np.testing.assert_array_equal(ay, 2 * ax)
         np.testing.assert_array_equal(np.sort(ax, axis=None), np.sort(x, axis=None))
         seen.add(ax.tobytes())
-    assert len(seen) > 4
+    assert len(seen) == N_SYMMETRIES == 16  # 4 quarter turns x 4 flip sets, all distinct
+    flat = rng.random((8, 6, 6)).astype(np.float32)  # non-square axial plane: half turn only
+    assert len({augment(rng, flat, flat)[0].tobytes() for _ in range(200)}) == 8
 
 
-def test_load_cases_normalises_by_input_max(pairs):
-    cases = load_cases(pairs[:1])
+# ---- case cache and streaming dataset ----------------------------------------------------------
+
+def test_case_cache_normalises_by_input_max_and_is_reused(pairs, tmp_path):
+    logs = []
+    cases = prepare_cases(pairs[:2], tmp_path, logs.append)
+    spect, truth = load_image(pairs[0][0]).data, load_image(pairs[0][1]).data
+    x, y = cases[0].load()
+    assert cases[0].case_id == "case_0000" and cases[0].shape == spect.shape
+    assert isinstance(x, np.memmap) and x.dtype == np.float32
+    assert cases[0].scale == pytest.approx(float(spect.max()))
+    assert float(x.max()) == pytest.approx(1.0)
+    np.testing.assert_allclose(y, truth / spect.max(), rtol=1e-6)
+    np.testing.assert_array_equal(cases[0].foreground(), np.argwhere(x > 0.05))
+    assert logs == [f"training cache {tmp_path}: 0 cases reused, 2 written"]
+    stamps = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    again = prepare_cases(pairs[:2], tmp_path, logs.append)
+    assert logs[-1].endswith("2 cases reused, 0 written") and again == cases
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == stamps  # nothing rewritten
+
+
+def test_case_cache_rewrites_a_changed_source_or_a_damaged_entry(pairs, tmp_path):
+    src = tmp_path / "src"
+    a = save_image(src / "case_0001" / "spect.nii.gz", load_image(pairs[0][0]).data, 9.6)
+    b = save_image(src / "case_0001" / "truth.nii.gz", load_image(pairs[0][1]).data, 9.6)
+    cache = tmp_path / "cache"
+    (case,) = prepare_cases([(a, b)], cache)
+    # a new input (double the activity, different max): the entry follows it
+    save_image(a, 2 * load_image(a).data, 9.6)
+    logs = []
+    (case2,) = prepare_cases([(a, b)], cache, logs.append)
+    assert logs[-1].endswith("0 cases reused, 1 written")
+    assert case2.scale == pytest.approx(2 * case.scale)
+    np.testing.assert_allclose(case2.load()[1], load_image(b).data / case2.scale, rtol=1e-6)
+    # a truncated array is written again
+    case2.target_file.write_bytes(case2.target_file.read_bytes()[:200])
+    prepare_cases([(a, b)], cache, logs.append)
+    assert logs[-1].endswith("0 cases reused, 1 written")
+    np.testing.assert_allclose(case2.load()[1], load_image(b).data / case2.scale, rtol=1e-6)
+
+
+def test_bad_training_pairs_name_the_file(pairs, tmp_path):
     spect = load_image(pairs[0][0]).data
-    assert cases.ids == ["case_0000"]
-    assert cases.inputs[0].max() == pytest.approx(1.0)
-    assert cases.scales[0] == pytest.approx(float(spect.max()))
-    samples = epoch_samples(load_cases(pairs[:2], 4, 32), np.random.default_rng(0), "patch32")
-    assert len(samples) == 2 and samples[0][0].shape == (32, 32, 32)
+    small = save_image(tmp_path / "small.nii.gz", spect[:8], 9.6)
+    with pytest.raises(InputError, match="small.nii.gz: shape"):
+        prepare_cases([(pairs[0][0], small)], tmp_path / "c")
+    empty = save_image(tmp_path / "empty.nii.gz", np.zeros_like(spect), 9.6)
+    with pytest.raises(InputError, match="empty.nii.gz: input holds no positive value"):
+        prepare_cases([(empty, pairs[0][1])], tmp_path / "c")
+    with pytest.raises(InputError, match="missing.nii.gz: training image not found"):
+        prepare_cases([(tmp_path / "missing.nii.gz", pairs[0][1])], tmp_path / "c")
+    (case,) = prepare_cases(pairs[:1], tmp_path / "c")
+    case.input_file.write_bytes(b"garbage")
+    ds = StreamingCaseDataset([case], "full", 4, seed=0)
+    with pytest.raises(InputError, match=r"\.input\.npy: cannot read cached training array"):
+        ds[(1, 0, 0)]
+
+
+def test_damaged_cache_read_by_a_worker_is_a_one_line_error(pairs, tmp_path):
+    cache = tmp_path / "cache"
+    (case,) = prepare_cases(pairs[:1], cache)
+    ds = StreamingCaseDataset([case], "full", 4, seed=0)
+    loader = make_loader(ds, EpochBatchSampler(ds, 1, seed=0), torch.Generator().manual_seed(0), num_workers=1)
+    case.target_file.write_bytes(b"damaged after the cache was checked")
+    with pytest.raises(InputError) as err:
+        list(batches_of(loader))
+    assert str(err.value).startswith(f"{case.target_file}: cannot read cached training array")
+    assert "\n" not in str(err.value)
+
+
+def _all_batches(dataset, sampler, workers, epochs=(1, 2)):
+    loader = make_loader(dataset, sampler, torch.Generator().manual_seed(0), workers)
+    out = []
+    for epoch in epochs:
+        sampler.set_epoch(epoch)
+        out.append([(x.clone(), y.clone()) for x, y in loader])
+    return out
+
+
+@pytest.mark.parametrize("mode", ["full", "patch32"])
+def test_batches_are_the_same_for_any_number_of_workers(pairs, tmp_path, mode):
+    cases = prepare_cases(pairs, tmp_path)
+    ds = StreamingCaseDataset(cases, mode, 4, seed=11)
+    sampler = EpochBatchSampler(ds, 3, seed=11)
+    serial, parallel = _all_batches(ds, sampler, 0), _all_batches(ds, sampler, 2)
+    shape = (16, 16, 16) if mode == "full" else (32, 32, 32)
+    assert [len(x) for x, _ in serial[0]] == [3, 1]  # 4 cases (one 32^3 patch each), batch 3
+    assert all(x.shape[1:] == (1, *shape) and x.dtype == torch.float32 for x, _ in serial[0])
+    for a, b in zip(serial, parallel):
+        assert len(a) == len(b)
+        assert all(torch.equal(xa, xb) and torch.equal(ya, yb) for (xa, ya), (xb, yb) in zip(a, b))
+    first = torch.cat([x for x, _ in serial[0]])
+    second = torch.cat([x for x, _ in serial[1]])
+    assert not torch.equal(first, second)  # another epoch: other order, patches, symmetries
+
+
+def test_patch_epoch_holds_the_disjoint_patches_of_every_case(pairs, tmp_path):
+    cases = prepare_cases(pairs[:2], tmp_path)
+    ds = StreamingCaseDataset(cases, "patch32", 4, seed=0, patch=8)  # 16^3 holds 8 disjoint 8^3
+    keys = EpochBatchSampler(ds, 5, seed=0).keys()
+    assert sorted(keys) == [(1, c, j) for c in range(2) for j in range(8)]
+    assert ds[keys[0]][0].shape == (1, 8, 8, 8)
+    x0, _ = StreamingCaseDataset(cases, "full", 4, seed=0, augmentation=False)[(1, 0, 0)]
+    np.testing.assert_array_equal(x0[0].numpy(), cases[0].load()[0])
+
+
+def test_batches_never_mix_volume_shapes(pairs, tmp_path):
+    spect, truth = load_image(pairs[0][0]).data, load_image(pairs[0][1]).data
+    odd = [(save_image(tmp_path / f"case_{i:04d}" / "s.nii.gz", spect[:, :, :12], 9.6),
+            save_image(tmp_path / f"case_{i:04d}" / "t.nii.gz", truth[:, :, :12], 9.6)) for i in (8, 9)]
+    cases = prepare_cases(pairs[:2] + odd, tmp_path / "cache")
+    ds = StreamingCaseDataset(cases, "full", 4, seed=0)
+    sampler = EpochBatchSampler(ds, 4, seed=0)
+    for epoch in (1, 2, 3):
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        assert sorted(k[1] for b in batches for k in b) == [0, 1, 2, 3]
+        assert all(len({ds.sample_shape(k[1]) for k in b}) == 1 for b in batches)
 
 
 def test_case_id_of_paths():
@@ -190,6 +317,102 @@ def test_same_seed_gives_identical_weights(pairs, trained, tmp_path):
     assert not all(torch.equal(first[k], other[k]) for k in first)
 
 
+def test_training_with_workers_gives_the_same_weights(pairs, tmp_path):
+    cfg = {**TINY_CFG, "epochs": 2}
+    serial = train_model(pairs[:2], pairs[2:3], cfg, tmp_path / "w0", seed=5, log=lambda s: None, device="cpu",
+                         cache_dir=tmp_path / "cache")
+    train_model(pairs[:2], pairs[2:3], cfg, tmp_path / "w2", seed=5, log=lambda s: None, device="cpu",
+                cache_dir=tmp_path / "cache", num_workers=2)
+    a = torch.load(tmp_path / "w0" / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "w2" / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert serial["training"]["num_workers"] == 0 and serial["data"]["cache"] == str(tmp_path / "cache")
+
+
+class _Killed(Exception):
+    """Raised from ``on_epoch_end`` to stop a training as a kill (or a SLURM time limit) would."""
+
+
+def _kill_after(last_epoch):
+    def callback(epoch):
+        if epoch == last_epoch:
+            raise _Killed
+    return callback
+
+
+def _history(folder):
+    """history.csv without the wall-clock column."""
+    return [(r["epoch"], r["train_loss"], r["val_loss"]) for r in csv.DictReader((folder / "history.csv").open())]
+
+
+@pytest.mark.parametrize("mode", ["full", "patch32"])
+def test_resumed_training_ends_bit_identical_to_an_uninterrupted_one(pairs, tmp_path, mode):
+    cfg = {**TINY_CFG, "epochs": 4, "input": mode}
+    kw = dict(seed=9, log=lambda s: None, device="cpu", cache_dir=tmp_path / "cache")
+    whole = train_model(pairs[:2], pairs[2:3], cfg, tmp_path / "whole", **kw)
+    with pytest.raises(_Killed):
+        train_model(pairs[:2], pairs[2:3], cfg, tmp_path / "resumed", on_epoch_end=_kill_after(2), **kw)
+    assert not (tmp_path / "resumed" / "model.pt").exists()
+    assert [row[0] for row in _history(tmp_path / "resumed")] == ["1", "2"]  # written every epoch
+    logs = []
+    card = train_model(pairs[:2], pairs[2:3], cfg, tmp_path / "resumed", **{**kw, "log": logs.append})
+    assert whole["training"]["resumed_from_epoch"] == 0 and card["training"]["resumed_from_epoch"] == 2
+    assert any(f"checkpoint.pt after epoch 2/4" in line for line in logs)
+    assert not any(line.startswith("epoch    1/") or line.startswith("epoch    2/") for line in logs)
+    best_a = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)["state_dict"]
+    best_b = torch.load(tmp_path / "resumed" / "model.pt", weights_only=True)["state_dict"]
+    last_a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=True)
+    last_b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
+    for a, b in ((best_a, best_b), (last_a["model"], last_b["model"])):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    moments = [(last_a["optimiser"]["state"][i]["exp_avg_sq"], last_b["optimiser"]["state"][i]["exp_avg_sq"])
+               for i in last_a["optimiser"]["state"]]
+    assert all(torch.equal(a, b) for a, b in moments)
+    assert _history(tmp_path / "whole") == _history(tmp_path / "resumed") and len(_history(tmp_path / "whole")) == 4
+    assert card["training"]["best_epoch"] == whole["training"]["best_epoch"]
+    assert last_b["epoch"] == 4 and [h["epoch"] for h in last_b["history"]] == [1, 2, 3, 4]
+
+
+def test_checkpoint_of_another_specification_is_ignored_and_overwritten(pairs, tmp_path):
+    cfg = {**TINY_CFG, "epochs": 2}
+    kw = dict(seed=9, device="cpu", cache_dir=tmp_path / "cache")
+    with pytest.raises(_Killed):
+        train_model(pairs[:2], [], cfg, tmp_path / "m", log=lambda s: None, on_epoch_end=_kill_after(1), **kw)
+    logs = []
+    other = {**cfg, "learning_rate": 0.02}
+    card = train_model(pairs[:2], [], other, tmp_path / "m", log=logs.append, **kw)
+    assert card["training"]["resumed_from_epoch"] == 0
+    assert any("checkpoint of another specification (differs in model_cfg.learning_rate)" in line for line in logs)
+    train_model(pairs[:2], [], other, tmp_path / "fresh", log=lambda s: None, **kw)
+    a = torch.load(tmp_path / "m" / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "fresh" / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert torch.load(tmp_path / "m" / "checkpoint.pt", weights_only=True)["resume_key"]["model_cfg"]["learning_rate"] == 0.02
+    # a rewritten training image is another specification too
+    src = tmp_path / "src"
+    moved = [(save_image(src / f"case_{i}" / "s.nii.gz", load_image(p[0]).data, 9.6),
+              save_image(src / f"case_{i}" / "t.nii.gz", load_image(p[1]).data, 9.6)) for i, p in enumerate(pairs[:2])]
+    with pytest.raises(_Killed):
+        train_model(moved, [], cfg, tmp_path / "d", log=lambda s: None, on_epoch_end=_kill_after(1), **kw)
+    save_image(moved[1][0], 1.5 * load_image(moved[1][0]).data, 9.6)
+    logs = []
+    train_model(moved, [], cfg, tmp_path / "d", log=logs.append, **kw)
+    assert any("differs in data.train)" in line for line in logs)
+
+
+def test_bad_training_checkpoints_are_input_errors(pairs, tmp_path):
+    kw = dict(seed=0, log=lambda s: None, device="cpu", cache_dir=tmp_path / "cache")
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "checkpoint.pt").write_bytes(b"\x80\x02 half a checkpoint")
+    with pytest.raises(InputError, match=r"junk/checkpoint.pt: cannot read training checkpoint \(") as err:
+        train_model(pairs[:1], [], {**TINY_CFG, "epochs": 1}, tmp_path / "junk", **kw)
+    assert "\n" not in str(err.value)
+    (tmp_path / "foreign").mkdir()
+    torch.save({"state_dict": {}}, tmp_path / "foreign" / "checkpoint.pt")
+    with pytest.raises(InputError, match="foreign/checkpoint.pt: not a dlpvc training checkpoint"):
+        train_model(pairs[:1], [], {**TINY_CFG, "epochs": 1}, tmp_path / "foreign", **kw)
+
+
 def test_model_round_trip_and_prediction_conserves_total(pairs, trained):
     module, cfg = load_model(trained[0] / "model.pt", device="cpu")
     assert cfg == complete_model_cfg(TINY_CFG) and not module.training
@@ -226,3 +449,30 @@ def test_bad_model_files_are_input_errors(tmp_path):
     torch.save({"state_dict": {}}, tmp_path / "foreign.pt")
     with pytest.raises(InputError, match="not a dlpvc model"):
         load_model(tmp_path / "foreign.pt")
+
+
+def test_model_files_of_format_1_load_as_before_or_say_why_not(tmp_path):
+    """Format 1 (before [2.4]): its 'unet' is today's 'resunet'; attention gates then had batch norm."""
+    from monai.networks.nets import AttentionUnet
+
+    from pvc_core.networks import NonNegativeOutput, build_network
+
+    cfg = complete_model_cfg({**TINY_CFG, "architecture": "unet"})
+    torch.manual_seed(0)
+    old = build_network("resunet", TINY_CFG["channels"])
+    with torch.no_grad():
+        old.gain.fill_(0.3)
+    torch.save({"format": "dlpvc-model", "format_version": 1, "state_dict": old.state_dict(), "model_cfg": cfg,
+                "network_kwargs": {"residual": True}}, tmp_path / "unet_v1.pt")
+    module, loaded = load_model(tmp_path / "unet_v1.pt")
+    assert loaded["architecture"] == "resunet"
+    x = torch.rand(1, 1, 16, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(module(x), old.eval()(x))
+    bn = NonNegativeOutput(AttentionUnet(3, 1, 1, channels=tuple(TINY_CFG["channels"]), strides=(2, 2)))
+    torch.save({"format": "dlpvc-model", "format_version": 1, "state_dict": bn.state_dict(),
+                "model_cfg": {**cfg, "architecture": "attention_unet"}, "network_kwargs": {"residual": True}},
+               tmp_path / "att_v1.pt")
+    with pytest.raises(InputError, match=r"att_v1.pt: weights do not fit .*format 1.*train it again") as err:
+        load_model(tmp_path / "att_v1.pt")
+    assert "\n" not in str(err.value)

@@ -8,4 +8,5 @@ smk = snakemake  # noqa: F821 (injected by Snakemake)
 ctx, p = snakemake_job(smk)
 with ctx as log:
     train_network(dict(p.spec), p.seed, p.results, smk.input.split, list(smk.input.recon),
-                  str(Path(smk.output.model).parent), log=log)
+                  str(Path(smk.output.model).parent), log=log, threads=smk.threads,
+                  fingerprint=p.fingerprint)

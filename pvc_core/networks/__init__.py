@@ -5,8 +5,10 @@ activity estimate in the same units), keeps the spatial shape for any input whos
 divisible by ``2 ** (len(channels) - 1)`` (:func:`size_divisor`), and ends in the non-negative
 head of :mod:`pvc_core.networks.output`.
 
-Names (fixed by the configuration schema): ``unet``, ``attention_unet``, ``unetpp``, ``r2unet``,
-``r2attention_unet``.
+Names (fixed by the configuration schema): the paper's five, ``unet`` (the fastMRI U-Net),
+``attention_unet``, ``unetpp``, ``r2unet``, ``r2attention_unet``, and ``resunet`` (MONAI's
+residual-unit U-Net, dlpvc's ``unet`` before the fastMRI one). All normalise by instance, never
+by batch (:mod:`pvc_core.networks.norms`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pvc_core.networks.attention_unet import build_attention_unet
 from pvc_core.networks.output import NonNegativeOutput
 from pvc_core.networks.r2attention_unet import build_r2attention_unet
 from pvc_core.networks.r2unet import build_r2unet
+from pvc_core.networks.resunet import build_resunet
 from pvc_core.networks.unet import build_unet
 from pvc_core.networks.unetpp import build_unetpp
 
@@ -28,6 +31,7 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "unetpp": build_unetpp,
     "r2unet": build_r2unet,
     "r2attention_unet": build_r2attention_unet,
+    "resunet": build_resunet,
 }
 
 #: Architecture names accepted by :func:`build_network` (same as the schema's enum).
@@ -41,7 +45,7 @@ def build_network(name: str, channels: Sequence[int], residual: bool = True, **k
 
     ``residual`` adds the input to the network output before the final ReLU (see
     :mod:`pvc_core.networks.output`); other keywords go to the architecture's builder
-    (e.g. ``dropout``; ``t`` for the R2 networks; ``num_res_units`` for ``unet``).
+    (e.g. ``dropout``; ``t`` for the R2 networks; ``num_res_units`` for ``resunet``).
     """
     if name not in _BUILDERS:
         raise ValueError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}")

@@ -3,7 +3,8 @@
 The paper's best architecture for DL-PVC. MONAI has no R2U-Net, so it is assembled here from the
 blocks in :mod:`pvc_core.networks.recurrent_blocks`: max-pooling down, nearest-neighbour + conv
 up, skip connections by concatenation, a 1x1x1 output convolution. ``attention=True`` adds
-Oktay's additive attention gates (MONAI's ``AttentionBlock``) on the skips, which gives
+Oktay's additive attention gates (MONAI's ``AttentionBlock``, its batch norm replaced by instance
+norm as everywhere in dlpvc, :mod:`pvc_core.networks.norms`) on the skips, which gives
 R2AttU-Net (:mod:`pvc_core.networks.r2attention_unet`).
 """
 
@@ -15,6 +16,7 @@ import torch
 from monai.networks.nets.attentionunet import AttentionBlock
 from torch import nn
 
+from pvc_core.networks.norms import batch_to_instance_norm
 from pvc_core.networks.recurrent_blocks import RRCNNBlock, UpConv
 
 
@@ -43,8 +45,9 @@ class R2UNet(nn.Module):
         self.pool = nn.MaxPool3d(2)
         self.encoder = nn.ModuleList([RRCNNBlock(1 if i == 0 else ch[i - 1], ch[i], t, **kw) for i in range(len(ch))])
         self.up = nn.ModuleList([UpConv(ch[i + 1], ch[i], **kw) for i in range(len(ch) - 1)])
-        self.gates = nn.ModuleList([AttentionBlock(3, f_int=max(ch[i] // 2, 1), f_g=ch[i], f_l=ch[i])
-                                    for i in range(len(ch) - 1)]) if attention else None
+        self.gates = batch_to_instance_norm(nn.ModuleList([
+            AttentionBlock(3, f_int=max(ch[i] // 2, 1), f_g=ch[i], f_l=ch[i]) for i in range(len(ch) - 1)
+        ])) if attention else None
         self.decoder = nn.ModuleList([RRCNNBlock(2 * ch[i], ch[i], t, **kw) for i in range(len(ch) - 1)])
         self.head = nn.Conv3d(ch[0], 1, kernel_size=1)
 

@@ -93,14 +93,22 @@ def _pairs(results: str, cases: list[int], dataset: str) -> list[tuple[str, str]
 
 
 def train_network(spec: dict, seed: int, results: str, split_path: str, recon_manifests: list[str], out_dir: str,
-                  log: Log = print) -> dict:
-    """Train one network on the training split; validation split picks the best epoch."""
+                  log: Log = print, threads: int = 1, fingerprint: str | None = None) -> dict:
+    """Train one network on the training split; validation split picks the best epoch.
+
+    The cases are cached normalised under ``paths.training_cache_dir`` (shared by every model of
+    the dataset); ``threads`` (the job's CPUs) sets the DataLoader workers on a GPU. A checkpoint
+    left in ``out_dir`` by a job of the same ``fingerprint`` (a resubmitted job) is resumed.
+    """
     from pvc_core.training import train_model
+    from pvc_core.training.loader import default_num_workers
+    from pvc_core.training.predict import resolve_device
 
     split = usable_split(split_path, recon_manifests)
     val = split["validation"] or split["train"][:1]
     return train_model(_pairs(results, split["train"], spec["dataset"]), _pairs(results, val, spec["dataset"]),
-                       spec, out_dir, seed=seed, log=log)
+                       spec, out_dir, seed=seed, log=log, cache_dir=paths.training_cache_dir(results, spec["dataset"]),
+                       num_workers=default_num_workers(resolve_device(), threads), pipeline_fingerprint=fingerprint)
 
 
 def predict_test_cases(model: str, model_path: str, results: str, split_path: str, recon_manifests: list[str],

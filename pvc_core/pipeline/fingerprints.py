@@ -40,7 +40,7 @@ from pvc_core.specs import Settings, spec_dict
 #: everything downstream is then redone.
 CODE_VERSIONS = {
     "phantom": 1, "simulate": 3, "noise": 1, "calibration": 3, "recon": 4, "prune": 1, "split": 1, "resolution": 1,
-    "train": 1, "predict": 1, "iy": 1, "evaluate": 1, "montage": 1, "report": 1,
+    "train": 3, "predict": 1, "iy": 1, "evaluate": 1, "montage": 1, "report": 1,
 }
 
 #: Per-case stages in pipeline order (their markers live in each case's folder).

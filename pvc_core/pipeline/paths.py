@@ -17,6 +17,8 @@ Layout under the results folder::
     splits.json                        train / validation / test case lists
     resolution/RR.json                 matched-filter FWHM of a reconstruction
     models/<model>/model.pt            trained network, its model_card.json and history.csv
+    models/<model>/checkpoint.pt       the training's state after its last epoch (resume)
+    cache/training/RR_n/               normalised training cases as .npy (shared by the dataset's models)
     predictions/<model>/00017.nii.gz   DL-PVC of a test case (predictions/<model>/done.json)
     iy/RR_n_truth/00017.nii.gz         iterative Yang with the true or SPECT-derived mask (iy/RR_n.json)
     tables/metrics_main.csv            metrics per case x dataset x PVC method (summary_main.csv)
@@ -43,6 +45,8 @@ MU = "mu.nii.gz"
 MODEL_WEIGHTS = "model.pt"
 MODEL_CARD = "model_card.json"
 HISTORY = "history.csv"
+#: The training's checkpoint beside the model (not a rule output: Snakemake must not delete it).
+TRAINING_CHECKPOINT = "checkpoint.pt"
 DONE = "done.json"
 #: What ``dlpvc simulate`` writes beside its images.
 SIMULATION_SUMMARY = "simulation.json"
@@ -119,6 +123,11 @@ def model_card_file(results: str | Path, model: str) -> Path:
 
 def history_file(results: str | Path, model: str) -> Path:
     return model_dir(results, model) / HISTORY
+
+
+def training_cache_dir(results: str | Path, dataset: str) -> Path:
+    """The normalised-case cache of a dataset's trainings (:mod:`pvc_core.training.case_cache`)."""
+    return Path(results) / "cache" / "training" / dataset
 
 
 def prediction_file(results: str | Path, model: str, case_id: int) -> Path:

@@ -1,8 +1,12 @@
 """Training and applying DL-PVC networks.
 
 * :mod:`~pvc_core.training.normalisation`: input-max normalisation, activity conservation.
-* :mod:`~pvc_core.training.patches`: padding, 32^3 patch sampling and reassembly.
-* :mod:`~pvc_core.training.dataset`: pairs loaded once into memory, augmentation.
+* :mod:`~pvc_core.training.patches`: padding, windows, 32^3 patch sampling and reassembly.
+* :mod:`~pvc_core.training.augmentation`: the 16 symmetries of the acquisition.
+* :mod:`~pvc_core.training.case_cache`: cases normalised once into memory-mappable ``.npy`` files.
+* :mod:`~pvc_core.training.dataset`: the streaming torch ``Dataset`` and its seeded epoch sampler.
+* :mod:`~pvc_core.training.loader`: the ``DataLoader`` (workers, pinned memory, seeded generator).
+* :mod:`~pvc_core.training.checkpoint`: the per-epoch training checkpoint and automatic resume.
 * :mod:`~pvc_core.training.train`: :func:`train_model` (writes model.pt, model_card.json, history.csv).
 * :mod:`~pvc_core.training.predict`: :func:`load_model`, :func:`predict_image`.
 """

@@ -1,160 +1,158 @@
-"""In-memory training data: (SPECT, truth) pairs loaded once, normalised, augmented per epoch.
+"""Training samples streamed from the case cache: a torch ``Dataset`` and its epoch batch sampler.
 
-The demo's 24 training cases at 64^3 take 50 MB as float32, so every case is read once with
-:func:`pvc_core.io.load_image` and kept in memory. Each case is stored normalised (see
-:mod:`pvc_core.training.normalisation`): input / max(input) and truth / max(input).
+Nothing of a case stays in memory between samples: :class:`StreamingCaseDataset` opens a case's
+cached arrays (:mod:`pvc_core.training.case_cache`) memory-mapped for each sample, copies out the
+window it needs (the zero-padded volume for ``input: full``, one 32^3 patch for ``patch32``),
+applies one random symmetry (:mod:`pvc_core.training.augmentation`) and returns it. So memory
+does not grow with the number of cases, only with the batch and the DataLoader's prefetching.
 
-Augmentation uses the symmetries of a SPECT acquisition with a 360-degree body-contour orbit:
-flipping the patient left-right (array axis 0) or head-feet (axis 2) or turning it by a multiple
-of 90 degrees in the axial plane (axes 0 and 1) turns the reconstruction and the truth alike, so
-each augmented pair is again a physically valid pair. The 16 combinations multiply the variety of
-a small training set without a single new simulation.
+**Reproducible for any number of DataLoader workers.** A sample is named by a key
+``(epoch, case, patch)``; everything random about it (patch position, symmetry) comes from a
+numpy generator seeded by ``(seed, 'sample', epoch, case, patch)``, and the order of an epoch
+from one seeded by ``(seed, 'order', epoch)`` (:class:`EpochBatchSampler`). No sample depends on
+which worker made it or on what was drawn before it, so 0, 1 or 8 workers give the same batches,
+and a resumed training (which starts at a later epoch) gets exactly the samples the uninterrupted
+one would have had.
+
+An epoch of ``'full'`` holds every case once; one of ``'patch32'`` holds, per case, as many
+random 32^3 patches as the padded volume holds disjoint ones (so an epoch sees about as many
+voxels as with ``'full'``), half of them centred on foreground voxels, all shuffled together.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
 
 from pvc_core.errors import InputError
-from pvc_core.io import load_image
-from pvc_core.training.normalisation import input_scale
-from pvc_core.training.patches import PATCH_SIZE, pad_to_multiple, random_patch_slices
+from pvc_core.seeding import stage_key
+from pvc_core.training.augmentation import augment
+from pvc_core.training.case_cache import CachedCase
+from pvc_core.training.patches import PATCH_SIZE, padded_shape, random_patch_corner, read_window
 
-#: Axes of the axial (transverse) plane in array order; axis 2 runs head-feet (NIfTI RAS).
-AXIAL_PLANE = (0, 1)
+#: Model input modes (schema ``$defs/input``).
+INPUT_MODES = ("full", "patch32")
 
-Pair = tuple[str | os.PathLike, str | os.PathLike] | tuple[str, str | os.PathLike, str | os.PathLike]
+SampleKey = tuple[int, int, int]  # (epoch, case index, patch index)
 
-__all__ = ["AXIAL_PLANE", "CaseSet", "case_id_of", "load_cases", "augment", "epoch_samples", "batches"]
+__all__ = ["INPUT_MODES", "SampleKey", "EpochBatchSampler", "StreamingCaseDataset", "sample_rng"]
 
 
-def case_id_of(path: str | os.PathLike) -> str:
-    """A readable case identifier from a file path.
+def sample_rng(seed: int, epoch: int, case: int, patch: int = 0) -> np.random.Generator:
+    """The generator of one sample: a pure function of ``(seed, epoch, case, patch)``."""
+    return np.random.default_rng([int(seed), stage_key("sample"), int(epoch), int(case), int(patch)])
 
-    From the file upwards, the first path component that matches ``case[_-]?<digits>`` gives it
-    (``.../case_0007/spect.nii.gz`` -> ``case_0007``); failing that, the first all-digit
-    component (the pipeline's ``cases/00017/spect_RR_n.nii.gz`` -> ``00017``); failing that, the
-    file name without ``.nii``/``.nii.gz``.
+
+def _order_rng(seed: int, epoch: int) -> np.random.Generator:
+    return np.random.default_rng([int(seed), stage_key("order"), int(epoch)])
+
+
+class StreamingCaseDataset(Dataset):
+    """Samples of cached cases, read from disk per item (map-style, keys ``(epoch, case, patch)``).
+
+    Parameters
+    ----------
+    cases:
+        Cache entries (:func:`~pvc_core.training.case_cache.prepare_cases`).
+    input_mode:
+        ``'full'`` (whole volume, zero-padded to ``multiple``) or ``'patch32'``.
+    multiple:
+        Edges are padded to a multiple of this (the network's
+        :func:`~pvc_core.networks.size_divisor`); ``patch32`` also pads to at least 32.
+    seed:
+        Seed of every sample's generator (:func:`sample_rng`).
+    augmentation:
+        Apply one random symmetry per sample.
+
+    An item is ``(input, target)``, two float32 tensors of shape ``(1, D, H, W)``.
     """
-    p = Path(path)
-    stem = re.sub(r"\.nii(\.gz)?$", "", p.name)
-    parts = (stem, *(q.name for q in p.parents))
-    for part in parts:
-        m = re.search(r"case[_-]?\d+", part, re.IGNORECASE)
-        if m:
-            return m.group(0)
-    for part in parts:
-        if part.isdigit():
-            return part
-    return stem
 
-
-@dataclass
-class CaseSet:
-    """Normalised cases in memory.
-
-    ``inputs[k]`` = SPECT / scale[k], ``targets[k]`` = truth / scale[k] (float32, padded with
-    zeros as requested at loading); ``shapes[k]`` is the shape before padding.
-    """
-
-    ids: list[str] = field(default_factory=list)
-    inputs: list[np.ndarray] = field(default_factory=list)
-    targets: list[np.ndarray] = field(default_factory=list)
-    scales: list[float] = field(default_factory=list)
-    shapes: list[tuple[int, int, int]] = field(default_factory=list)
-    files: list[tuple[str, str]] = field(default_factory=list)
+    def __init__(self, cases: Sequence[CachedCase], input_mode: str, multiple: int, seed: int,
+                 augmentation: bool = True, patch: int = PATCH_SIZE) -> None:
+        if input_mode not in INPUT_MODES:
+            raise InputError(f"model input must be one of {INPUT_MODES}, got {input_mode!r}")
+        self.cases = list(cases)
+        self.input_mode = input_mode
+        self.patch = int(patch)
+        self.seed = int(seed)
+        self.augmentation = bool(augmentation)
+        minimum = self.patch if input_mode == "patch32" else 0
+        self.padded_shapes = [padded_shape(c.shape, multiple, minimum) for c in self.cases]
 
     def __len__(self) -> int:
-        return len(self.ids)
+        """Number of cases (an epoch's number of samples is the sampler's business)."""
+        return len(self.cases)
 
+    def patches_per_case(self, index: int) -> int:
+        """Samples of case ``index`` per epoch: 1 for ``'full'``, disjoint patches for ``'patch32'``."""
+        if self.input_mode == "full":
+            return 1
+        return max(1, int(np.prod([s // self.patch for s in self.padded_shapes[index]])))
 
-def load_cases(pairs: Sequence[Pair], multiple: int = 1, minimum: int = 0) -> CaseSet:
-    """Read ``(input, truth)`` or ``(case_id, input, truth)`` NIfTI pairs into a :class:`CaseSet`.
+    def sample_shape(self, index: int) -> tuple[int, int, int]:
+        """Spatial shape of the samples of case ``index``."""
+        return self.padded_shapes[index] if self.input_mode == "full" else (self.patch,) * 3
 
-    Each volume is zero-padded at the end of every axis to a multiple of ``multiple`` and at
-    least ``minimum`` voxels. Raises :class:`InputError` naming the file when shapes differ or an
-    input holds no positive value (it cannot be normalised).
-    """
-    cases = CaseSet()
-    for pair in pairs:
-        if len(pair) == 3:
-            cid, in_path, truth_path = pair
-        elif len(pair) == 2:
-            in_path, truth_path = pair
-            cid = case_id_of(in_path)
+    def __getitem__(self, key: SampleKey) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, index, patch_index = (int(k) for k in key)
+        case = self.cases[index]
+        rng = sample_rng(self.seed, epoch, index, patch_index)
+        x_all, y_all = case.load(mmap=True)
+        if self.input_mode == "full":
+            corner, size = (0, 0, 0), self.padded_shapes[index]
         else:
-            raise InputError(f"a training pair must be (input, truth) or (case_id, input, truth), got {pair!r}")
-        spect = load_image(in_path, name="SPECT input").data
-        truth = load_image(truth_path, name="true activity").data
-        if spect.shape != truth.shape:
-            raise InputError(f"shape {truth.shape} differs from its input {in_path} {spect.shape}", truth_path)
-        scale = input_scale(spect)
-        if scale <= 0:
-            raise InputError("input holds no positive value; it cannot be normalised by its maximum", in_path)
-        cases.ids.append(str(cid))
-        cases.files.append((str(in_path), str(truth_path)))
-        cases.shapes.append(tuple(spect.shape))
-        cases.scales.append(scale)
-        cases.inputs.append(pad_to_multiple((spect / scale).astype(np.float32), multiple, minimum))
-        cases.targets.append(pad_to_multiple((truth / scale).astype(np.float32), multiple, minimum))
-    return cases
+            size = (self.patch,) * 3
+            corner = random_patch_corner(rng, self.padded_shapes[index], self.patch, case.foreground())
+        x, y = read_window(x_all, corner, size), read_window(y_all, corner, size)
+        del x_all, y_all  # unmap
+        if self.augmentation:
+            x, y = augment(rng, x, y)
+        return torch.from_numpy(x)[None], torch.from_numpy(y)[None]
 
 
-def augment(rng: np.random.Generator, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Apply one random symmetry (flips of axes 0 and 2, quarter turns in the axial plane) to both."""
-    k = int(rng.integers(4)) if x.shape[AXIAL_PLANE[0]] == x.shape[AXIAL_PLANE[1]] else 2 * int(rng.integers(2))
-    flips = tuple(a for a in (0, 2) if rng.random() < 0.5)
-    if k:
-        x, y = np.rot90(x, k, AXIAL_PLANE), np.rot90(y, k, AXIAL_PLANE)
-    if flips:
-        x, y = np.flip(x, flips), np.flip(y, flips)
-    return np.ascontiguousarray(x), np.ascontiguousarray(y)
+class EpochBatchSampler(Sampler[list[SampleKey]]):
+    """Batches of sample keys of one epoch, in a seeded order; :meth:`set_epoch` before iterating.
 
-
-def epoch_samples(cases: CaseSet, rng: np.random.Generator, input_mode: str, augmentation: bool = True,
-                  patch: int = PATCH_SIZE) -> list[tuple[np.ndarray, np.ndarray]]:
-    """One epoch of (input, target) samples in random order.
-
-    ``'full'``: every case once. ``'patch32'``: from every case as many random 32^3 patches as
-    the volume holds disjoint ones (so an epoch sees about as many voxels as with ``'full'``),
-    half of them centred on voxels with activity in the input.
+    The cases are permuted (``'patch32'``: every patch key of every case is, too) by a generator
+    of ``(seed, epoch)``, then consecutive keys whose samples have the same shape are grouped into
+    batches of at most ``batch_size`` (full volumes of different sizes go into separate batches).
     """
-    samples = []
-    for k in rng.permutation(len(cases)):
-        x, y = cases.inputs[k], cases.targets[k]
-        if input_mode == "full":
-            crops = [(x, y)]
-        elif input_mode == "patch32":
-            n = max(1, int(np.prod([s // patch for s in x.shape])))
-            fg = x > 0.05
-            crops = [(x[s], y[s]) for s in random_patch_slices(rng, x.shape, n, patch, fg)]
-        else:
-            raise InputError(f"model input must be 'full' or 'patch32', got {input_mode!r}")
-        for cx, cy in crops:
-            samples.append(augment(rng, cx, cy) if augmentation else (cx, cy))
-    if input_mode == "patch32":
-        samples = [samples[i] for i in rng.permutation(len(samples))]
-    return samples
 
+    def __init__(self, dataset: StreamingCaseDataset, batch_size: int, seed: int) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.epoch = 1
 
-def batches(samples: list[tuple[np.ndarray, np.ndarray]], batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Stack consecutive samples into ``(B, 1, D, H, W)`` float32 input and target arrays.
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch (1-based) whose batches the next iteration yields."""
+        self.epoch = int(epoch)
 
-    Samples of different shapes (full volumes of different sizes) go into separate batches.
-    """
-    i = 0
-    while i < len(samples):
-        shape = samples[i][0].shape
-        j = i
-        while j < len(samples) and j - i < batch_size and samples[j][0].shape == shape:
-            j += 1
-        chunk = samples[i:j]
-        yield (np.stack([s[0] for s in chunk])[:, None].astype(np.float32, copy=False),
-               np.stack([s[1] for s in chunk])[:, None].astype(np.float32, copy=False))
-        i = j
+    def keys(self) -> list[SampleKey]:
+        """The epoch's sample keys in order."""
+        ds, rng = self.dataset, _order_rng(self.seed, self.epoch)
+        keys = [(self.epoch, int(k), j) for k in rng.permutation(len(ds)) for j in range(ds.patches_per_case(int(k)))]
+        if ds.input_mode == "patch32":
+            keys = [keys[i] for i in rng.permutation(len(keys))]
+        return keys
+
+    def __iter__(self) -> Iterator[list[SampleKey]]:
+        batch: list[SampleKey] = []
+        shape = None
+        for key in self.keys():
+            s = self.dataset.sample_shape(key[1])
+            if batch and (len(batch) == self.batch_size or s != shape):
+                yield batch
+                batch = []
+            batch.append(key)
+            shape = s
+        if batch:
+            yield batch
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)

@@ -1,4 +1,4 @@
-"""Padding, 32^3 patch sampling and overlapping-patch reassembly (``input: patch32``).
+"""Padding, windows, 32^3 patch sampling and overlapping-patch reassembly (``input: patch32``).
 
 Prediction on patches tiles the volume with patches that overlap by half their edge (stride 16
 for 32^3) and blends the overlapping predictions with a separable tent window, so that voxels near
@@ -15,10 +15,15 @@ import numpy as np
 #: Patch edge of the paper's patch-wise DL-PVC (voxels).
 PATCH_SIZE = 32
 
-__all__ = ["PATCH_SIZE", "pad_to_multiple", "crop_to", "patch_starts", "patch_grid", "apply_patchwise",
-           "random_patch_slices", "tent_window"]
+__all__ = ["PATCH_SIZE", "padded_shape", "pad_to_multiple", "crop_to", "patch_starts", "patch_grid",
+           "apply_patchwise", "random_patch_corner", "read_window", "tent_window"]
 
 Slices = tuple[slice, slice, slice]
+
+
+def padded_shape(shape: Sequence[int], multiple: int, minimum: int = 0) -> tuple[int, ...]:
+    """Each edge rounded up to a multiple of ``multiple`` and to at least ``minimum`` voxels."""
+    return tuple(max(int(minimum), -(-int(n) // int(multiple)) * int(multiple)) for n in shape)
 
 
 def pad_to_multiple(volume: np.ndarray, multiple: int, minimum: int = 0) -> np.ndarray:
@@ -26,7 +31,7 @@ def pad_to_multiple(volume: np.ndarray, multiple: int, minimum: int = 0) -> np.n
 
     Returns the volume itself when no padding is needed. Zero is the background activity.
     """
-    target = [max(minimum, -(-n // multiple) * multiple) for n in volume.shape]
+    target = padded_shape(volume.shape, multiple, minimum)
     pad = [(0, t - n) for n, t in zip(volume.shape, target)]
     if not any(p for _, p in pad):
         return volume
@@ -87,25 +92,38 @@ def apply_patchwise(volume: np.ndarray, predict: Callable[[np.ndarray], np.ndarr
     return (acc / norm).astype(np.float32)
 
 
-def random_patch_slices(rng: np.random.Generator, shape: Sequence[int], n: int, patch: int = PATCH_SIZE,
-                        foreground: np.ndarray | None = None, p_foreground: float = 0.5) -> list[Slices]:
-    """``n`` random patch positions inside ``shape``.
+def random_patch_corner(rng: np.random.Generator, shape: Sequence[int], patch: int = PATCH_SIZE,
+                        foreground: np.ndarray | None = None, p_foreground: float = 0.5) -> tuple[int, int, int]:
+    """Corner (first voxel) of one random patch of edge ``patch`` inside a volume of ``shape``.
 
-    With probability ``p_foreground`` a patch is centred (as far as the volume allows) on a voxel
-    drawn uniformly from ``foreground`` (boolean, e.g. where the input holds activity); otherwise
-    its corner is uniform. Biasing towards activity keeps training from spending most steps on
-    empty background.
+    With probability ``p_foreground`` the patch is centred (as far as the volume allows) on a voxel
+    drawn uniformly from ``foreground``, an ``(N, 3)`` array of voxel indices (e.g. where the input
+    holds activity); otherwise its corner is uniform. Biasing towards activity keeps training from
+    spending most steps on empty background. Draws from ``rng`` in a fixed order, so the same
+    generator state gives the same patch.
     """
     hi = np.array(shape) - patch
     if np.any(hi < 0):
         raise ValueError(f"volume {tuple(shape)} is smaller than the patch edge {patch}")
-    fg = np.flatnonzero(foreground) if foreground is not None else np.empty(0, np.int64)
-    out = []
-    for _ in range(n):
-        if fg.size and rng.random() < p_foreground:
-            centre = np.array(np.unravel_index(fg[rng.integers(fg.size)], shape))
-            corner = np.clip(centre - patch // 2, 0, hi)
-        else:
-            corner = np.array([rng.integers(h + 1) for h in hi])
-        out.append(tuple(slice(int(c), int(c) + patch) for c in corner))
+    n_fg = 0 if foreground is None else len(foreground)
+    if n_fg and rng.random() < p_foreground:
+        centre = np.asarray(foreground[int(rng.integers(n_fg))], dtype=np.int64)
+        corner = np.clip(centre - patch // 2, 0, hi)
+    else:
+        corner = np.array([rng.integers(h + 1) for h in hi])
+    return tuple(int(c) for c in corner)
+
+
+def read_window(volume: np.ndarray, corner: Sequence[int], size: Sequence[int]) -> np.ndarray:
+    """A float32 copy of ``volume[corner : corner + size]``, zero where it reaches past the end.
+
+    Reads only the window from ``volume`` (which may be a memory-mapped ``.npy``), so that a patch
+    of a large case costs the patch, not the case. With ``corner = 0`` and ``size`` the padded
+    shape it equals :func:`pad_to_multiple` of the volume.
+    """
+    out = np.zeros(tuple(int(n) for n in size), np.float32)
+    src = tuple(slice(int(c), min(int(c) + int(n), m)) for c, n, m in zip(corner, size, volume.shape))
+    dst = tuple(slice(0, max(s.stop - s.start, 0)) for s in src)
+    if all(d.stop > 0 for d in dst):
+        out[dst] = volume[src]
     return out

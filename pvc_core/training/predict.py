@@ -20,9 +20,12 @@ from pvc_core.networks import build_network, size_divisor
 from pvc_core.training.normalisation import input_scale, rescale_output
 from pvc_core.training.patches import PATCH_SIZE, apply_patchwise, crop_to, pad_to_multiple
 
-#: Identifies our checkpoints; bump ``CHECKPOINT_VERSION`` when the layout changes.
+#: Identifies our checkpoints; bump ``CHECKPOINT_VERSION`` when the layout or a network changes.
+#: Version 2: ``unet`` is the fastMRI U-Net and every network uses instance norm ([2.4]).
 CHECKPOINT_FORMAT = "dlpvc-model"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+#: Architecture names of format-1 model files that are called differently now.
+_RENAMED_SINCE_V1 = {"unet": "resunet"}
 
 __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "resolve_device", "load_model", "predict_image",
            "predict_normalised"]
@@ -54,12 +57,17 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
         raise InputError(f"checkpoint format {ckpt['format_version']} is newer than this dlpvc reads "
                          f"({CHECKPOINT_VERSION}); update dlpvc", path)
     cfg = dict(ckpt["model_cfg"])
+    version = int(ckpt.get("format_version", 0))
+    if version < 2:  # dlpvc's unet before [2.4] is resunet now
+        cfg["architecture"] = _RENAMED_SINCE_V1.get(cfg["architecture"], cfg["architecture"])
     module = build_network(cfg["architecture"], cfg["channels"], **ckpt.get("network_kwargs", {}))
     try:
         module.load_state_dict(ckpt["state_dict"])
     except RuntimeError as err:
+        old = (f"; the file is of format {version}, from before every network used instance norm: train it again"
+               if version < 2 else "")
         raise InputError(f"weights do not fit architecture {cfg['architecture']!r} "
-                         f"({str(err).splitlines()[0]})", path) from None
+                         f"({str(err).splitlines()[0]}){old}", path) from None
     module.to(resolve_device(device)).eval()
     return module, cfg
 

@@ -13,10 +13,26 @@ Design choices (the paper's supplement with its training details is not availabl
   prediction time (full field of view or reassembled patches, with the configured activity
   conservation) and the L1 distance to the truth is measured; the weights of the best epoch are
   kept. Without validation cases the last epoch's weights are kept.
+* **Streamed from disk.** The cases are normalised once into a cache of memory-mapped arrays
+  (:mod:`pvc_core.training.case_cache`) and read per sample by a torch ``DataLoader``
+  (:mod:`pvc_core.training.dataset`, :mod:`pvc_core.training.loader`), so memory does not grow
+  with the number of cases; validation reads one case at a time as well.
 * **Deterministic** for a given seed on one machine: weights from
-  ``torch.manual_seed(torch_seed_for(seed, 0, 'train'))``, data order, patches and augmentation
-  from a numpy stream derived from the same seed, deterministic algorithms where torch has them
-  (``warn_only``, because some CUDA kernels have none).
+  ``torch.manual_seed(torch_seed_for(seed, 0, 'train'))``; data order per epoch and patches and
+  augmentation per sample from numpy generators seeded by (that seed, epoch, case, patch), so
+  that the number of DataLoader workers does not change the result; deterministic algorithms
+  where torch has them (``warn_only``, because some CUDA kernels have none).
+
+  The weights differ from those of dlpvc before the streaming dataset for the same seed: that
+  code drew the order, the patches and the symmetries of all samples from one numpy stream in
+  sequence, so each sample depended on every draw before it, which no per-sample (and hence
+  worker-independent) scheme can reproduce. The distributions are the same (same permutation of
+  cases, same patch rule, same 16 symmetries, same batching).
+* **Checkpoint every epoch, resume automatically.** After every epoch ``checkpoint.pt``
+  (:mod:`pvc_core.training.checkpoint`) and ``history.csv`` are written next to the model; a
+  training started again with the same specification (a SLURM job resubmitted after its time
+  limit, a killed run) continues after the last finished epoch and ends with the same weights
+  as if it had never stopped. The model card records ``training.resumed_from_epoch``.
 """
 
 from __future__ import annotations
@@ -37,13 +53,16 @@ from torch import nn
 
 import pvc_core
 from pvc_core.config import load_schema
-from pvc_core.pipeline.paths import HISTORY, MODEL_CARD, MODEL_WEIGHTS
+from pvc_core.pipeline.paths import HISTORY, MODEL_CARD, MODEL_WEIGHTS, TRAINING_CHECKPOINT
 from pvc_core.errors import InputError
 from pvc_core.io import write_json
 from pvc_core.networks import build_network, count_parameters, size_divisor
 from pvc_core.seeding import torch_seed_for
-from pvc_core.training.dataset import CaseSet, Pair, batches, epoch_samples, load_cases
-from pvc_core.training.patches import PATCH_SIZE
+from pvc_core.training.case_cache import CachedCase, Pair, prepare_cases
+from pvc_core.training.checkpoint import (load_training_checkpoint, restore_rng_states, resume_key, rng_states,
+                                          save_training_checkpoint)
+from pvc_core.training.dataset import EpochBatchSampler, StreamingCaseDataset
+from pvc_core.training.loader import batches_of, make_loader
 from pvc_core.training.predict import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, predict_normalised, resolve_device
 
 LOSSES = ("l1", "mse")
@@ -89,20 +108,22 @@ def _deterministic_torch():
 
 
 @torch.no_grad()
-def _validation_loss(module: nn.Module | None, cfg: dict, cases: CaseSet, device: torch.device,
+def _validation_loss(module: nn.Module | None, cfg: dict, cases: Sequence[CachedCase], device: torch.device,
                      loss_name: str) -> float:
     """Mean loss over cases, each corrected as at prediction time (in input-max units).
 
-    ``module=None`` scores the uncorrected input (the no-PVC baseline).
+    ``module=None`` scores the uncorrected input (the no-PVC baseline). Cases are read from the
+    cache one at a time.
     """
     if not len(cases):
         return math.nan
     if module is not None:
         module.eval()
     losses = []
-    for x, y, shape in zip(cases.inputs, cases.targets, cases.shapes):
-        x = x[tuple(slice(0, n) for n in shape)]
-        y = y[tuple(slice(0, n) for n in shape)].astype(np.float64)
+    for case in cases:
+        x_map, y_map = case.load(mmap=True)
+        x, y = np.array(x_map, dtype=np.float32), np.array(y_map, dtype=np.float64)
+        del x_map, y_map
         out = (x if module is None else predict_normalised(module, cfg, x, device)).astype(np.float64)
         if cfg["normalisation"] == "sum" and out.sum() > 0:
             out *= float(x.sum(dtype=np.float64)) / out.sum()
@@ -129,10 +150,26 @@ def _save_checkpoint(path: Path, state_dict: dict, cfg: dict, network_kwargs: di
     os.replace(tmp, path)
 
 
+HISTORY_FIELDS = ("epoch", "train_loss", "val_loss", "seconds")
+
+
+def _write_history(path: Path, history: Sequence[dict]) -> None:
+    """``history.csv`` (one row per epoch so far), written atomically."""
+    tmp = path.with_name(f".tmp.{path.name}")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(HISTORY_FIELDS))
+        writer.writeheader()
+        for row in history:
+            writer.writerow({k: (f"{v:.8g}" if isinstance(v, float) else v) for k, v in row.items()})
+    os.replace(tmp, path)
+
+
 def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cfg: dict,
                 out_dir: str | os.PathLike, seed: int, log: Callable[[str], object] = print,
                 device: str | torch.device | None = None, *, loss: str = "l1", augmentation: bool = True,
-                lr_schedule: str = "cosine", residual: bool = True) -> dict:
+                lr_schedule: str = "cosine", residual: bool = True, cache_dir: str | os.PathLike | None = None,
+                num_workers: int = 0, on_epoch_end: Callable[[int], object] | None = None,
+                pipeline_fingerprint: str | None = None) -> dict:
     """Train one network and write ``model.pt``, ``model_card.json`` and ``history.csv`` to ``out_dir``.
 
     Parameters
@@ -151,6 +188,24 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
     loss, augmentation, lr_schedule, residual:
         Training options beyond the configuration (see the module docstring); recorded in the
         model card.
+    cache_dir:
+        Folder of the normalised case cache (:mod:`pvc_core.training.case_cache`); may be shared
+        by trainings on the same cases. Default: ``out_dir/cache``.
+    num_workers:
+        DataLoader worker processes (0: samples are read in the training process). Does not
+        change the result (see :func:`pvc_core.training.loader.default_num_workers`).
+    on_epoch_end:
+        Called with the epoch number once that epoch's checkpoint and history are on disk (an
+        exception raised there stops the training as a kill would; the next call resumes).
+
+    pipeline_fingerprint:
+        The pipeline's fingerprint of this training (its settings, upstream stages and code
+        version); part of the specification a checkpoint must match to be resumed.
+
+    A ``checkpoint.pt`` in ``out_dir`` from a training of the same specification is resumed
+    (:mod:`pvc_core.training.checkpoint`); one of another specification is overwritten. A
+    finished training's checkpoint stays: started again unchanged, the training writes its
+    outputs from it without another epoch (delete it to train again from the first epoch).
 
     Returns
     -------
@@ -170,10 +225,9 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     t_start = time.perf_counter()
 
-    divisor = size_divisor(cfg["channels"])
-    minimum = PATCH_SIZE if cfg["input"] == "patch32" else 0
-    train = load_cases(train_pairs, divisor, minimum)
-    val = load_cases(val_pairs, divisor, minimum)
+    cache = Path(cache_dir) if cache_dir is not None else out_dir / "cache"
+    train = prepare_cases(train_pairs, cache, log)
+    val = prepare_cases(val_pairs, cache, log) if val_pairs else []
     log(f"training {cfg['architecture']} ({cfg['input']}, normalisation {cfg['normalisation']}) on "
         f"{len(train)} cases, validating on {len(val)}, {cfg['epochs']} epochs, device {dev}")
     baseline = _validation_loss(None, cfg, val, dev, loss)
@@ -182,9 +236,16 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
 
     torch_seed = torch_seed_for(seed, 0, "train")
     network_kwargs = {"residual": bool(residual)}
+    options = {"loss": loss, "augmentation": bool(augmentation), "lr_schedule": lr_schedule, **network_kwargs,
+               "pipeline_fingerprint": pipeline_fingerprint}
+    ckpt_path = out_dir / TRAINING_CHECKPOINT
+    resumed = load_training_checkpoint(ckpt_path, resume_key(cfg, options, seed, train, val), log)
     with _deterministic_torch():
         torch.manual_seed(torch_seed)
-        rng = np.random.default_rng([torch_seed, 1])  # data order, patches, augmentation
+        dataset = StreamingCaseDataset(train, cfg["input"], size_divisor(cfg["channels"]), torch_seed, augmentation)
+        sampler = EpochBatchSampler(dataset, cfg["batch_size"], torch_seed)
+        generator = torch.Generator().manual_seed(torch_seed)
+        loader = make_loader(dataset, sampler, generator, num_workers, dev)
         module = build_network(cfg["architecture"], cfg["channels"], **network_kwargs).to(dev)
         optimiser = torch.optim.Adam(module.parameters(), lr=cfg["learning_rate"])
         scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=cfg["epochs"],
@@ -193,12 +254,27 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
         loss_fn = nn.L1Loss() if loss == "l1" else nn.MSELoss()
         history: list[dict] = []
         best = {"epoch": 0, "val_loss": math.inf, "state": None}
-        for epoch in range(1, cfg["epochs"] + 1):
+        start_epoch, seconds_before = 0, 0.0
+        if resumed is not None:
+            try:
+                module.load_state_dict(resumed["model"])
+                optimiser.load_state_dict(resumed["optimiser"])
+                if scheduler is not None:
+                    scheduler.load_state_dict(resumed["scheduler"])
+                restore_rng_states(resumed["rng"], generator)
+            except (RuntimeError, KeyError, ValueError, TypeError) as err:
+                raise InputError(f"training checkpoint does not fit this training ({type(err).__name__}: "
+                                 f"{err}); delete it to train from the first epoch".splitlines()[0], ckpt_path) from None
+            history, best = list(resumed["history"]), dict(resumed["best"])
+            start_epoch, seconds_before = int(resumed["epoch"]), float(resumed["seconds"])
+            log(f"resuming from {ckpt_path} after epoch {start_epoch}/{cfg['epochs']}")
+        for epoch in range(start_epoch + 1, cfg["epochs"] + 1):
             t0 = time.perf_counter()
             module.train()
+            sampler.set_epoch(epoch)
             total, n_seen = 0.0, 0
-            for xb, yb in batches(epoch_samples(train, rng, cfg["input"], augmentation), cfg["batch_size"]):
-                x, y = torch.from_numpy(xb).to(dev), torch.from_numpy(yb).to(dev)
+            for xb, yb in batches_of(loader):
+                x, y = xb.to(dev, non_blocking=True), yb.to(dev, non_blocking=True)
                 optimiser.zero_grad(set_to_none=True)
                 batch_loss = loss_fn(module(x), y)
                 batch_loss.backward()
@@ -215,16 +291,22 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
             if improved:
                 best = {"epoch": epoch, "val_loss": val_loss,
                         "state": {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}}
+            save_training_checkpoint(ckpt_path, {
+                "resume_key": resume_key(cfg, options, seed, train, val), "epoch": epoch,
+                "model": {k: v.detach().cpu() for k, v in module.state_dict().items()},
+                "optimiser": optimiser.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "rng": rng_states(generator), "best": best, "history": history,
+                "seconds": seconds_before + time.perf_counter() - t_start,
+            })
+            _write_history(out_dir / HISTORY, history)
             log(f"epoch {epoch:4d}/{cfg['epochs']}  train {train_loss:.6f}  val {val_loss:.6f}"
                 f"{'  *' if improved and len(val) else ''}  ({seconds:.1f} s)")
+            if on_epoch_end is not None:
+                on_epoch_end(epoch)
 
     _save_checkpoint(out_dir / MODEL_WEIGHTS, best["state"], cfg, network_kwargs)
-    with open(out_dir / f".tmp.{HISTORY}", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["epoch", "train_loss", "val_loss", "seconds"])
-        writer.writeheader()
-        for row in history:
-            writer.writerow({k: (f"{v:.8g}" if isinstance(v, float) else v) for k, v in row.items()})
-    os.replace(out_dir / f".tmp.{HISTORY}", out_dir / HISTORY)
+    _write_history(out_dir / HISTORY, history)
 
     card = {
         "model": "DL-PVC network (Leube et al., J Nucl Med 2024)",
@@ -235,22 +317,24 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
             "seed": int(seed), "torch_seed": torch_seed, "loss": loss, "optimiser": "Adam",
             "lr_schedule": lr_schedule,
             "augmentation": "flips of axes 0, 2; quarter turns in axes 0-1" if augmentation else "none",
-            "device": str(dev), "epochs": cfg["epochs"], "best_epoch": best["epoch"],
+            "device": str(dev), "num_workers": int(num_workers), "epochs": cfg["epochs"], "best_epoch": best["epoch"],
             "best_val_loss": None if not len(val) else best["val_loss"],
             "no_pvc_val_loss": None if not len(val) else baseline,
             "final_train_loss": history[-1]["train_loss"],
             "final_val_loss": None if not len(val) else history[-1]["val_loss"],
-            "seconds": time.perf_counter() - t_start,
+            "resumed_from_epoch": start_epoch,
+            "seconds": seconds_before + time.perf_counter() - t_start,
             "selection": "lowest validation loss" if len(val) else "last epoch (no validation cases)",
         },
         "data": {
             "dataset": cfg["dataset"],
-            "n_train_cases": len(train), "train_case_ids": train.ids,
-            "n_validation_cases": len(val), "validation_case_ids": val.ids,
-            "image_shapes": sorted({str(s) for s in train.shapes}),
+            "n_train_cases": len(train), "train_case_ids": [c.case_id for c in train],
+            "n_validation_cases": len(val), "validation_case_ids": [c.case_id for c in val],
+            "image_shapes": sorted({str(c.shape) for c in train}),
+            "cache": str(cache),
         },
         "versions": {"pvc_core": pvc_core.__version__, "torch": str(torch.__version__)},
-        "files": {"weights": MODEL_WEIGHTS, "history": HISTORY},
+        "files": {"weights": MODEL_WEIGHTS, "history": HISTORY, "checkpoint": TRAINING_CHECKPOINT},
     }
     write_json(out_dir / MODEL_CARD, card)
     log(f"best epoch {best['epoch']} (val {best['val_loss']:.6f}); wrote {out_dir / MODEL_WEIGHTS}")
