@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from pvc_core.spect.kernels import use_threads
+
 #: Coordinates within this of an integer are rounded to it (:func:`pvc_core.spect.geometry._snap`).
 SNAP = 1e-9
 #: Bilinear weights at or below this are dropped (as in :func:`pvc_core.spect.geometry._bilinear`).
@@ -95,6 +97,7 @@ def splat_csr(px: np.ndarray, py: np.ndarray, e: np.ndarray, t: np.ndarray, voxe
     directions; rows ``(view * n_planes + plane) * n_u + u`` for planes ``k0 .. k0 + n_planes - 1``;
     ``keep``: voxels splatted (the activity support; the others are columns without entries).
     """
+    use_threads()
     args = (np.ascontiguousarray(px, np.float64), np.ascontiguousarray(py, np.float64),
             np.ascontiguousarray(e[:, 0], np.float64), np.ascontiguousarray(e[:, 1], np.float64),
             np.ascontiguousarray(t[:, 0], np.float64), np.ascontiguousarray(t[:, 1], np.float64),
@@ -192,6 +195,7 @@ def attenuation(mu_per_cm, frame, angles_deg: np.ndarray, planes: tuple[int, int
     u = (np.arange(frame.n_u) - (frame.n_u - 1) / 2.0) * frame.voxel_mm
     mu = np.ascontiguousarray(mu_per_cm.numpy() if hasattr(mu_per_cm, "numpy") else mu_per_cm, dtype=np.float32)
     out = np.empty((len(e), n_planes, frame.n_u, mu.shape[2]), np.float32)
+    use_threads()
     rotated_attenuation(mu, np.ascontiguousarray((mu != 0).any(axis=2)), np.ascontiguousarray(e[:, 0]), np.ascontiguousarray(e[:, 1]),
                         np.ascontiguousarray(t[:, 0]), np.ascontiguousarray(t[:, 1]), s, u, float(frame.voxel_mm),
                         splat.crow_indices().numpy(), out)
