@@ -16,12 +16,13 @@ Modules: ``physics_data`` (Lu-177 lines, NIST attenuation), ``collimator`` (CDR 
 ``energy_windows``, ``scatter`` (simulation model, TEW), ``geometry`` (rotated frame, splat and
 sampling), ``cdr`` (depth-dependent blurring), ``response_fit`` (RR's response, fitted to
 simulated point sources), ``system_model`` (cached projector, PyTomography adapter),
-``system_cache`` (per-case reuse), ``orbit``, ``projections``, ``simulate``, ``noise``,
-``osem`` (:func:`reconstruct`), ``interfile``.
+``kernels`` and ``rotation_kernels`` (the projector's fused numba CPU kernels), ``system_cache``
+(per-case reuse), ``orbit``, ``projections``, ``simulate``, ``noise``, ``osem``
+(:func:`reconstruct`, the OSEM loop), ``interfile``.
 
-Threads: the operators are memory-bound; on a shared or oversubscribed machine one torch thread
-per process (``torch.set_num_threads(1)``, i.e. Snakemake ``threads: 1``) is much faster than
-OpenMP threads competing for cores.
+Threads: the kernels use as many threads as torch (``torch.set_num_threads``, i.e. Snakemake's
+``threads``) on numba's own pool; results are the same for any thread count. The DAG runs
+per-case stages one thread per job, one job per core.
 
 Other back ends (STIR, CASToR, SIMIND): the data flow is Interfile projections in, NIfTI image
 out, so an external reconstruction can replace :func:`reconstruct` by reading the Interfile

@@ -22,8 +22,11 @@ reconstructions of a case. Here, per case,
   both methods;
 - all views of a block are processed together (batched tensors).
 
-The object is reconstructed in PyTomography's OSEM through :class:`PyTomographySystemMatrix`,
-which adapts this class to PyTomography's ``SystemMatrix`` interface.
+The object is reconstructed by :func:`pvc_core.spect.osem.osem` (PyTomography's OSEM update);
+:func:`make_pytomography_system_matrix` adapts this class to PyTomography's ``SystemMatrix``
+interface for its own algorithms (and for the test that compares the two OSEMs).
+On the CPU the projections run as fused numba kernels (:mod:`pvc_core.spect.kernels`,
+:mod:`pvc_core.spect.rotation_kernels`); elsewhere as the torch operations below.
 """
 
 from __future__ import annotations
