@@ -16,6 +16,7 @@ rule train_network:
         depends_on=depends_on("train_{model}"),
         spec=lambda wildcards: JobMapping(MODEL_SPECS[wildcards.model]),
         seed=SETTINGS.seed,
+        vaa_alpha=SETTINGS.evaluation.alpha,
         results=results_folder,
     log:
         log_file("train", "{model}"),

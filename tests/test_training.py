@@ -293,10 +293,73 @@ def test_training_writes_checkpoint_card_and_history(trained):
     assert 1 <= disk_card["training"]["best_epoch"] <= 3
     rows = list(csv.DictReader((out / "history.csv").open()))
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
-    assert set(rows[0]) == {"epoch", "train_loss", "val_loss", "seconds"}
-    best = min(float(r["val_loss"]) for r in rows)
-    assert disk_card["training"]["best_val_loss"] == pytest.approx(best)
-    assert disk_card["training"]["no_pvc_val_loss"] > 0
+    assert set(rows[0]) == {"epoch", "train_loss", "val_loss", "val_nrmse_pct", "val_vaa_pct", "seconds"}
+    # default selection: lowest masked NRMSE (ties: higher VAA)
+    keys = [(float(r["val_nrmse_pct"]), -float(r["val_vaa_pct"])) for r in rows]
+    chosen = rows[keys.index(min(keys))]
+    t = disk_card["training"]
+    assert t["best_epoch"] == int(chosen["epoch"]) and t["selection"].startswith("nrmse: lowest mean masked NRMSE")
+    assert t["best_val_nrmse_pct"] == pytest.approx(float(chosen["val_nrmse_pct"]))
+    assert t["best_val_vaa_pct"] == pytest.approx(float(chosen["val_vaa_pct"]))
+    assert t["best_val_loss"] == pytest.approx(float(chosen["val_loss"]))
+    assert t["no_pvc_val_loss"] > 0 and t["no_pvc_val_nrmse_pct"] > 0 and 0 <= t["no_pvc_val_vaa_pct"] < 100
+    assert t["vaa_alpha"] == 0.05
+
+
+class _Identity(torch.nn.Module):
+    """A network whose output is its input: the prediction of a case with input == truth is exact."""
+
+    def forward(self, x):
+        return x
+
+
+def test_validation_scores_of_a_perfect_prediction_are_nrmse_0_and_vaa_100(pairs, tmp_path):
+    from pvc_core.metrics import nrmse, vaa
+    from pvc_core.training.train import validation_scores
+    truth = load_image(pairs[0][1]).data
+    perfect = save_image(tmp_path / "case_0009" / "spect.nii.gz", truth, 9.6)
+    cases = prepare_cases([(perfect, pairs[0][1])], tmp_path / "cache", lambda s: None)
+    for norm in ("sum", "max"):
+        cfg = complete_model_cfg({**TINY_CFG, "normalisation": norm})
+        scores = validation_scores(_Identity(), cfg, cases, torch.device("cpu"), "l1", 0.05)
+        assert scores["val_nrmse_pct"] == pytest.approx(0, abs=1e-4) and scores["val_vaa_pct"] == 100.0
+        assert scores["val_loss"] == pytest.approx(0, abs=1e-7)
+    # the uncorrected blurred SPECT scores as pvc_core.metrics scores it in MBq/mL
+    spect_cases = prepare_cases([pairs[0]], tmp_path / "cache", lambda s: None)
+    base = validation_scores(None, cfg, spect_cases, torch.device("cpu"), "l1", 0.1)
+    spect = load_image(pairs[0][0]).data
+    assert base["val_nrmse_pct"] == pytest.approx(nrmse(spect, truth), rel=1e-5)
+    assert base["val_vaa_pct"] == pytest.approx(vaa(spect, truth, alpha=0.1), abs=0.2)
+
+
+def test_selection_rule_picks_the_perfect_epoch_and_breaks_ties():
+    from pvc_core.training.train import selection_key
+    epochs = [{"val_loss": 0.010, "val_nrmse_pct": 20.0, "val_vaa_pct": 30.0},
+              {"val_loss": 0.020, "val_nrmse_pct": 0.0, "val_vaa_pct": 100.0},  # the truth itself
+              {"val_loss": 0.005, "val_nrmse_pct": 25.0, "val_vaa_pct": 20.0},
+              {"val_loss": 0.030, "val_nrmse_pct": 0.0, "val_vaa_pct": 100.0}]  # a tie: earlier wins
+    def pick(rule):
+        best, best_key = None, (float("inf"),) * 3
+        for i, e in enumerate(epochs):
+            if selection_key(e, rule) < best_key:
+                best, best_key = i, selection_key(e, rule)
+        return best
+    assert pick("nrmse") == 1 and pick("vaa") == 1 and pick("loss") == 2
+    tie = [{"val_loss": 0.1, "val_nrmse_pct": 5.0, "val_vaa_pct": 40.0},
+           {"val_loss": 0.2, "val_nrmse_pct": 5.0, "val_vaa_pct": 60.0}]
+    assert selection_key(tie[1], "nrmse") < selection_key(tie[0], "nrmse")
+    with pytest.raises(InputError, match="selection must be one of"):
+        selection_key(tie[0], "ssim")
+
+
+def test_selection_by_loss_and_a_validation_subset(pairs, tmp_path):
+    cfg = {**TINY_CFG, "epochs": 3, "selection": "loss", "validation_cases": 1}
+    card = train_model(pairs[:2], pairs[2:], cfg, tmp_path, seed=3, log=lambda s: None, device="cpu")
+    rows = list(csv.DictReader((tmp_path / "history.csv").open()))
+    losses = [float(r["val_loss"]) for r in rows]
+    assert card["training"]["best_epoch"] == losses.index(min(losses)) + 1
+    assert card["data"]["validation_case_ids"] == ["case_0002"]
+    assert card["training"]["selection"].startswith("loss: lowest validation loss")
 
 
 def test_overfitting_two_cases_lowers_the_loss(pairs, tmp_path):
@@ -342,7 +405,8 @@ def _kill_after(last_epoch):
 
 def _history(folder):
     """history.csv without the wall-clock column."""
-    return [(r["epoch"], r["train_loss"], r["val_loss"]) for r in csv.DictReader((folder / "history.csv").open())]
+    return [(r["epoch"], r["train_loss"], r["val_loss"], r["val_nrmse_pct"], r["val_vaa_pct"])
+            for r in csv.DictReader((folder / "history.csv").open())]
 
 
 @pytest.mark.parametrize("mode", ["full", "patch32"])

@@ -9,4 +9,4 @@ ctx, p = snakemake_job(smk)
 with ctx as log:
     train_network(dict(p.spec), p.seed, p.results, smk.input.split, list(smk.input.recon),
                   str(Path(smk.output.model).parent), log=log, threads=smk.threads,
-                  fingerprint=p.fingerprint)
+                  fingerprint=p.fingerprint, vaa_alpha=p.vaa_alpha)

@@ -93,8 +93,12 @@ def _pairs(results: str, cases: list[int], dataset: str) -> list[tuple[str, str]
 
 
 def train_network(spec: dict, seed: int, results: str, split_path: str, recon_manifests: list[str], out_dir: str,
-                  log: Log = print, threads: int = 1, fingerprint: str | None = None) -> dict:
+                  log: Log = print, threads: int = 1, fingerprint: str | None = None,
+                  vaa_alpha: float = 0.05) -> dict:
     """Train one network on the training split; validation split picks the best epoch.
+
+    The best epoch is chosen by the model's ``selection`` rule on the validation cases' masked
+    NRMSE and VAA (tolerance ``vaa_alpha``, the configuration's ``evaluation.alpha``).
 
     The cases are cached normalised under ``paths.training_cache_dir`` (shared by every model of
     the dataset); ``threads`` (the job's CPUs) sets the DataLoader workers on a GPU. A checkpoint
@@ -108,7 +112,8 @@ def train_network(spec: dict, seed: int, results: str, split_path: str, recon_ma
     val = split["validation"] or split["train"][:1]
     return train_model(_pairs(results, split["train"], spec["dataset"]), _pairs(results, val, spec["dataset"]),
                        spec, out_dir, seed=seed, log=log, cache_dir=paths.training_cache_dir(results, spec["dataset"]),
-                       num_workers=default_num_workers(resolve_device(), threads), pipeline_fingerprint=fingerprint)
+                       num_workers=default_num_workers(resolve_device(), threads), pipeline_fingerprint=fingerprint,
+                       vaa_alpha=vaa_alpha)
 
 
 def predict_test_cases(model: str, model_path: str, results: str, split_path: str, recon_manifests: list[str],

@@ -40,7 +40,7 @@ from pvc_core.specs import Settings, spec_dict
 #: everything downstream is then redone.
 CODE_VERSIONS = {
     "phantom": 1, "simulate": 3, "noise": 1, "calibration": 3, "recon": 4, "prune": 1, "split": 1, "resolution": 1,
-    "train": 3, "predict": 1, "iy": 1, "evaluate": 1, "montage": 1, "report": 1,
+    "train": 4, "predict": 1, "iy": 1, "evaluate": 1, "montage": 1, "report": 1,
 }
 
 #: Per-case stages in pipeline order (their markers live in each case's folder).
@@ -157,7 +157,8 @@ class StageGraph:
             spec = self.model_specs[model]
             r, _ = dataset_parts(spec["dataset"])
             return {**self.dependencies("split"), **self.dependencies(f"recon_{r}"),
-                    **flatten(dict(spec), f"model.{model}"), "code.train": CODE_VERSIONS["train"]}
+                    **flatten(dict(spec), f"model.{model}"), "evaluation.alpha": s.evaluation.alpha,
+                    "code.train": CODE_VERSIONS["train"]}
         if stage.startswith("predict_"):
             model = stage.removeprefix("predict_")
             return {**self.dependencies(f"train_{model}"), "code.predict": CODE_VERSIONS["predict"]}

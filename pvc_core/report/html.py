@@ -172,7 +172,10 @@ def build_report(settings: "Settings", results: str, model: str, recon_manifests
         "the calibration cylinder in its VOI, acquired and reconstructed like the cases.</p>", _table(cal_rows),
         "<h2>Training</h2>",
         f"<p class='note'>{html.escape(str(card['model_cfg']))}; {card['data']['n_train_cases']} training cases; "
-        f"best validation loss {card['training']['best_val_loss']:.4g} at epoch {card['training']['best_epoch']}; "
+        f"best validation loss {card['training']['best_val_loss']:.4g} at epoch {card['training']['best_epoch']}"
+        + (f" (masked NRMSE {card['training']['best_val_nrmse_pct']:.2f} %, VAA {card['training']['best_val_vaa_pct']:.1f} %; "
+           f"selected by {html.escape(card['training']['selection'])})"
+           if card["training"].get("best_val_nrmse_pct") is not None else "") + "; "
         f"training time {card['training']['seconds']:.0f} s on {card['training']['device']}.</p>",
         _img(figs["training"], "training curve") if "training" in figs else "",
         "<h2>Counts per case (noisy projections)</h2>", _table(counts.describe().reset_index()) if len(counts) else "",

@@ -9,10 +9,19 @@ Design choices (the paper's supplement with its training details is not availabl
 * **Adam** at the configured learning rate with a cosine decay to 1/20 of it over the epochs
   (``lr_schedule='constant'`` switches it off): large steps early, fine convergence late, no
   extra setting to tune.
-* **Best-validation weights.** After every epoch the validation cases are corrected exactly as at
-  prediction time (full field of view or reassembled patches, with the configured activity
-  conservation) and the L1 distance to the truth is measured; the weights of the best epoch are
-  kept. Without validation cases the last epoch's weights are kept.
+* **Model selection on what is evaluated.** After every epoch the validation cases (the first
+  ``validation_cases`` of them; all by default) are corrected exactly as at prediction time (full
+  field of view or reassembled patches, un-normalised to MBq/mL with the configured activity
+  conservation, :func:`~pvc_core.training.normalisation.rescale_output`) and scored as the
+  evaluation scores the test cases: masked NRMSE and VAA against the truth
+  (:func:`pvc_core.metrics.nrmse`, :func:`pvc_core.metrics.vaa`, mask ``truth > 0``, tolerance
+  ``vaa_alpha`` = the configuration's ``evaluation.alpha``), and the loss in input-max units.
+  The whole-field-of-view loss alone is dominated by the empty background, so the kept epoch is
+  chosen by ``selection`` (:func:`selection_key`): ``'nrmse'`` (default) the lowest mean masked
+  NRMSE, ties to the higher VAA, then the lower loss; ``'vaa'`` the highest VAA, ties to the
+  lower NRMSE, then the lower loss; ``'loss'`` the lowest loss. Remaining ties go to the earlier
+  epoch. All three scores are in ``history.csv``; the chosen epoch and its scores in the model
+  card. Without validation cases the last epoch's weights are kept.
 * **Streamed from disk.** The cases are normalised once into a cache of memory-mapped arrays
   (:mod:`pvc_core.training.case_cache`) and read per sample by a torch ``DataLoader``
   (:mod:`pvc_core.training.dataset`, :mod:`pvc_core.training.loader`), so memory does not grow
@@ -56,6 +65,7 @@ from pvc_core.config import load_schema
 from pvc_core.pipeline.paths import HISTORY, MODEL_CARD, MODEL_WEIGHTS, TRAINING_CHECKPOINT
 from pvc_core.errors import InputError
 from pvc_core.io import write_json
+from pvc_core.metrics import nrmse, vaa
 from pvc_core.networks import build_network, count_parameters, size_divisor
 from pvc_core.seeding import torch_seed_for
 from pvc_core.training.case_cache import CachedCase, Pair, prepare_cases
@@ -63,12 +73,16 @@ from pvc_core.training.checkpoint import (load_training_checkpoint, restore_rng_
                                           save_training_checkpoint)
 from pvc_core.training.dataset import EpochBatchSampler, StreamingCaseDataset
 from pvc_core.training.loader import batches_of, make_loader
+from pvc_core.training.normalisation import rescale_output
 from pvc_core.training.predict import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, predict_normalised, resolve_device
 
 LOSSES = ("l1", "mse")
 LR_SCHEDULES = ("cosine", "constant")
+#: Accepted values of ``model_cfg['selection']`` (schema ``$defs/model``).
+SELECTIONS = ("nrmse", "vaa", "loss")
 
-__all__ = ["LOSSES", "LR_SCHEDULES", "complete_model_cfg", "train_model"]
+__all__ = ["LOSSES", "LR_SCHEDULES", "SELECTIONS", "complete_model_cfg", "selection_key", "train_model",
+           "validation_scores"]
 
 
 def complete_model_cfg(model_cfg: dict, source: str = "model_cfg") -> dict:
@@ -108,28 +122,60 @@ def _deterministic_torch():
 
 
 @torch.no_grad()
-def _validation_loss(module: nn.Module | None, cfg: dict, cases: Sequence[CachedCase], device: torch.device,
-                     loss_name: str) -> float:
-    """Mean loss over cases, each corrected as at prediction time (in input-max units).
+def validation_scores(module: nn.Module | None, cfg: dict, cases: Sequence[CachedCase], device: torch.device,
+                      loss_name: str = "l1", vaa_alpha: float = 0.05) -> dict[str, float]:
+    """Mean validation scores over ``cases``, each corrected as at prediction time.
 
-    ``module=None`` scores the uncorrected input (the no-PVC baseline). Cases are read from the
-    cache one at a time.
+    Returns ``{"val_loss", "val_nrmse_pct", "val_vaa_pct"}``: the loss (``'l1'`` or ``'mse'``)
+    in input-max units, and the masked NRMSE and VAA in percent (:func:`pvc_core.metrics.nrmse`,
+    :func:`pvc_core.metrics.vaa` with mask ``truth > 0`` and tolerance ``vaa_alpha``) of the
+    MBq/mL prediction: the network output times the input maximum, with the total conserved for
+    ``normalisation='sum'`` (:func:`~pvc_core.training.normalisation.rescale_output`, as
+    :func:`~pvc_core.training.predict.predict_image`). ``module=None`` scores the uncorrected
+    input (the no-PVC baseline). NaN for every score without cases. Cases are read from the
+    cache one at a time; a case whose truth holds no activity is an :class:`InputError` naming it.
     """
     if not len(cases):
-        return math.nan
+        return {"val_loss": math.nan, "val_nrmse_pct": math.nan, "val_vaa_pct": math.nan}
     if module is not None:
         module.eval()
-    losses = []
+    scores: dict[str, list[float]] = {"val_loss": [], "val_nrmse_pct": [], "val_vaa_pct": []}
     for case in cases:
         x_map, y_map = case.load(mmap=True)
         x, y = np.array(x_map, dtype=np.float32), np.array(y_map, dtype=np.float64)
         del x_map, y_map
-        out = (x if module is None else predict_normalised(module, cfg, x, device)).astype(np.float64)
-        if cfg["normalisation"] == "sum" and out.sum() > 0:
-            out *= float(x.sum(dtype=np.float64)) / out.sum()
-        diff = out - y
-        losses.append(float(np.mean(np.abs(diff)) if loss_name == "l1" else np.mean(diff ** 2)))
-    return float(np.mean(losses))
+        out_n = x if module is None else predict_normalised(module, cfg, x, device)
+        image = x.astype(np.float64) * case.scale  # the input in MBq/mL (to float rounding)
+        prediction = rescale_output(out_n, case.scale, image, cfg["normalisation"]).astype(np.float64)
+        truth = y * case.scale
+        diff = prediction / case.scale - y
+        scores["val_loss"].append(float(np.mean(np.abs(diff)) if loss_name == "l1" else np.mean(diff ** 2)))
+        try:
+            scores["val_nrmse_pct"].append(nrmse(prediction, truth))
+            scores["val_vaa_pct"].append(vaa(prediction, truth, alpha=vaa_alpha))
+        except InputError as err:
+            raise InputError(f"validation case {case.case_id}: {err}", case.sources[1]) from None
+    return {k: float(np.mean(v)) for k, v in scores.items()}
+
+
+def selection_key(scores: dict, selection: str) -> tuple[float, ...]:
+    """Sort key of an epoch's validation ``scores`` under ``selection`` (smaller is better).
+
+    ``'nrmse'``: (NRMSE, -VAA, loss); ``'vaa'``: (-VAA, NRMSE, loss); ``'loss'``: (loss,). The
+    training keeps an epoch only when its key is strictly smaller, so ties go to the earlier one.
+    """
+    if selection == "nrmse":
+        return (scores["val_nrmse_pct"], -scores["val_vaa_pct"], scores["val_loss"])
+    if selection == "vaa":
+        return (-scores["val_vaa_pct"], scores["val_nrmse_pct"], scores["val_loss"])
+    if selection == "loss":
+        return (scores["val_loss"],)
+    raise InputError(f"selection must be one of {SELECTIONS}, got {selection!r}")
+
+
+_SELECTION_TEXT = {"nrmse": "lowest mean masked NRMSE (ties: higher VAA, then lower loss, then earlier epoch)",
+                   "vaa": "highest mean VAA (ties: lower masked NRMSE, then lower loss, then earlier epoch)",
+                   "loss": "lowest validation loss (ties: earlier epoch)"}
 
 
 def _save_checkpoint(path: Path, state_dict: dict, cfg: dict, network_kwargs: dict) -> None:
@@ -150,7 +196,7 @@ def _save_checkpoint(path: Path, state_dict: dict, cfg: dict, network_kwargs: di
     os.replace(tmp, path)
 
 
-HISTORY_FIELDS = ("epoch", "train_loss", "val_loss", "seconds")
+HISTORY_FIELDS = ("epoch", "train_loss", "val_loss", "val_nrmse_pct", "val_vaa_pct", "seconds")
 
 
 def _write_history(path: Path, history: Sequence[dict]) -> None:
@@ -169,7 +215,7 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
                 device: str | torch.device | None = None, *, loss: str = "l1", augmentation: bool = True,
                 lr_schedule: str = "cosine", residual: bool = True, cache_dir: str | os.PathLike | None = None,
                 num_workers: int = 0, on_epoch_end: Callable[[int], object] | None = None,
-                pipeline_fingerprint: str | None = None) -> dict:
+                pipeline_fingerprint: str | None = None, vaa_alpha: float = 0.05) -> dict:
     """Train one network and write ``model.pt``, ``model_card.json`` and ``history.csv`` to ``out_dir``.
 
     Parameters
@@ -201,6 +247,9 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
     pipeline_fingerprint:
         The pipeline's fingerprint of this training (its settings, upstream stages and code
         version); part of the specification a checkpoint must match to be resumed.
+    vaa_alpha:
+        Relative tolerance of the validation VAA (the configuration's ``evaluation.alpha``,
+        paper 5%); see ``selection`` in the module docstring.
 
     A ``checkpoint.pt`` in ``out_dir`` from a training of the same specification is resumed
     (:mod:`pvc_core.training.checkpoint`); one of another specification is overwritten. A
@@ -218,6 +267,8 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
         raise InputError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
     if not train_pairs:
         raise InputError("no training cases given")
+    if not 0 < vaa_alpha < 1:
+        raise InputError(f"vaa_alpha (evaluation.alpha) must lie in (0, 1), got {vaa_alpha}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)
@@ -228,16 +279,19 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
     cache = Path(cache_dir) if cache_dir is not None else out_dir / "cache"
     train = prepare_cases(train_pairs, cache, log)
     val = prepare_cases(val_pairs, cache, log) if val_pairs else []
+    if cfg["validation_cases"]:
+        val = val[:cfg["validation_cases"]]
     log(f"training {cfg['architecture']} ({cfg['input']}, normalisation {cfg['normalisation']}) on "
         f"{len(train)} cases, validating on {len(val)}, {cfg['epochs']} epochs, device {dev}")
-    baseline = _validation_loss(None, cfg, val, dev, loss)
+    baseline = validation_scores(None, cfg, val, dev, loss, vaa_alpha)
     if len(val):
-        log(f"validation loss without PVC: {baseline:.6f}")
+        log(f"validation without PVC: loss {baseline['val_loss']:.6f}  NRMSE {baseline['val_nrmse_pct']:.3f} %  "
+            f"VAA {baseline['val_vaa_pct']:.2f} %; selecting by {cfg['selection']}")
 
     torch_seed = torch_seed_for(seed, 0, "train")
     network_kwargs = {"residual": bool(residual)}
     options = {"loss": loss, "augmentation": bool(augmentation), "lr_schedule": lr_schedule, **network_kwargs,
-               "pipeline_fingerprint": pipeline_fingerprint}
+               "pipeline_fingerprint": pipeline_fingerprint, "vaa_alpha": float(vaa_alpha)}
     ckpt_path = out_dir / TRAINING_CHECKPOINT
     resumed = load_training_checkpoint(ckpt_path, resume_key(cfg, options, seed, train, val), log)
     with _deterministic_torch():
@@ -253,7 +307,7 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
                      if lr_schedule == "cosine" else None)
         loss_fn = nn.L1Loss() if loss == "l1" else nn.MSELoss()
         history: list[dict] = []
-        best = {"epoch": 0, "val_loss": math.inf, "state": None}
+        best = {"epoch": 0, "val_loss": math.inf, "val_nrmse_pct": math.inf, "val_vaa_pct": -math.inf, "state": None}
         start_epoch, seconds_before = 0, 0.0
         if resumed is not None:
             try:
@@ -284,12 +338,13 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
             if scheduler is not None:
                 scheduler.step()
             train_loss = total / n_seen
-            val_loss = _validation_loss(module, cfg, val, dev, loss)
+            scores = validation_scores(module, cfg, val, dev, loss, vaa_alpha)
             seconds = time.perf_counter() - t0
-            history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "seconds": seconds})
-            improved = (val_loss < best["val_loss"]) if len(val) else True
+            history.append({"epoch": epoch, "train_loss": train_loss, **scores, "seconds": seconds})
+            improved = (selection_key(scores, cfg["selection"]) < selection_key(best, cfg["selection"])
+                        if len(val) else True)
             if improved:
-                best = {"epoch": epoch, "val_loss": val_loss,
+                best = {"epoch": epoch, **scores,
                         "state": {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}}
             save_training_checkpoint(ckpt_path, {
                 "resume_key": resume_key(cfg, options, seed, train, val), "epoch": epoch,
@@ -300,7 +355,8 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
                 "seconds": seconds_before + time.perf_counter() - t_start,
             })
             _write_history(out_dir / HISTORY, history)
-            log(f"epoch {epoch:4d}/{cfg['epochs']}  train {train_loss:.6f}  val {val_loss:.6f}"
+            log(f"epoch {epoch:4d}/{cfg['epochs']}  train {train_loss:.6f}  val {scores['val_loss']:.6f}  "
+                f"NRMSE {scores['val_nrmse_pct']:.3f} %  VAA {scores['val_vaa_pct']:.2f} %"
                 f"{'  *' if improved and len(val) else ''}  ({seconds:.1f} s)")
             if on_epoch_end is not None:
                 on_epoch_end(epoch)
@@ -319,12 +375,18 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
             "augmentation": "flips of axes 0, 2; quarter turns in axes 0-1" if augmentation else "none",
             "device": str(dev), "num_workers": int(num_workers), "epochs": cfg["epochs"], "best_epoch": best["epoch"],
             "best_val_loss": None if not len(val) else best["val_loss"],
-            "no_pvc_val_loss": None if not len(val) else baseline,
+            "best_val_nrmse_pct": None if not len(val) else best["val_nrmse_pct"],
+            "best_val_vaa_pct": None if not len(val) else best["val_vaa_pct"],
+            "no_pvc_val_loss": None if not len(val) else baseline["val_loss"],
+            "no_pvc_val_nrmse_pct": None if not len(val) else baseline["val_nrmse_pct"],
+            "no_pvc_val_vaa_pct": None if not len(val) else baseline["val_vaa_pct"],
+            "vaa_alpha": float(vaa_alpha),
             "final_train_loss": history[-1]["train_loss"],
             "final_val_loss": None if not len(val) else history[-1]["val_loss"],
             "resumed_from_epoch": start_epoch,
             "seconds": seconds_before + time.perf_counter() - t_start,
-            "selection": "lowest validation loss" if len(val) else "last epoch (no validation cases)",
+            "selection": (f"{cfg['selection']}: {_SELECTION_TEXT[cfg['selection']]} over {len(val)} validation "
+                          f"cases" if len(val) else "last epoch (no validation cases)"),
         },
         "data": {
             "dataset": cfg["dataset"],
@@ -337,5 +399,6 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
         "files": {"weights": MODEL_WEIGHTS, "history": HISTORY, "checkpoint": TRAINING_CHECKPOINT},
     }
     write_json(out_dir / MODEL_CARD, card)
-    log(f"best epoch {best['epoch']} (val {best['val_loss']:.6f}); wrote {out_dir / MODEL_WEIGHTS}")
+    log(f"best epoch {best['epoch']} by {cfg['selection']} (val loss {best['val_loss']:.6f}, NRMSE "
+        f"{best['val_nrmse_pct']:.3f} %, VAA {best['val_vaa_pct']:.2f} %); wrote {out_dir / MODEL_WEIGHTS}")
     return card
