@@ -34,7 +34,7 @@ rule train_network:
 
 
 rule predict_test_cases:
-    """DL-PVC of the test cases with a trained model (total activity conserved)."""
+    """DL-PVC of the test cases with a trained model (total activity conserved); on the GPU when there is one."""
     input:
         split=SPLIT,
         model=model_file(),
@@ -54,6 +54,7 @@ rule predict_test_cases:
     resources:
         mem_mb=8000,
         runtime=120,
+        gpu=1,
     conda:
         "../envs/dlpvc.yaml"
     script:

@@ -115,3 +115,13 @@ def test_bookkeeping_settings_leave_every_fingerprint_unchanged(key):
     """(The DAG still reruns fan-in jobs after cases_per_shard changes: their manifests are rewritten.)"""
     value = "elsewhere" if key == "results_dir" else 1
     assert _redone(lambda c: c.update({key: value})) == set()
+
+
+def test_runtime_training_options_leave_the_fingerprint_but_precision_and_selection_change_it():
+    for key, value in (("device", "cpu"), ("num_workers", 3), ("compile", True), ("channels_last", True),
+                       ("deterministic", False)):
+        assert _redone(lambda c: c["training"]["default"].update({key: value})) == set(), key
+    for key, value in (("precision", "bf16"), ("selection", "loss"), ("validation_cases", 1)):
+        assert _redone(lambda c: c["training"]["default"].update({key: value})) == (
+            {f"train_{MODEL}", f"predict_{MODEL}"} | AFTER_RECON), key
+    assert {f"train_{MODEL}", f"predict_{MODEL}"} <= _redone(lambda c: c["evaluation"].update(alpha=0.1))

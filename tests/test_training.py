@@ -540,3 +540,44 @@ def test_model_files_of_format_1_load_as_before_or_say_why_not(tmp_path):
     with pytest.raises(InputError, match=r"att_v1.pt: weights do not fit .*format 1.*train it again") as err:
         load_model(tmp_path / "att_v1.pt")
     assert "\n" not in str(err.value)
+
+
+# ---- speed options -------------------------------------------------------------------------------
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_cuda_or_bf16_without_a_gpu_are_one_line_errors_naming_the_option(pairs, tmp_path):
+    kw = dict(seed=0, log=lambda s: None, cache_dir=tmp_path / "cache")
+    with pytest.raises(InputError, match="key 'device': cuda requested but torch sees no CUDA GPU") as err:
+        train_model(pairs[:1], [], {**TINY_CFG, "epochs": 1, "device": "cuda"}, tmp_path / "a", **kw)
+    assert "\n" not in str(err.value)
+    with pytest.raises(InputError, match="key 'precision': bf16 needs a CUDA device, this training runs on cpu"):
+        train_model(pairs[:1], [], {**TINY_CFG, "epochs": 1, "precision": "bf16"}, tmp_path / "b", **kw)
+    with pytest.raises(InputError, match="key 'num_workers'"):
+        complete_model_cfg({**TINY_CFG, "num_workers": -1})
+
+
+def test_runtime_options_are_recorded_and_logged_and_leave_the_identity(pairs, tmp_path):
+    from pvc_core.pipeline.models import RUNTIME_KEYS, model_identity
+    cfg = {**TINY_CFG, "epochs": 2}
+    kw = dict(seed=5, device="cpu", cache_dir=tmp_path / "cache")
+    logs = []
+    plain = train_model(pairs[:2], pairs[2:3], cfg, tmp_path / "plain", log=logs.append, **kw)
+    assert [line for line in logs if line.startswith("epoch")] and all(
+        " steps/s, ETA " in line for line in logs if line.startswith("epoch"))
+    assert any(line.endswith("ETA 0:00:00)") for line in logs if line.startswith("epoch    2/"))
+    fast = train_model(pairs[:2], pairs[2:3], {**cfg, "channels_last": True, "deterministic": False,
+                                               "num_workers": 1}, tmp_path / "fast", log=lambda s: None, **kw)
+    assert fast["training"]["runtime"]["channels_last"] is True and fast["training"]["runtime"]["num_workers"] == 1
+    assert plain["training"]["runtime"]["channels_last"] is False and plain["training"]["precision"] == "fp32"
+    a = torch.load(tmp_path / "plain" / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "fast" / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.allclose(a[k], b[k], rtol=1e-3, atol=1e-5) for k in a)  # same training, other memory layout
+    full = complete_model_cfg(cfg)
+    assert set(RUNTIME_KEYS) <= set(full) and "precision" in model_identity(full)
+    assert not set(RUNTIME_KEYS) & set(model_identity(full))
+    # a checkpoint left with other runtime options is resumed
+    with pytest.raises(_Killed):
+        train_model(pairs[:2], pairs[2:3], cfg, tmp_path / "r", log=lambda s: None, on_epoch_end=_kill_after(1), **kw)
+    card = train_model(pairs[:2], pairs[2:3], {**cfg, "num_workers": 0, "deterministic": False}, tmp_path / "r",
+                       log=lambda s: None, **kw)
+    assert card["training"]["resumed_from_epoch"] == 1

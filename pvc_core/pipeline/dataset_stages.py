@@ -101,27 +101,30 @@ def train_network(spec: dict, seed: int, results: str, split_path: str, recon_ma
     NRMSE and VAA (tolerance ``vaa_alpha``, the configuration's ``evaluation.alpha``).
 
     The cases are cached normalised under ``paths.training_cache_dir`` (shared by every model of
-    the dataset); ``threads`` (the job's CPUs) sets the DataLoader workers on a GPU. A checkpoint
+    the dataset); ``threads`` (the job's CPUs) sets the DataLoader workers on a GPU unless the model's
+    ``num_workers`` option does; the device is the model's ``device`` option. A checkpoint
     left in ``out_dir`` by a job of the same ``fingerprint`` (a resubmitted job) is resumed.
     """
     from pvc_core.training import train_model
-    from pvc_core.training.loader import default_num_workers
-    from pvc_core.training.predict import resolve_device
 
     split = usable_split(split_path, recon_manifests)
     val = split["validation"] or split["train"][:1]
     return train_model(_pairs(results, split["train"], spec["dataset"]), _pairs(results, val, spec["dataset"]),
                        spec, out_dir, seed=seed, log=log, cache_dir=paths.training_cache_dir(results, spec["dataset"]),
-                       num_workers=default_num_workers(resolve_device(), threads), pipeline_fingerprint=fingerprint,
-                       vaa_alpha=vaa_alpha)
+                       threads=threads, pipeline_fingerprint=fingerprint, vaa_alpha=vaa_alpha)
 
 
 def predict_test_cases(model: str, model_path: str, results: str, split_path: str, recon_manifests: list[str],
                        out: str, log: Log = print) -> dict:
-    """DL-PVC of every test case with a trained model (total activity conserved)."""
+    """DL-PVC of every test case with a trained model (total activity conserved).
+
+    Runs on CUDA when torch sees a GPU (the rule requests one), else on the CPU; a bf16-trained
+    model predicts in bf16 autocast on CUDA, in fp32 on the CPU.
+    """
     from pvc_core.training import load_model, predict_image
 
-    module, spec = load_model(model_path)
+    module, spec = load_model(model_path, device="auto")
+    log(f"predict {model}: on {next(module.parameters()).device}")
     split = usable_split(split_path, recon_manifests)
     done = {}
     for case in split["test"]:

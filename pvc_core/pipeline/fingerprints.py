@@ -35,6 +35,7 @@ from typing import Any
 
 from pvc_core.domain import RECONSTRUCTIONS, dataset_parts
 from pvc_core.specs import Settings, spec_dict
+from pvc_core.pipeline.models import model_identity
 
 #: Bump a stage's number when a code change alters its outputs: every case of that stage and
 #: everything downstream is then redone.
@@ -157,7 +158,7 @@ class StageGraph:
             spec = self.model_specs[model]
             r, _ = dataset_parts(spec["dataset"])
             return {**self.dependencies("split"), **self.dependencies(f"recon_{r}"),
-                    **flatten(dict(spec), f"model.{model}"), "evaluation.alpha": s.evaluation.alpha,
+                    **flatten(model_identity(spec), f"model.{model}"), "evaluation.alpha": s.evaluation.alpha,
                     "code.train": CODE_VERSIONS["train"]}
         if stage.startswith("predict_"):
             model = stage.removeprefix("predict_")

@@ -7,8 +7,18 @@ from typing import Mapping
 
 from pvc_core.pipeline.paths import model_name
 
+#: Keys of ``$defs/model`` that choose how fast a training runs, not what it computes (beyond
+#: floating-point rounding, as another GPU would): left out of the training's fingerprint and of
+#: its checkpoint's resume key, recorded in the model card (``training.runtime``).
+RUNTIME_KEYS = ("channels_last", "deterministic", "compile", "device", "num_workers")
+
 _SWEEP_KEYS = {"architectures": "architecture", "datasets": "dataset", "normalisations": "normalisation",
                "inputs": "input"}
+
+
+def model_identity(spec: Mapping) -> dict:
+    """``spec`` without its :data:`RUNTIME_KEYS`: what defines the trained weights."""
+    return {k: v for k, v in spec.items() if k not in RUNTIME_KEYS}
 
 
 def model_specs(training: Mapping) -> tuple[dict[str, dict], list[str]]:

@@ -27,15 +27,34 @@ CHECKPOINT_VERSION = 2
 #: Architecture names of format-1 model files that are called differently now.
 _RENAMED_SINCE_V1 = {"unet": "resunet"}
 
-__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "resolve_device", "load_model", "predict_image",
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "resolve_device", "autocast_for", "load_model", "predict_image",
            "predict_normalised"]
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` as a torch device; ``None`` means CUDA when available, else CPU."""
-    if device is None:
+    """``device`` as a torch device; ``None`` or ``'auto'`` means CUDA when available, else CPU.
+
+    ``'cuda'`` (or ``'cuda:N'``) without a GPU that torch can use is an :class:`InputError`
+    naming the ``device`` option.
+    """
+    if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise InputError(f"key 'device': {device!r} is not a torch device ({err}); use auto, cpu or cuda".splitlines()[0],
+                         "training model") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("key 'device': cuda requested but torch sees no CUDA GPU on this machine; use auto or cpu",
+                         "training model")
+    return dev
+
+
+def autocast_for(model_cfg: dict, device: torch.device):
+    """The autocast context of a model's ``precision`` on ``device``: bfloat16 on CUDA for
+    ``'bf16'``, otherwise a disabled one (fp32; a bf16-trained model predicts in fp32 on the CPU)."""
+    bf16 = model_cfg.get("precision", "fp32") == "bf16" and device.type == "cuda"
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> tuple[nn.Module, dict]:
@@ -84,14 +103,16 @@ def predict_normalised(module: nn.Module, model_cfg: dict, x: np.ndarray, device
     shape = x.shape
     if model_cfg["input"] == "full":
         xp = pad_to_multiple(x, size_divisor(model_cfg["channels"]))
-        out = module(torch.from_numpy(np.ascontiguousarray(xp, dtype=np.float32))[None, None].to(device))
+        with autocast_for(model_cfg, device):
+            out = module(torch.from_numpy(np.ascontiguousarray(xp, dtype=np.float32))[None, None].to(device))
         return crop_to(out[0, 0].float().cpu().numpy(), shape)
     if model_cfg["input"] == "patch32":
         xp = pad_to_multiple(x, size_divisor(model_cfg["channels"]), minimum=PATCH_SIZE)
 
         def run(batch: np.ndarray) -> np.ndarray:
             t = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))[:, None].to(device)
-            return module(t)[:, 0].float().cpu().numpy()
+            with autocast_for(model_cfg, device):
+                return module(t)[:, 0].float().cpu().numpy()
 
         return crop_to(apply_patchwise(xp, run, PATCH_SIZE, batch_size=patch_batch), shape)
     raise InputError(f"model input must be 'full' or 'patch32', got {model_cfg['input']!r}")

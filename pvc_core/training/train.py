@@ -67,14 +67,16 @@ from pvc_core.errors import InputError
 from pvc_core.io import write_json
 from pvc_core.metrics import nrmse, vaa
 from pvc_core.networks import build_network, count_parameters, size_divisor
+from pvc_core.pipeline.models import RUNTIME_KEYS, model_identity
 from pvc_core.seeding import torch_seed_for
 from pvc_core.training.case_cache import CachedCase, Pair, prepare_cases
 from pvc_core.training.checkpoint import (load_training_checkpoint, restore_rng_states, resume_key, rng_states,
                                           save_training_checkpoint)
 from pvc_core.training.dataset import EpochBatchSampler, StreamingCaseDataset
-from pvc_core.training.loader import batches_of, make_loader
+from pvc_core.training.loader import batches_of, default_num_workers, make_loader
 from pvc_core.training.normalisation import rescale_output
-from pvc_core.training.predict import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, predict_normalised, resolve_device
+from pvc_core.training.predict import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, autocast_for, predict_normalised,
+                                       resolve_device)
 
 LOSSES = ("l1", "mse")
 LR_SCHEDULES = ("cosine", "constant")
@@ -107,18 +109,27 @@ def complete_model_cfg(model_cfg: dict, source: str = "model_cfg") -> dict:
 
 
 @contextmanager
-def _deterministic_torch():
-    """Deterministic algorithms (warn where none exists), restored on exit."""
+def _torch_algorithms(deterministic: bool, device: torch.device):
+    """Deterministic algorithms (warn where none exists), or, for ``deterministic=False`` on CUDA,
+    cudnn.benchmark (the fastest kernels, chosen by timing); restored on exit. The CPU is always
+    deterministic."""
     was_on = torch.are_deterministic_algorithms_enabled()
     was_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     was_bench = torch.backends.cudnn.benchmark
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.benchmark = False
+    fast = not deterministic and device.type == "cuda"
+    torch.use_deterministic_algorithms(not fast, warn_only=True)
+    torch.backends.cudnn.benchmark = fast
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(was_on, warn_only=was_warn)
         torch.backends.cudnn.benchmark = was_bench
+
+
+def _eta(seconds: float) -> str:
+    """``h:mm:ss`` of a duration in seconds."""
+    seconds = int(round(max(0.0, seconds)))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 @torch.no_grad()
@@ -214,8 +225,8 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
                 out_dir: str | os.PathLike, seed: int, log: Callable[[str], object] = print,
                 device: str | torch.device | None = None, *, loss: str = "l1", augmentation: bool = True,
                 lr_schedule: str = "cosine", residual: bool = True, cache_dir: str | os.PathLike | None = None,
-                num_workers: int = 0, on_epoch_end: Callable[[int], object] | None = None,
-                pipeline_fingerprint: str | None = None, vaa_alpha: float = 0.05) -> dict:
+                num_workers: int | None = None, on_epoch_end: Callable[[int], object] | None = None,
+                pipeline_fingerprint: str | None = None, vaa_alpha: float = 0.05, threads: int = 1) -> dict:
     """Train one network and write ``model.pt``, ``model_card.json`` and ``history.csv`` to ``out_dir``.
 
     Parameters
@@ -230,7 +241,8 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
     log:
         Called with one line per epoch.
     device:
-        ``'cpu'``, ``'cuda'``, ...; default CUDA when available.
+        ``'cpu'``, ``'cuda'``, ...; default the model's ``device`` option (``'auto'``: CUDA when
+        available). ``'cuda'`` without a GPU is an :class:`InputError` naming the option.
     loss, augmentation, lr_schedule, residual:
         Training options beyond the configuration (see the module docstring); recorded in the
         model card.
@@ -238,8 +250,10 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
         Folder of the normalised case cache (:mod:`pvc_core.training.case_cache`); may be shared
         by trainings on the same cases. Default: ``out_dir/cache``.
     num_workers:
-        DataLoader worker processes (0: samples are read in the training process). Does not
-        change the result (see :func:`pvc_core.training.loader.default_num_workers`).
+        DataLoader worker processes (0: samples are read in the training process); default the
+        model's ``num_workers`` option (``'auto'``:
+        :func:`~pvc_core.training.loader.default_num_workers` of the device and ``threads``).
+        Does not change the result.
     on_epoch_end:
         Called with the epoch number once that epoch's checkpoint and history are on disk (an
         exception raised there stops the training as a kill would; the next call resumes).
@@ -250,6 +264,15 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
     vaa_alpha:
         Relative tolerance of the validation VAA (the configuration's ``evaluation.alpha``,
         paper 5%); see ``selection`` in the module docstring.
+    threads:
+        CPU threads granted to the job (for ``num_workers='auto'``).
+
+    Speed options of the model (schema ``$defs/model``): ``precision`` (``'bf16'``: bfloat16
+    autocast on CUDA; refused on the CPU), ``channels_last`` (channels_last_3d memory format),
+    ``deterministic`` (``False`` on CUDA: cudnn.benchmark), ``compile`` (``torch.compile``).
+    Only ``precision`` is part of the model's identity (the resume key and the pipeline's
+    fingerprint); the others (:data:`~pvc_core.pipeline.models.RUNTIME_KEYS`) change the speed
+    and at most the rounding, and are recorded in the model card's ``training.runtime``.
 
     A ``checkpoint.pt`` in ``out_dir`` from a training of the same specification is resumed
     (:mod:`pvc_core.training.checkpoint`); one of another specification is overwritten. A
@@ -271,7 +294,12 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
         raise InputError(f"vaa_alpha (evaluation.alpha) must lie in (0, 1), got {vaa_alpha}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    dev = resolve_device(device)
+    dev = resolve_device(cfg["device"] if device is None else device)
+    if cfg["precision"] == "bf16" and dev.type != "cuda":
+        raise InputError(f"key 'precision': bf16 needs a CUDA device, this training runs on {dev.type}; "
+                         "use precision: fp32", "training model")
+    if num_workers is None:
+        num_workers = default_num_workers(dev, threads) if cfg["num_workers"] == "auto" else int(cfg["num_workers"])
     if dev.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     t_start = time.perf_counter()
@@ -282,7 +310,9 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
     if cfg["validation_cases"]:
         val = val[:cfg["validation_cases"]]
     log(f"training {cfg['architecture']} ({cfg['input']}, normalisation {cfg['normalisation']}) on "
-        f"{len(train)} cases, validating on {len(val)}, {cfg['epochs']} epochs, device {dev}")
+        f"{len(train)} cases, validating on {len(val)}, {cfg['epochs']} epochs, device {dev}, {cfg['precision']}"
+        f"{', channels_last' if cfg['channels_last'] else ''}{', compiled' if cfg['compile'] else ''}"
+        f"{', cudnn.benchmark' if not cfg['deterministic'] and dev.type == 'cuda' else ''}, {num_workers} workers")
     baseline = validation_scores(None, cfg, val, dev, loss, vaa_alpha)
     if len(val):
         log(f"validation without PVC: loss {baseline['val_loss']:.6f}  NRMSE {baseline['val_nrmse_pct']:.3f} %  "
@@ -293,14 +323,18 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
     options = {"loss": loss, "augmentation": bool(augmentation), "lr_schedule": lr_schedule, **network_kwargs,
                "pipeline_fingerprint": pipeline_fingerprint, "vaa_alpha": float(vaa_alpha)}
     ckpt_path = out_dir / TRAINING_CHECKPOINT
-    resumed = load_training_checkpoint(ckpt_path, resume_key(cfg, options, seed, train, val), log)
-    with _deterministic_torch():
+    identity = model_identity(cfg)
+    resumed = load_training_checkpoint(ckpt_path, resume_key(identity, options, seed, train, val), log)
+    memory_format = torch.channels_last_3d if cfg["channels_last"] else torch.contiguous_format
+    with _torch_algorithms(cfg["deterministic"], dev):
         torch.manual_seed(torch_seed)
         dataset = StreamingCaseDataset(train, cfg["input"], size_divisor(cfg["channels"]), torch_seed, augmentation)
         sampler = EpochBatchSampler(dataset, cfg["batch_size"], torch_seed)
         generator = torch.Generator().manual_seed(torch_seed)
         loader = make_loader(dataset, sampler, generator, num_workers, dev)
         module = build_network(cfg["architecture"], cfg["channels"], **network_kwargs).to(dev)
+        module = module.to(memory_format=memory_format)
+        step_module = torch.compile(module) if cfg["compile"] else module  # shares module's parameters
         optimiser = torch.optim.Adam(module.parameters(), lr=cfg["learning_rate"])
         scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=cfg["epochs"],
                                                                 eta_min=cfg["learning_rate"] / 20)
@@ -322,32 +356,40 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
             history, best = list(resumed["history"]), dict(resumed["best"])
             start_epoch, seconds_before = int(resumed["epoch"]), float(resumed["seconds"])
             log(f"resuming from {ckpt_path} after epoch {start_epoch}/{cfg['epochs']}")
+        t_loop = time.perf_counter()
         for epoch in range(start_epoch + 1, cfg["epochs"] + 1):
             t0 = time.perf_counter()
             module.train()
             sampler.set_epoch(epoch)
-            total, n_seen = 0.0, 0
+            total, n_seen, steps = 0.0, 0, 0
             for xb, yb in batches_of(loader):
-                x, y = xb.to(dev, non_blocking=True), yb.to(dev, non_blocking=True)
+                x = xb.to(dev, non_blocking=True).contiguous(memory_format=memory_format)
+                y = yb.to(dev, non_blocking=True)
                 optimiser.zero_grad(set_to_none=True)
-                batch_loss = loss_fn(module(x), y)
+                with autocast_for(cfg, dev):
+                    out = step_module(x)
+                batch_loss = loss_fn(out.float(), y)
                 batch_loss.backward()
                 optimiser.step()
                 total += batch_loss.detach().item() * len(xb)
                 n_seen += len(xb)
+                steps += 1
+            train_seconds = time.perf_counter() - t0
             if scheduler is not None:
                 scheduler.step()
             train_loss = total / n_seen
             scores = validation_scores(module, cfg, val, dev, loss, vaa_alpha)
             seconds = time.perf_counter() - t0
             history.append({"epoch": epoch, "train_loss": train_loss, **scores, "seconds": seconds})
+            epochs_here = epoch - start_epoch
+            eta = (time.perf_counter() - t_loop) / epochs_here * (cfg["epochs"] - epoch)
             improved = (selection_key(scores, cfg["selection"]) < selection_key(best, cfg["selection"])
                         if len(val) else True)
             if improved:
                 best = {"epoch": epoch, **scores,
                         "state": {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}}
             save_training_checkpoint(ckpt_path, {
-                "resume_key": resume_key(cfg, options, seed, train, val), "epoch": epoch,
+                "resume_key": resume_key(identity, options, seed, train, val), "epoch": epoch,
                 "model": {k: v.detach().cpu() for k, v in module.state_dict().items()},
                 "optimiser": optimiser.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
@@ -357,7 +399,8 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
             _write_history(out_dir / HISTORY, history)
             log(f"epoch {epoch:4d}/{cfg['epochs']}  train {train_loss:.6f}  val {scores['val_loss']:.6f}  "
                 f"NRMSE {scores['val_nrmse_pct']:.3f} %  VAA {scores['val_vaa_pct']:.2f} %"
-                f"{'  *' if improved and len(val) else ''}  ({seconds:.1f} s)")
+                f"{'  *' if improved and len(val) else ''}  ({seconds:.1f} s, {steps / train_seconds:.2f} steps/s, "
+                f"ETA {_eta(eta)})")
             if on_epoch_end is not None:
                 on_epoch_end(epoch)
 
@@ -373,7 +416,11 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
             "seed": int(seed), "torch_seed": torch_seed, "loss": loss, "optimiser": "Adam",
             "lr_schedule": lr_schedule,
             "augmentation": "flips of axes 0, 2; quarter turns in axes 0-1" if augmentation else "none",
-            "device": str(dev), "num_workers": int(num_workers), "epochs": cfg["epochs"], "best_epoch": best["epoch"],
+            "device": str(dev), "num_workers": int(num_workers),
+            "runtime": {"device": str(dev), "num_workers": int(num_workers),
+                        **{k: cfg[k] for k in RUNTIME_KEYS if k not in ("device", "num_workers")},
+                        "note": "runtime options: not part of the model's identity or fingerprint"},
+            "precision": cfg["precision"], "epochs": cfg["epochs"], "best_epoch": best["epoch"],
             "best_val_loss": None if not len(val) else best["val_loss"],
             "best_val_nrmse_pct": None if not len(val) else best["val_nrmse_pct"],
             "best_val_vaa_pct": None if not len(val) else best["val_vaa_pct"],
