@@ -1,11 +1,21 @@
-"""Time one training step (forward + backward + Adam) of every DL-PVC architecture.
+"""Training step time, peak memory and parameters of the five DL-PVC architectures.
 
-Prints, per architecture, the trainable parameter count and the median seconds per training step
-for a batch of 32^3 patches and of 64^3 volumes (the demo's field of view), plus the time of one
-inference of a 64^3 volume. Runs on CPU, and on CUDA too when it is available.
+Per architecture of the paper (``pvc_core.networks``: unet, r2unet, attention_unet,
+r2attention_unet, unetpp) it prints
 
-    .venv/bin/python benchmarks/bench_train.py                     # demo channels [16, 32, 64, 128]
-    .venv/bin/python benchmarks/bench_train.py --sizes 32 64 128 --steps 5 --device cuda
+* the trainable parameters at the paper's channels (``training.default.channels`` of
+  ``config/paper.yaml``);
+* on the CPU: the median seconds of one training step (forward, L1 loss, backward, Adam) of a
+  batch of 64^3 volumes at the channels given (default the demo's, ``config.yaml``), and the peak
+  RSS above the process's RSS before the network was built (each architecture in its own forked
+  process, so the peaks do not mask each other);
+* when CUDA is available, at 128^3 (the paper's field of view) with the paper's channels, in fp32
+  and in bf16 autocast (``precision: bf16``): steps/s, ``torch.cuda.max_memory_allocated`` and the
+  projected hours of 100 epochs of 9,000 training cases (4,500 steps per epoch at batch 2,
+  validation not counted).
+
+    .venv/bin/python benchmarks/bench_train.py                        # demo channels, 3 steps
+    .venv/bin/python benchmarks/bench_train.py --channels 16 32 64 128 --steps 5
 
 Timings on a shared machine vary with its load; the script states the thread count it used.
 """
@@ -13,12 +23,32 @@ Timings on a shared machine vary with its load; the script states the thread cou
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
+import os
+import resource
 import statistics
 import time
+from pathlib import Path
 
 import torch
+import yaml
 
-from pvc_core.networks import ARCHITECTURES, build_network, count_parameters
+from pvc_core.networks import build_network, count_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The paper's five architectures (``resunet``, dlpvc's earlier U-Net, is left out).
+PAPER_ARCHITECTURES = ("unet", "r2unet", "attention_unet", "r2attention_unet", "unetpp")
+TRAIN_CASES, EPOCHS = 9000, 100
+
+
+def _channels_of(config: Path) -> list[int]:
+    return list(yaml.safe_load(config.read_text())["training"]["default"]["channels"])
+
+
+def _rss_mib() -> float:
+    """Current resident set size of this process (MiB)."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
 
 
 def _sync(device: torch.device) -> None:
@@ -26,7 +56,8 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_train_step(name: str, channels: list[int], size: int, batch: int, steps: int, device: torch.device) -> float:
+def time_train_step(name: str, channels: list[int], size: int, batch: int, steps: int, device: torch.device,
+                    bf16: bool = False) -> float:
     """Median seconds of one Adam training step (L1 loss) after one warm-up step."""
     torch.manual_seed(0)
     net = build_network(name, channels).to(device).train()
@@ -38,8 +69,9 @@ def time_train_step(name: str, channels: list[int], size: int, batch: int, steps
         _sync(device)
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.l1_loss(net(x), y)
-        loss.backward()
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = net(x)
+        torch.nn.functional.l1_loss(out.float(), y).backward()
         opt.step()
         _sync(device)
         if i:  # the first step warms up allocators and kernels
@@ -47,45 +79,73 @@ def time_train_step(name: str, channels: list[int], size: int, batch: int, steps
     return statistics.median(times)
 
 
-@torch.no_grad()
-def time_inference(name: str, channels: list[int], size: int, device: torch.device, repeats: int = 3) -> float:
-    """Median seconds of one forward pass of a single ``size``^3 volume in eval mode."""
-    net = build_network(name, channels).to(device).eval()
-    x = torch.rand(1, 1, size, size, size, device=device)
-    net(x)
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        t0 = time.perf_counter()
-        net(x)
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def _cpu_child(name, channels, size, batch, steps, threads, queue) -> None:
+    torch.set_num_threads(threads)
+    before = _rss_mib()
+    seconds = time_train_step(name, channels, size, batch, steps, torch.device("cpu"))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB -> MiB on Linux
+    queue.put((seconds, peak - before))
+
+
+def cpu_step(name: str, channels: list[int], size: int, batch: int, steps: int, threads: int) -> tuple[float, float]:
+    """(median seconds per step, peak RSS increase in MiB) on the CPU, in a forked process."""
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_cpu_child, args=(name, channels, size, batch, steps, threads, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def cuda_step(name: str, channels: list[int], size: int, batch: int, steps: int, bf16: bool) -> tuple[float, float]:
+    """(steps/s, torch.cuda.max_memory_allocated in GiB) on CUDA."""
+    dev = torch.device("cuda")
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats(dev)
+    seconds = time_train_step(name, channels, size, batch, steps, dev, bf16=bf16)
+    return 1.0 / seconds, torch.cuda.max_memory_allocated(dev) / 2 ** 30
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--channels", type=int, nargs="+", default=[16, 32, 64, 128])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[32, 64])
+    ap.add_argument("--channels", type=int, nargs="+", default=_channels_of(ROOT / "config.yaml"),
+                    help="channels of the CPU step (default: the demo's, config.yaml)")
+    ap.add_argument("--paper-config", type=Path, default=ROOT / "config" / "paper.yaml")
+    ap.add_argument("--size", type=int, default=64, help="CPU volume edge (voxels)")
+    ap.add_argument("--gpu-size", type=int, default=128, help="CUDA volume edge (voxels)")
     ap.add_argument("--batch-size", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=3, help="timed steps per case (after one warm-up)")
-    ap.add_argument("--architectures", nargs="+", default=list(ARCHITECTURES), choices=ARCHITECTURES)
-    ap.add_argument("--device", action="append", help="cpu, cuda (default: cpu, plus cuda when available)")
+    ap.add_argument("--steps", type=int, default=3, help="timed steps (after one warm-up)")
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--architectures", nargs="+", default=list(PAPER_ARCHITECTURES), choices=PAPER_ARCHITECTURES)
     args = ap.parse_args(argv)
-    devices = [torch.device(d) for d in (args.device or (["cpu"] + (["cuda"] if torch.cuda.is_available() else [])))]
+    paper = _channels_of(args.paper_config)
+    steps_per_epoch = TRAIN_CASES // args.batch_size
 
-    print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, channels {args.channels}, "
-          f"batch {args.batch_size}, median of {args.steps} steps")
-    for dev in devices:
-        label = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
-        head = f"{'architecture':18s} {'parameters':>11s}" + "".join(f" {f'step {s}^3 (s)':>15s}" for s in args.sizes)
-        head += f" {'infer ' + str(max(args.sizes)) + '^3 (s)':>16s}"
-        print(f"\ndevice: {label}\n{head}")
-        for name in args.architectures:
-            n_params = count_parameters(build_network(name, args.channels))
-            steps = [time_train_step(name, args.channels, s, args.batch_size, args.steps, dev) for s in args.sizes]
-            infer = time_inference(name, args.channels, max(args.sizes), dev)
-            print(f"{name:18s} {n_params:11,d}" + "".join(f" {t:15.3f}" for t in steps) + f" {infer:16.3f}", flush=True)
+    print(f"torch {torch.__version__}, CPU threads {args.threads}, batch {args.batch_size}, median of "
+          f"{args.steps} steps; CPU at {args.size}^3 with channels {args.channels}; parameters at the paper's "
+          f"channels {paper}")
+    print(f"{'architecture':18s} {'params (paper)':>15s} {'CPU s/step':>11s} {'CPU peak RSS +MiB':>18s}")
+    for name in args.architectures:
+        params = count_parameters(build_network(name, paper))
+        seconds, peak = cpu_step(name, args.channels, args.size, args.batch_size, args.steps, args.threads)
+        print(f"{name:18s} {params:15,d} {seconds:11.2f} {peak:18.0f}", flush=True)
+    if not torch.cuda.is_available():
+        print("CUDA: not available (no GPU figures)")
+        return
+    print(f"CUDA {torch.cuda.get_device_name(0)} at {args.gpu_size}^3, channels {paper}; projection: {EPOCHS} "
+          f"epochs x {steps_per_epoch} steps ({TRAIN_CASES} cases, batch {args.batch_size})")
+    print(f"{'architecture':18s} {'precision':>9s} {'steps/s':>8s} {'max alloc GiB':>14s} {'hours':>8s}")
+    for name in args.architectures:
+        for precision in ("fp32", "bf16"):
+            try:
+                rate, gib = cuda_step(name, paper, args.gpu_size, args.batch_size, args.steps, precision == "bf16")
+            except torch.cuda.OutOfMemoryError:
+                print(f"{name:18s} {precision:>9s} {'out of GPU memory':>32s}", flush=True)
+                torch.cuda.empty_cache()
+                continue
+            hours = EPOCHS * steps_per_epoch / rate / 3600
+            print(f"{name:18s} {precision:>9s} {rate:8.2f} {gib:14.1f} {hours:8.1f}", flush=True)
 
 
 if __name__ == "__main__":
