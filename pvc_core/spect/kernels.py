@@ -44,6 +44,23 @@ def use_threads() -> None:
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
 
 
+@njit(cache=True, boundscheck=False, inline="always")
+def _gather_row(crow, cols, vals, f, r, tmp):  # pragma: no cover - compiled
+    """tmp[z] = sum over row ``r`` of the splat map of weight x f[voxel, z]; False if the row is empty."""
+    k0 = crow[r]
+    k1 = crow[r + 1]
+    if k0 == k1:
+        return False
+    for z in range(tmp.shape[0]):
+        tmp[z] = 0.0
+    for k in range(k0, k1):
+        w = vals[k]
+        c = cols[k]
+        for z in range(tmp.shape[0]):
+            tmp[z] += w * f[c, z]
+    return True
+
+
 @njit(parallel=True, cache=True, boundscheck=False)
 def splat_to_nodes(crow, cols, vals, f, att, lo, w_lo, w_hi, out):  # pragma: no cover - compiled
     """Add the attenuated rotated planes of ``f`` to ladder nodes.
@@ -63,18 +80,10 @@ def splat_to_nodes(crow, cols, vals, f, att, lo, w_lo, w_hi, out):  # pragma: no
             wh = w_hi[v, s]
             for u in range(n_u):
                 r = (v * n_s + s) * n_u + u
-                k0 = crow[r]
-                k1 = crow[r + 1]
-                if k0 == k1:
+                if crow[r + 1] == crow[r]:
                     continue
                 for b in range(n_b):
-                    for z in range(n_z):
-                        tmp[z] = 0.0
-                    for k in range(k0, k1):
-                        w = vals[k]
-                        c = cols[k]
-                        for z in range(n_z):
-                            tmp[z] += w * f[b, c, z]
+                    _gather_row(crow, cols, vals, f[b], r, tmp)
                     for z in range(n_z):
                         tmp[z] *= att[v, s, u, z]
                         out[b, v, node, u, z] += wl * tmp[z]
@@ -158,17 +167,8 @@ def depth_classes(crow, cols, vals, f, att, depth_nodes_cm, mu_water_per_cm, out
         for s in range(n_s):
             for u in range(n_u):
                 r = (v * n_s + s) * n_u + u
-                k0 = crow[r]
-                k1 = crow[r + 1]
-                if k0 == k1:
+                if not _gather_row(crow, cols, vals, f, r, tmp):
                     continue
-                for z in range(n_z):
-                    tmp[z] = 0.0
-                for k in range(k0, k1):
-                    w = vals[k]
-                    c = cols[k]
-                    for z in range(n_z):
-                        tmp[z] += w * f[c, z]
                 for z in range(n_z):
                     t = tmp[z] * att[v, s, u, z]
                     if t == 0.0:

@@ -33,37 +33,14 @@ def _snap(x):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True, boundscheck=False)
-def _splat_counts(px, py, ex, ey, tx, ty, voxel_mm, half_s, half_u, k0, n_planes, n_u, keep, counts):  # pragma: no cover
-    n_vox = px.shape[0]
-    for v in prange(ex.shape[0]):
-        for i in range(n_vox):
-            if not keep[i]:
-                continue
-            a = _snap((px[i] * ex[v] + py[i] * ey[v]) / voxel_mm + half_s) - k0
-            c = _snap((px[i] * tx[v] + py[i] * ty[v]) / voxel_mm + half_u)
-            a0 = np.floor(a)
-            c0 = np.floor(c)
-            fa = a - a0
-            fc = c - c0
-            for da in range(2):
-                wa = fa if da == 1 else 1.0 - fa
-                ai = int(a0) + da
-                if ai < 0 or ai >= n_planes:
-                    continue
-                for dc in range(2):
-                    wc = fc if dc == 1 else 1.0 - fc
-                    ci = int(c0) + dc
-                    if wa * wc > MIN_WEIGHT and ci >= 0 and ci < n_u:
-                        counts[(v * n_planes + ai) * n_u + ci] += 1
-
-
-@njit(parallel=True, cache=True, boundscheck=False)
-def _splat_fill(px, py, ex, ey, tx, ty, voxel_mm, half_s, half_u, k0, n_planes, n_u, keep, crow, cols,
-                vals):  # pragma: no cover
+def _splat_rows(px, py, ex, ey, tx, ty, voxel_mm, half_s, half_u, k0, n_planes, n_u, keep, fill, counts, crow, cols,
+                vals):  # pragma: no cover - compiled
+    """Enumerate every (voxel, view, corner) entry of the splat map: count them per row
+    (``fill`` False, into ``counts``) or write them at the rows' cursors (``fill`` True)."""
     n_vox = px.shape[0]
     rows_per_view = n_planes * n_u
     for v in prange(ex.shape[0]):
-        cursor = crow[v * rows_per_view:(v + 1) * rows_per_view].copy()
+        cursor = crow[v * rows_per_view:(v + 1) * rows_per_view].copy() if fill else crow[:1].copy()
         for i in range(n_vox):
             if not keep[i]:
                 continue
@@ -83,10 +60,13 @@ def _splat_fill(px, py, ex, ey, tx, ty, voxel_mm, half_s, half_u, k0, n_planes, 
                     ci = int(c0) + dc
                     if wa * wc > MIN_WEIGHT and ci >= 0 and ci < n_u:
                         local = ai * n_u + ci
-                        pos = cursor[local]
-                        cols[pos] = i
-                        vals[pos] = np.float32(wa * wc)
-                        cursor[local] = pos + 1
+                        if fill:
+                            pos = cursor[local]
+                            cols[pos] = i
+                            vals[pos] = np.float32(wa * wc)
+                            cursor[local] = pos + 1
+                        else:
+                            counts[v * rows_per_view + local] += 1
 
 
 def splat_csr(px: np.ndarray, py: np.ndarray, e: np.ndarray, t: np.ndarray, voxel_mm: float, n_s: int, n_u: int,
@@ -105,12 +85,13 @@ def splat_csr(px: np.ndarray, py: np.ndarray, e: np.ndarray, t: np.ndarray, voxe
             np.ascontiguousarray(keep, dtype=np.bool_))
     n_rows = len(e) * n_planes * n_u
     counts = np.zeros(n_rows, np.int64)
-    _splat_counts(*args, counts)
     crow = np.zeros(n_rows + 1, np.int64)
+    no_cols, no_vals = np.empty(0, np.int64), np.empty(0, np.float32)
+    _splat_rows(*args, False, counts, crow, no_cols, no_vals)
     np.cumsum(counts, out=crow[1:])
     cols = np.empty(crow[-1], np.int64)
     vals = np.empty(crow[-1], np.float32)
-    _splat_fill(*args, crow, cols, vals)
+    _splat_rows(*args, True, counts, crow, cols, vals)
     return crow, cols, vals
 
 
