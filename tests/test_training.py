@@ -581,3 +581,59 @@ def test_runtime_options_are_recorded_and_logged_and_leave_the_identity(pairs, t
     card = train_model(pairs[:2], pairs[2:3], {**cfg, "num_workers": 0, "deterministic": False}, tmp_path / "r",
                        log=lambda s: None, **kw)
     assert card["training"]["resumed_from_epoch"] == 1
+
+
+def test_rank_shares_are_disjoint_and_cover_every_batch():
+    from pvc_core.training.distributed import rank_share
+
+    batch = [(1, k, 0) for k in range(5)]
+    assert rank_share(batch, 0, 2) == ([(1, 0, 0), (1, 2, 0), (1, 4, 0)], 3)
+    assert rank_share(batch, 1, 2) == ([(1, 1, 0), (1, 3, 0)], 2)
+    assert rank_share(batch[:1], 1, 2) == ([(1, 0, 0)], 0)  # empty share: one key of weight 0
+    for world in (1, 2, 3, 7):
+        shares = [rank_share(batch, r, world) for r in range(world)]
+        counted = [key for keys, n in shares for key in keys[:n]]
+        assert sorted(counted) == batch and len(set(counted)) == len(batch)
+
+
+def test_rank_batch_sampler_splits_the_seeded_epoch_order(pairs, tmp_path):
+    from pvc_core.training.distributed import RankBatchSampler
+
+    ds = StreamingCaseDataset(prepare_cases(pairs, tmp_path), "patch32", 8, 3)
+    sampler = EpochBatchSampler(ds, 3, 3)
+    for epoch in (1, 2):
+        sampler.set_epoch(epoch)
+        whole = sampler.keys()
+        ranks = [list(RankBatchSampler(sampler, r, 2).shares()) for r in range(2)]
+        assert len(ranks[0]) == len(ranks[1]) == len(sampler)  # same number of steps on every rank
+        counted = [k for shares in ranks for keys, n, _ in shares for k in keys[:n]]
+        assert sorted(counted) == sorted(whole) and len(set(counted)) == len(whole)
+
+
+def test_torchrun_two_ranks_train_identical_weights_and_rank_0_writes(pairs, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip("torchrun not installed beside python")
+    out = tmp_path / "ddp"
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"train_model": {
+        "train_pairs": [[str(a), str(b)] for a, b in pairs], "val_pairs": [[str(a), str(b)] for a, b in pairs[:1]],
+        "model_cfg": {**TINY_CFG, "epochs": 2, "device": "cpu"}, "out_dir": str(out), "seed": 5, "num_workers": 0}}))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "pvc_core.training", str(job)],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert sorted(p.name for p in out.glob("model*")) == ["model.pt", "model_card.json"]
+    card = json.loads((out / "model_card.json").read_text())
+    dist_card = card["training"]["distributed"]
+    assert dist_card["world_size"] == 2 and dist_card["backend"] == "gloo" and dist_card["global_batch_size"] == 2
+    digests = dist_card["rank_weight_digests"]
+    assert len(digests) == 2 and digests[0] == digests[1]
+    assert [int(r["epoch"]) for r in csv.DictReader(open(out / "history.csv"))] == [1, 2]
+    load_model(out / "model.pt")

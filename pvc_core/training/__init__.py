@@ -7,6 +7,7 @@
 * :mod:`~pvc_core.training.dataset`: the streaming torch ``Dataset`` and its seeded epoch sampler.
 * :mod:`~pvc_core.training.loader`: the ``DataLoader`` (workers, pinned memory, seeded generator).
 * :mod:`~pvc_core.training.checkpoint`: the per-epoch training checkpoint and automatic resume.
+* :mod:`~pvc_core.training.distributed`: data-parallel training over torchrun ranks (PyTorch DDP).
 * :mod:`~pvc_core.training.train`: :func:`train_model` (writes model.pt, model_card.json, history.csv).
 * :mod:`~pvc_core.training.predict`: :func:`load_model`, :func:`predict_image`.
 """

@@ -73,6 +73,7 @@ from pvc_core.training.case_cache import CachedCase, Pair, prepare_cases
 from pvc_core.training.checkpoint import (load_training_checkpoint, restore_rng_states, resume_key, rng_states,
                                           save_training_checkpoint)
 from pvc_core.training.dataset import EpochBatchSampler, StreamingCaseDataset
+from pvc_core.training.distributed import DistContext, RankBatchSampler, distributed_context, state_digest
 from pvc_core.training.loader import batches_of, default_num_workers, make_loader
 from pvc_core.training.normalisation import rescale_output
 from pvc_core.training.predict import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, autocast_for, predict_normalised,
@@ -298,6 +299,27 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
     if cfg["precision"] == "bf16" and dev.type != "cuda":
         raise InputError(f"key 'precision': bf16 needs a CUDA device, this training runs on {dev.type}; "
                          "use precision: fp32", "training model")
+    with distributed_context(dev) as (ctx, dev):
+        return _train(ctx, dev, cfg, train_pairs, val_pairs, out_dir, seed, log, loss=loss, augmentation=augmentation,
+                      lr_schedule=lr_schedule, residual=residual, cache_dir=cache_dir, num_workers=num_workers,
+                      on_epoch_end=on_epoch_end, pipeline_fingerprint=pipeline_fingerprint, vaa_alpha=vaa_alpha,
+                      threads=threads)
+
+
+def _no_log(_line: str) -> None:
+    pass
+
+
+def _train(ctx: DistContext, dev: torch.device, cfg: dict, train_pairs: Sequence[Pair], val_pairs: Sequence[Pair],
+           out_dir: Path, seed: int, log: Callable[[str], object], *, loss: str, augmentation: bool,
+           lr_schedule: str, residual: bool, cache_dir: str | os.PathLike | None, num_workers: int | None,
+           on_epoch_end: Callable[[int], object] | None, pipeline_fingerprint: str | None, vaa_alpha: float,
+           threads: int) -> dict:
+    """:func:`train_model` on this process's ``dev``, as rank ``ctx.rank`` of ``ctx.world_size``
+    (:mod:`pvc_core.training.distributed`): rank 0 alone logs, validates and writes files."""
+    if not ctx.is_main:
+        log = _no_log
+    threads = max(1, int(threads) // ctx.world_size)  # the job's CPUs are shared by its ranks
     if num_workers is None:
         num_workers = default_num_workers(dev, threads) if cfg["num_workers"] == "auto" else int(cfg["num_workers"])
     if dev.type == "cuda":
@@ -305,15 +327,20 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
     t_start = time.perf_counter()
 
     cache = Path(cache_dir) if cache_dir is not None else out_dir / "cache"
-    train = prepare_cases(train_pairs, cache, log)
-    val = prepare_cases(val_pairs, cache, log) if val_pairs else []
+    for writer in (True, False):  # rank 0 fills the cache, then the other ranks read it
+        if writer == ctx.is_main:
+            train = prepare_cases(train_pairs, cache, log)
+            val = prepare_cases(val_pairs, cache, log) if val_pairs else []
+        if writer:
+            ctx.barrier()
     if cfg["validation_cases"]:
         val = val[:cfg["validation_cases"]]
     log(f"training {cfg['architecture']} ({cfg['input']}, normalisation {cfg['normalisation']}) on "
         f"{len(train)} cases, validating on {len(val)}, {cfg['epochs']} epochs, device {dev}, {cfg['precision']}"
         f"{', channels_last' if cfg['channels_last'] else ''}{', compiled' if cfg['compile'] else ''}"
-        f"{', cudnn.benchmark' if not cfg['deterministic'] and dev.type == 'cuda' else ''}, {num_workers} workers")
-    baseline = validation_scores(None, cfg, val, dev, loss, vaa_alpha)
+        f"{', cudnn.benchmark' if not cfg['deterministic'] and dev.type == 'cuda' else ''}, {num_workers} workers"
+        f"{f' per rank, {ctx.world_size} ranks (DDP, {ctx.backend})' if ctx.active else ''}")
+    baseline = ctx.broadcast(validation_scores(None, cfg, val, dev, loss, vaa_alpha) if ctx.is_main else None)
     if len(val):
         log(f"validation without PVC: loss {baseline['val_loss']:.6f}  NRMSE {baseline['val_nrmse_pct']:.3f} %  "
             f"VAA {baseline['val_vaa_pct']:.2f} %; selecting by {cfg['selection']}")
@@ -330,11 +357,11 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
         torch.manual_seed(torch_seed)
         dataset = StreamingCaseDataset(train, cfg["input"], size_divisor(cfg["channels"]), torch_seed, augmentation)
         sampler = EpochBatchSampler(dataset, cfg["batch_size"], torch_seed)
+        rank_sampler = RankBatchSampler(sampler, ctx.rank, ctx.world_size)
         generator = torch.Generator().manual_seed(torch_seed)
-        loader = make_loader(dataset, sampler, generator, num_workers, dev)
+        loader = make_loader(dataset, rank_sampler if ctx.active else sampler, generator, num_workers, dev)
         module = build_network(cfg["architecture"], cfg["channels"], **network_kwargs).to(dev)
         module = module.to(memory_format=memory_format)
-        step_module = torch.compile(module) if cfg["compile"] else module  # shares module's parameters
         optimiser = torch.optim.Adam(module.parameters(), lr=cfg["learning_rate"])
         scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=cfg["epochs"],
                                                                 eta_min=cfg["learning_rate"] / 20)
@@ -356,47 +383,65 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
             history, best = list(resumed["history"]), dict(resumed["best"])
             start_epoch, seconds_before = int(resumed["epoch"]), float(resumed["seconds"])
             log(f"resuming from {ckpt_path} after epoch {start_epoch}/{cfg['epochs']}")
+        wrapped = module
+        if ctx.active:  # every rank loaded the same weights; DDP broadcasts rank 0's all the same
+            wrapped = nn.parallel.DistributedDataParallel(module, device_ids=[dev.index] if dev.type == "cuda" else None)
+        step_module = torch.compile(wrapped) if cfg["compile"] else wrapped  # shares module's parameters
         t_loop = time.perf_counter()
         for epoch in range(start_epoch + 1, cfg["epochs"] + 1):
             t0 = time.perf_counter()
             module.train()
             sampler.set_epoch(epoch)
             total, n_seen, steps = 0.0, 0, 0
+            shares = rank_sampler.shares() if ctx.active else None
             for xb, yb in batches_of(loader):
                 x = xb.to(dev, non_blocking=True).contiguous(memory_format=memory_format)
                 y = yb.to(dev, non_blocking=True)
                 optimiser.zero_grad(set_to_none=True)
                 with autocast_for(cfg, dev):
                     out = step_module(x)
-                batch_loss = loss_fn(out.float(), y)
+                if shares is None:
+                    batch_loss = loss_fn(out.float(), y)
+                    batch_sum, counted = batch_loss.detach().item() * len(xb), len(xb)
+                else:  # this rank's part of the global batch's mean loss (module docstring of distributed)
+                    _, counted, global_size = next(shares)
+                    diff = out.float() - y
+                    per_sample = (diff.abs() if loss == "l1" else diff ** 2).flatten(1).mean(1)
+                    weights = (torch.arange(len(xb), device=dev) < counted).to(per_sample.dtype)
+                    weighted = (per_sample * weights).sum()
+                    batch_loss = weighted * (ctx.world_size / global_size)
+                    batch_sum = weighted.detach().item()
                 batch_loss.backward()
                 optimiser.step()
-                total += batch_loss.detach().item() * len(xb)
-                n_seen += len(xb)
+                total += batch_sum
+                n_seen += counted
                 steps += 1
             train_seconds = time.perf_counter() - t0
             if scheduler is not None:
                 scheduler.step()
+            total, n_seen = ctx.sum(total, n_seen)
             train_loss = total / n_seen
-            scores = validation_scores(module, cfg, val, dev, loss, vaa_alpha)
+            scores = ctx.broadcast(validation_scores(module, cfg, val, dev, loss, vaa_alpha) if ctx.is_main else None)
             seconds = time.perf_counter() - t0
             history.append({"epoch": epoch, "train_loss": train_loss, **scores, "seconds": seconds})
             epochs_here = epoch - start_epoch
             eta = (time.perf_counter() - t_loop) / epochs_here * (cfg["epochs"] - epoch)
             improved = (selection_key(scores, cfg["selection"]) < selection_key(best, cfg["selection"])
                         if len(val) else True)
-            if improved:
+            if improved and ctx.is_main:
                 best = {"epoch": epoch, **scores,
                         "state": {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}}
-            save_training_checkpoint(ckpt_path, {
-                "resume_key": resume_key(identity, options, seed, train, val), "epoch": epoch,
-                "model": {k: v.detach().cpu() for k, v in module.state_dict().items()},
-                "optimiser": optimiser.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "rng": rng_states(generator), "best": best, "history": history,
-                "seconds": seconds_before + time.perf_counter() - t_start,
-            })
-            _write_history(out_dir / HISTORY, history)
+            if ctx.is_main:
+                save_training_checkpoint(ckpt_path, {
+                    "resume_key": resume_key(identity, options, seed, train, val), "epoch": epoch,
+                    "model": {k: v.detach().cpu() for k, v in module.state_dict().items()},
+                    "optimiser": optimiser.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "rng": rng_states(generator), "best": best, "history": history,
+                    "seconds": seconds_before + time.perf_counter() - t_start,
+                })
+                _write_history(out_dir / HISTORY, history)
+            ctx.barrier()  # the checkpoint is on disk before any rank goes on
             log(f"epoch {epoch:4d}/{cfg['epochs']}  train {train_loss:.6f}  val {scores['val_loss']:.6f}  "
                 f"NRMSE {scores['val_nrmse_pct']:.3f} %  VAA {scores['val_vaa_pct']:.2f} %"
                 f"{'  *' if improved and len(val) else ''}  ({seconds:.1f} s, {steps / train_seconds:.2f} steps/s, "
@@ -404,6 +449,23 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
             if on_epoch_end is not None:
                 on_epoch_end(epoch)
 
+    digests = ctx.gather(state_digest(module.state_dict()))
+    card = _write_outputs(out_dir, cfg, module, best, history, baseline, train, val, cache, network_kwargs, dev,
+                          num_workers, ctx, digests, seed=seed, torch_seed=torch_seed, loss=loss,
+                          augmentation=augmentation, lr_schedule=lr_schedule, residual=residual,
+                          vaa_alpha=vaa_alpha, start_epoch=start_epoch, seconds=seconds_before + time.perf_counter()
+                          - t_start, log=log) if ctx.is_main else None
+    card = ctx.broadcast(card)
+    ctx.barrier()
+    return card
+
+
+def _write_outputs(out_dir: Path, cfg: dict, module: nn.Module, best: dict, history: list[dict], baseline: dict,
+                   train: Sequence[CachedCase], val: Sequence[CachedCase], cache: Path, network_kwargs: dict,
+                   dev: torch.device, num_workers: int, ctx: DistContext, digests: list[str], *, seed: int,
+                   torch_seed: int, loss: str, augmentation: bool, lr_schedule: str, residual: bool,
+                   vaa_alpha: float, start_epoch: int, seconds: float, log: Callable[[str], object]) -> dict:
+    """``model.pt``, ``history.csv`` and ``model_card.json`` of a finished training (rank 0); the card."""
     _save_checkpoint(out_dir / MODEL_WEIGHTS, best["state"], cfg, network_kwargs)
     _write_history(out_dir / HISTORY, history)
 
@@ -431,7 +493,10 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
             "final_train_loss": history[-1]["train_loss"],
             "final_val_loss": None if not len(val) else history[-1]["val_loss"],
             "resumed_from_epoch": start_epoch,
-            "seconds": seconds_before + time.perf_counter() - t_start,
+            "seconds": seconds,
+            "distributed": {"world_size": ctx.world_size, "backend": ctx.backend, "global_batch_size": cfg["batch_size"],
+                            "rank_weight_digests": digests,
+                            "note": "runtime: the global batch is split across ranks; not part of the identity"},
             "selection": (f"{cfg['selection']}: {_SELECTION_TEXT[cfg['selection']]} over {len(val)} validation "
                           f"cases" if len(val) else "last epoch (no validation cases)"),
         },
