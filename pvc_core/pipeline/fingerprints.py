@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pvc_core.domain import RECONSTRUCTIONS, dataset_parts
-from pvc_core.specs import Settings, spec_dict
+from pvc_core.specs import Settings, flatten, spec_dict
 from pvc_core.pipeline.models import model_identity
 
 #: Bump a stage's number when a code change alters its outputs: every case of that stage and
@@ -46,16 +46,6 @@ CODE_VERSIONS = {
 
 #: Per-case stages in pipeline order (their markers live in each case's folder).
 CASE_STAGES = ("phantom", "simulate", "noise") + tuple(f"recon_{r}" for r in RECONSTRUCTIONS)
-
-
-def flatten(value: Any, prefix: str) -> dict[str, Any]:
-    """``{'a': {'b': 1}}`` -> ``{'prefix.a.b': 1}``; lists stay values."""
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    return {prefix: value}
 
 
 def fingerprint(dependencies: Mapping[str, Any]) -> str:

@@ -16,7 +16,8 @@ reconstructions of a case. Here, per case,
 
 - the views are grouped into *blocks* (views ``k, k + L, k + 2L, ...``; ``L`` the least common
   multiple of the subset counts in use, so every OSEM subset is a union of blocks);
-- per block, the splat map (sparse CSR, with its exact transpose for back projection), the
+- per block, the splat map (sparse CSR; the torch path also keeps its exact transpose for back
+  projection, the CPU kernels scatter with the map itself), the
   rotated attenuation factors ``exp(-tau)`` and the CDR depth ladder are computed once and kept,
   and reused by every window of the simulation, every OSEM iteration, both noise levels and
   both methods;
@@ -259,7 +260,7 @@ class SPECTSystem:
         if batched:
             return torch.stack([self.forward(a, n_subsets, subset, psf) for a in activity_mbq])
         fr = self.frame
-        f2 = activity_mbq.to(self.device, torch.float32).reshape(fr.n_xy * fr.n_xy, fr.n_z)
+        f2 = self._object_rows(activity_mbq)
         n_out = len(self.subset_views(n_subsets, subset))
         out = torch.empty(n_out, fr.n_u, fr.n_z, device=self.device, dtype=torch.float32)
         for bi in self._blocks_of(n_subsets, subset):

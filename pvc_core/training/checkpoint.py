@@ -31,6 +31,7 @@ import torch
 
 import pvc_core
 from pvc_core.errors import InputError
+from pvc_core.specs import flatten
 from pvc_core.training.case_cache import CachedCase
 from pvc_core.training.predict import CHECKPOINT_VERSION as MODEL_FORMAT_VERSION
 
@@ -65,18 +66,9 @@ def resume_key(model_cfg: Mapping, options: Mapping, seed: int, train: Sequence[
     }
 
 
-def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    return {prefix: value}
-
-
 def _differences(old: Any, new: Mapping) -> list[str]:
     """Dotted keys whose values differ between two resume keys."""
-    a, b = _flat(old if isinstance(old, Mapping) else {}), _flat(new)
+    a, b = flatten(old if isinstance(old, Mapping) else {}), flatten(new)
     return sorted(k for k in set(a) | set(b) if a.get(k, ...) != b.get(k, ...))
 
 
