@@ -23,6 +23,7 @@ Layout under the results folder::
     iy/RR_n_truth/00017.nii.gz         iterative Yang with the true or SPECT-derived mask (iy/RR_n.json)
     tables/metrics_main.csv            metrics per case x dataset x PVC method (summary_main.csv)
     figures/phantoms.png               phantom montage
+    studies/min_feature_size.json      a study's manifest (title, text, tables, figures), its CSVs and PNGs beside it
     report/report.html                 the report
     fingerprints/<job>.json            what a fan-in job was computed from (for ``dlpvc plan``)
     logs/<stage>/<name>.log            benchmarks/<stage>/<name>.tsv
@@ -156,6 +157,21 @@ def summary_table(results: str | Path, suite: str) -> Path:
 
 def montage_file(results: str | Path) -> Path:
     return Path(results) / "figures" / "phantoms.png"
+
+
+#: The studies of [2.6] (fan-in rules of rules/studies.smk), in the report's order.
+STUDIES = ("min_feature_size", "validation_phantoms")
+
+
+def study_dir(results: str | Path) -> Path:
+    return Path(results) / "studies"
+
+
+def study_manifest(results: str | Path, study: str) -> Path:
+    """A study's manifest: JSON ``{"title", "paragraphs": [...], "tables": [{"caption", "csv"}],
+    "figures": [{"caption", "png"}]}`` with file names relative to :func:`study_dir`; the report
+    renders every manifest it is given in this form."""
+    return study_dir(results) / f"{study}.json"
 
 
 def report_file(results: str | Path) -> Path:
