@@ -1,7 +1,7 @@
 """3-D networks for DL-PVC: one module per architecture, built by :func:`build_network`.
 
-Every network maps one input channel (the max-normalised SPECT image) to one output channel (the
-activity estimate in the same units), keeps the spatial shape for any input whose edges are
+Every network maps one input channel (the max-normalised SPECT image; a second, the attenuation
+map, when the model takes the CT) to one output channel (the activity estimate in the same units), keeps the spatial shape for any input whose edges are
 divisible by ``2 ** (len(channels) - 1)`` (:func:`size_divisor`), and ends in the non-negative
 head of :mod:`pvc_core.networks.output`.
 
@@ -40,8 +40,12 @@ ARCHITECTURES: tuple[str, ...] = tuple(_BUILDERS)
 __all__ = ["ARCHITECTURES", "build_network", "count_parameters", "size_divisor", "NonNegativeOutput"]
 
 
-def build_network(name: str, channels: Sequence[int], residual: bool = True, **kw) -> nn.Module:
-    """Build architecture ``name`` (1 -> 1 channel, 3-D) with per-level widths ``channels``.
+def build_network(name: str, channels: Sequence[int], residual: bool = True, in_channels: int = 1,
+                  **kw) -> nn.Module:
+    """Build architecture ``name`` (``in_channels`` -> 1 channel, 3-D) with per-level widths ``channels``.
+
+    ``in_channels`` 1: the max-normalised SPECT image; 2: that and the attenuation map
+    (:func:`pvc_core.training.normalisation.attenuation_input`).
 
     ``residual`` adds the input to the network output before the final ReLU (see
     :mod:`pvc_core.networks.output`); other keywords go to the architecture's builder
@@ -52,7 +56,9 @@ def build_network(name: str, channels: Sequence[int], residual: bool = True, **k
     channels = [int(c) for c in channels]
     if len(channels) < 2 or min(channels) < 1:
         raise ValueError(f"channels must list at least 2 positive widths, got {channels}")
-    return NonNegativeOutput(_BUILDERS[name](channels, **kw), residual=residual)
+    if int(in_channels) < 1:
+        raise ValueError(f"in_channels must be >= 1, got {in_channels}")
+    return NonNegativeOutput(_BUILDERS[name](channels, in_channels=int(in_channels), **kw), residual=residual)
 
 
 def size_divisor(channels: Sequence[int]) -> int:

@@ -17,8 +17,8 @@ from torch import nn
 from pvc_core.networks.norms import batch_to_instance_norm
 
 
-def build_attention_unet(channels: Sequence[int], dropout: float = 0.0, **kw) -> nn.Module:
-    """MONAI ``AttentionUnet`` with 1 input and 1 output channel, stride 2 at every level, instance norm."""
-    return batch_to_instance_norm(AttentionUnet(spatial_dims=3, in_channels=1, out_channels=1,
+def build_attention_unet(channels: Sequence[int], dropout: float = 0.0, in_channels: int = 1, **kw) -> nn.Module:
+    """MONAI ``AttentionUnet`` with ``in_channels`` inputs and 1 output channel, stride 2 at every level, instance norm."""
+    return batch_to_instance_norm(AttentionUnet(spatial_dims=3, in_channels=in_channels, out_channels=1,
                                                 channels=tuple(channels), strides=(2,) * (len(channels) - 1),
                                                 dropout=dropout, **kw))

@@ -22,7 +22,11 @@ from torch import nn
 
 
 class NonNegativeOutput(nn.Module):
-    """Wrap a 1-in/1-out network ``body``: ``relu(x + gain * body(x))`` or ``relu(body(x))``."""
+    """Wrap a network ``body`` with one output channel: ``relu(x0 + gain * body(x))`` or ``relu(body(x))``.
+
+    ``x0`` is the first input channel (the SPECT image); further channels (the attenuation map)
+    only inform the body.
+    """
 
     def __init__(self, body: nn.Module, residual: bool = True) -> None:
         super().__init__()
@@ -33,5 +37,5 @@ class NonNegativeOutput(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.body(x)
         if self.residual:
-            y = x + self.gain * y
+            y = x[:, :1] + self.gain * y
         return torch.relu(y)

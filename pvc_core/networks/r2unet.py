@@ -33,17 +33,19 @@ class R2UNet(nn.Module):
         Gate each skip connection with an additive attention block (R2AttU-Net).
     act, norm, dropout:
         Passed to every convolution (MONAI names).
+    in_channels:
+        Input channels (1: the SPECT image; 2: SPECT and attenuation map).
     """
 
     def __init__(self, channels: Sequence[int], t: int = 2, attention: bool = False, act="relu",
-                 norm="instance", dropout: float = 0.0) -> None:
+                 norm="instance", dropout: float = 0.0, in_channels: int = 1) -> None:
         super().__init__()
         ch = [int(c) for c in channels]
         if len(ch) < 2:
             raise ValueError(f"R2UNet needs at least 2 levels, got channels={ch}")
         kw = dict(act=act, norm=norm, dropout=dropout)
         self.pool = nn.MaxPool3d(2)
-        self.encoder = nn.ModuleList([RRCNNBlock(1 if i == 0 else ch[i - 1], ch[i], t, **kw) for i in range(len(ch))])
+        self.encoder = nn.ModuleList([RRCNNBlock(in_channels if i == 0 else ch[i - 1], ch[i], t, **kw) for i in range(len(ch))])
         self.up = nn.ModuleList([UpConv(ch[i + 1], ch[i], **kw) for i in range(len(ch) - 1)])
         self.gates = batch_to_instance_norm(nn.ModuleList([
             AttentionBlock(3, f_int=max(ch[i] // 2, 1), f_g=ch[i], f_l=ch[i]) for i in range(len(ch) - 1)

@@ -29,10 +29,10 @@ class FullResolutionUNet(nn.Module):
     """``head(fuse([stem(x), UNet(stem(x))]))``: MONAI ``UNet`` with full-resolution stem, skip and head."""
 
     def __init__(self, channels: Sequence[int], num_res_units: int = 2, dropout: float = 0.0,
-                 act="PRELU", norm="INSTANCE") -> None:
+                 act="PRELU", norm="INSTANCE", in_channels: int = 1) -> None:
         super().__init__()
         c0 = int(channels[0])
-        self.stem = Convolution(3, 1, c0, kernel_size=3, act=act, norm=norm)
+        self.stem = Convolution(3, in_channels, c0, kernel_size=3, act=act, norm=norm)
         self.unet = UNet(spatial_dims=3, in_channels=c0, out_channels=c0, channels=tuple(channels),
                          strides=(2,) * (len(channels) - 1), num_res_units=num_res_units, dropout=dropout,
                          act=act, norm=norm)
@@ -45,5 +45,5 @@ class FullResolutionUNet(nn.Module):
 
 
 def build_resunet(channels: Sequence[int], **kw) -> nn.Module:
-    """:class:`FullResolutionUNet`: 1 input and 1 output channel, ``len(channels) - 1`` stride-2 levels."""
+    """:class:`FullResolutionUNet`: ``in_channels`` inputs and 1 output channel, ``len(channels) - 1`` stride-2 levels."""
     return FullResolutionUNet(channels, **kw)

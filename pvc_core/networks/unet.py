@@ -62,7 +62,7 @@ class TransposeConvBlock(nn.Module):
 
 
 class FastMRIUNet(nn.Module):
-    """fastMRI U-Net in 3-D with ``len(channels) - 1`` poolings, 1 input and 1 output channel.
+    """fastMRI U-Net in 3-D with ``len(channels) - 1`` poolings, ``in_channels`` inputs and 1 output channel.
 
     Parameters
     ----------
@@ -71,14 +71,16 @@ class FastMRIUNet(nn.Module):
     dropout:
         Probability of :class:`torch.nn.Dropout3d` after every activation of the ConvBlocks
         (fastMRI's ``drop_prob``; 0 adds no layer).
+    in_channels:
+        Input channels (1: the SPECT image; 2: SPECT and attenuation map).
     """
 
-    def __init__(self, channels: Sequence[int], dropout: float = 0.0) -> None:
+    def __init__(self, channels: Sequence[int], dropout: float = 0.0, in_channels: int = 1) -> None:
         super().__init__()
         ch = [int(c) for c in channels]
         if len(ch) < 2:
             raise ValueError(f"FastMRIUNet needs at least 2 levels, got channels={ch}")
-        self.down = nn.ModuleList([ConvBlock(1 if i == 0 else ch[i - 1], ch[i], dropout) for i in range(len(ch) - 1)])
+        self.down = nn.ModuleList([ConvBlock(in_channels if i == 0 else ch[i - 1], ch[i], dropout) for i in range(len(ch) - 1)])
         self.bottleneck = ConvBlock(ch[-2], ch[-1], dropout)
         levels = range(len(ch) - 2, -1, -1)  # deepest skip first
         self.up_transpose = nn.ModuleList([TransposeConvBlock(ch[i + 1], ch[i]) for i in levels])

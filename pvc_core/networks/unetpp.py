@@ -9,8 +9,11 @@ fails. :class:`NestedUNet` is the same graph with a free depth: the same ``TwoCo
 / ``UpCat`` blocks, the same dense skip pattern ``X[i, j] = UpCat(X[i+1, j-1], X[i, 0..j-1])``,
 the same instance norm and LeakyReLU(0.1); with five levels and
 ``features = (*channels, channels[0])`` it has exactly the parameters of ``BasicUNetPlusPlus``
-(tested). Like the brief's "take its last output", only the deepest full-resolution node
-``X[0, L-1]`` feeds the 1x1x1 output convolution (no deep supervision).
+(tested). By default only the deepest full-resolution node ``X[0, L-1]`` feeds the 1x1x1 output
+convolution. With ``deep_supervision`` (Zhou et al.'s option) every full-resolution node
+``X[0, 1..L-1]`` has its own 1x1x1 head; in training mode the network returns their outputs as
+channels (the loss is then the mean over the heads), in eval mode the deepest head alone, so
+prediction is unchanged in shape.
 """
 
 from __future__ import annotations
@@ -31,16 +34,21 @@ class NestedUNet(nn.Module):
         Feature widths per level, top (full resolution) first.
     act, norm, dropout, upsample:
         As in MONAI's ``BasicUNetPlusPlus`` (defaults identical).
+    in_channels:
+        Input channels (1: the SPECT image; 2: SPECT and attenuation map).
+    deep_supervision:
+        A head on every full-resolution node; training mode returns ``L - 1`` output channels.
     """
 
     def __init__(self, channels: Sequence[int], act=("LeakyReLU", {"negative_slope": 0.1, "inplace": True}),
-                 norm=("instance", {"affine": True}), dropout: float = 0.0, upsample: str = "deconv") -> None:
+                 norm=("instance", {"affine": True}), dropout: float = 0.0, upsample: str = "deconv",
+                 in_channels: int = 1, deep_supervision: bool = False) -> None:
         super().__init__()
         fea = [int(c) for c in channels]
         if len(fea) < 2:
             raise ValueError(f"NestedUNet needs at least 2 levels, got channels={fea}")
         self.levels = n = len(fea)
-        self.encoder = nn.ModuleList([TwoConv(3, 1, fea[0], act, norm, True, dropout)]
+        self.encoder = nn.ModuleList([TwoConv(3, in_channels, fea[0], act, norm, True, dropout)]
                                      + [Down(3, fea[i - 1], fea[i], act, norm, True, dropout) for i in range(1, n)])
         self.nodes = nn.ModuleDict()
         for j in range(1, n):                # column: number of upsampling steps behind the node
@@ -48,6 +56,10 @@ class NestedUNet(nn.Module):
                 self.nodes[f"{i}_{j}"] = UpCat(3, fea[i + 1], fea[i] * j, fea[i], act, norm, True, dropout,
                                                upsample, halves=i > 0)
         self.head = nn.Conv3d(fea[0], 1, kernel_size=1)
+        self.deep_supervision = bool(deep_supervision)
+        # heads of X[0, 1..L-2]; X[0, L-1] keeps self.head (same parameter names as without)
+        self.side_heads = nn.ModuleList([nn.Conv3d(fea[0], 1, kernel_size=1) for _ in range(n - 2)]
+                                        if self.deep_supervision else [])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = self.levels
@@ -59,6 +71,9 @@ class NestedUNet(nn.Module):
             for j in range(1, i + 1):
                 row = i - j
                 grid[row].append(self.nodes[f"{row}_{j}"](grid[row + 1][j - 1], torch.cat(grid[row][:j], dim=1)))
+        if self.deep_supervision and self.training:
+            return torch.cat([h(grid[0][j + 1]) for j, h in enumerate(self.side_heads)] + [self.head(grid[0][n - 1])],
+                             dim=1)
         return self.head(grid[0][n - 1])
 
 
