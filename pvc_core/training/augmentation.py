@@ -17,20 +17,40 @@ AXIAL_PLANE = (0, 1)
 #: Number of distinct symmetries :func:`augment` draws from for a square axial plane.
 N_SYMMETRIES = 16
 
-__all__ = ["AXIAL_PLANE", "N_SYMMETRIES", "augment"]
+__all__ = ["AXIAL_PLANE", "N_SYMMETRIES", "augment", "inverse_symmetry", "symmetries", "symmetry"]
 
 
-def augment(rng: np.random.Generator, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Apply one random symmetry (flips of axes 0 and 2, quarter turns in the axial plane) to both.
+def augment(rng: np.random.Generator, x: np.ndarray, *more: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Apply one random symmetry (flips of axes 0 and 2, quarter turns in the axial plane) to all.
 
-    Draws, in this order, the number of quarter turns and one flip decision per flippable axis
-    from ``rng``, so that the same generator state gives the same symmetry. Returns C-contiguous
+    ``x`` and ``more`` (the target, the attenuation map) are 3-D volumes of one shape. Draws, in
+    this order, the number of quarter turns and one flip decision per flippable axis from
+    ``rng``, so that the same generator state gives the same symmetry. Returns C-contiguous
     arrays (the inputs themselves when the identity was drawn and they are contiguous).
     """
     k = int(rng.integers(4)) if x.shape[AXIAL_PLANE[0]] == x.shape[AXIAL_PLANE[1]] else 2 * int(rng.integers(2))
     flips = tuple(a for a in (0, 2) if rng.random() < 0.5)
-    if k:
-        x, y = np.rot90(x, k, AXIAL_PLANE), np.rot90(y, k, AXIAL_PLANE)
+    return tuple(np.ascontiguousarray(symmetry(a, k, flips)) for a in (x, *more))
+
+
+def symmetry(volume: np.ndarray, quarter_turns: int, flips: tuple[int, ...]) -> np.ndarray:
+    """``volume`` turned by ``quarter_turns`` x 90 degrees in the axial plane, then flipped along
+    ``flips`` (a view; axes as :func:`augment`)."""
+    if quarter_turns % 4:
+        volume = np.rot90(volume, quarter_turns, AXIAL_PLANE)
+    return np.flip(volume, flips) if flips else volume
+
+
+def inverse_symmetry(volume: np.ndarray, quarter_turns: int, flips: tuple[int, ...]) -> np.ndarray:
+    """Undo :func:`symmetry` (flip back, then turn back)."""
     if flips:
-        x, y = np.flip(x, flips), np.flip(y, flips)
-    return np.ascontiguousarray(x), np.ascontiguousarray(y)
+        volume = np.flip(volume, flips)
+    return np.rot90(volume, -quarter_turns, AXIAL_PLANE) if quarter_turns % 4 else volume
+
+
+def symmetries(shape: tuple[int, ...]) -> list[tuple[int, tuple[int, ...]]]:
+    """Every ``(quarter_turns, flips)`` :func:`augment` can draw for a volume of ``shape``
+    (16 for a square axial plane, 8 otherwise)."""
+    turns = range(4) if shape[AXIAL_PLANE[0]] == shape[AXIAL_PLANE[1]] else (0, 2)
+    flip_sets = [(), (0,), (2,), (0, 2)]
+    return [(k, f) for k in turns for f in flip_sets]

@@ -9,6 +9,8 @@ pair once and writes, into a cache folder:
   then reads only what a sample needs);
 * ``<stem>.target.npy``: truth / max(SPECT), float32 (the same scale; see
   :mod:`pvc_core.training.normalisation`);
+* ``<stem>.mu.npy`` (only for a pair with an attenuation map, the CT channel): mu / mu of water
+  at 208 keV, float32 (:func:`~pvc_core.training.normalisation.attenuation_input`);
 * ``<stem>.foreground.npy``: the voxel indices ``(N, 3)`` where the normalised input exceeds
   :data:`FOREGROUND_THRESHOLD`, for drawing patches around activity without reading the case;
 * ``<stem>.json``, written last: what the arrays depend on (both source paths with their size and
@@ -38,7 +40,7 @@ import numpy as np
 
 from pvc_core.errors import InputError
 from pvc_core.io import load_image
-from pvc_core.training.normalisation import input_scale
+from pvc_core.training.normalisation import attenuation_input, input_scale
 
 #: Identifies a cache record; bump ``CACHE_VERSION`` when the layout or the arrays change.
 CACHE_FORMAT = "dlpvc-training-cache"
@@ -48,7 +50,8 @@ NORMALISATION = "input and truth divided by the input maximum"
 #: Normalised input value above which a voxel counts as foreground for patch sampling.
 FOREGROUND_THRESHOLD = 0.05
 
-Pair = tuple[str | os.PathLike, str | os.PathLike] | tuple[str, str | os.PathLike, str | os.PathLike]
+Pair = (tuple[str | os.PathLike, str | os.PathLike] | tuple[str, str | os.PathLike, str | os.PathLike]
+        | tuple[str, str | os.PathLike, str | os.PathLike, str | os.PathLike])
 
 __all__ = ["CACHE_FORMAT", "CACHE_VERSION", "FOREGROUND_THRESHOLD", "NORMALISATION", "CachedCase", "Pair",
            "case_id_of", "prepare_cases", "source_record"]
@@ -61,7 +64,8 @@ class CachedCase:
     ``shape`` is the volume's shape (voxels, unpadded); ``scale`` the input maximum (MBq/mL)
     that both arrays were divided by; ``sources`` the ``(input, truth)`` NIfTI paths;
     ``fingerprint`` a hash of what the arrays depend on (sources with size and modification
-    time, normalisation, cache format), which changes whenever the entry would be rewritten.
+    time, normalisation, cache format), which changes whenever the entry would be rewritten;
+    ``mu_file`` the attenuation channel's array, ``None`` for a pair without an attenuation map.
     """
 
     case_id: str
@@ -72,6 +76,7 @@ class CachedCase:
     scale: float
     sources: tuple[str, str]
     fingerprint: str
+    mu_file: Path | None = None
 
     def load(self, mmap: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """``(input, target)`` arrays, memory-mapped read-only by default.
@@ -79,6 +84,10 @@ class CachedCase:
         Raises :class:`InputError` naming the file when an array cannot be read.
         """
         return _load_npy(self.input_file, mmap), _load_npy(self.target_file, mmap)
+
+    def load_mu(self, mmap: bool = True) -> np.ndarray | None:
+        """The attenuation channel (mu / mu of water), memory-mapped; ``None`` without one."""
+        return None if self.mu_file is None else _load_npy(self.mu_file, mmap)
 
     def foreground(self) -> np.ndarray:
         """The ``(N, 3)`` foreground voxel indices (memory-mapped)."""
@@ -118,7 +127,8 @@ def source_record(path: str | os.PathLike) -> dict:
 
 def prepare_cases(pairs: Sequence[Pair], cache_dir: str | os.PathLike,
                   log: Callable[[str], object] | None = None) -> list[CachedCase]:
-    """The cache entries of ``(input, truth)`` or ``(case_id, input, truth)`` NIfTI pairs.
+    """The cache entries of ``(input, truth)`` or ``(case_id, input, truth)`` NIfTI pairs, or of
+    ``(case_id, input, truth, mu)`` with the attenuation map (1/cm at 208 keV) for the CT channel.
 
     Entries that are current are reused; the others are written (each case read once, so memory
     holds one case at a time). ``log`` gets one line with the counts. Raises :class:`InputError`
@@ -129,12 +139,14 @@ def prepare_cases(pairs: Sequence[Pair], cache_dir: str | os.PathLike,
     cache_dir.mkdir(parents=True, exist_ok=True)
     cases, written = [], 0
     for pair in pairs:
-        cid, in_path, truth_path = _unpack(pair)
+        cid, in_path, truth_path, mu_path = _unpack(pair)
         sources = {"input": source_record(in_path), "truth": source_record(truth_path)}
-        stem = f"{_safe(cid)}-{_digest(sources['input']['path'], sources['truth']['path'])}"
+        if mu_path is not None:
+            sources["attenuation"] = source_record(mu_path)
+        stem = f"{_safe(cid)}-{_digest(*(s['path'] for s in sources.values()))}"
         case = _current_entry(cache_dir, stem, cid, sources)
         if case is None:
-            case = _write_entry(cache_dir, stem, cid, sources, in_path, truth_path)
+            case = _write_entry(cache_dir, stem, cid, sources, in_path, truth_path, mu_path)
             written += 1
         cases.append(case)
     if log is not None:
@@ -142,15 +154,20 @@ def prepare_cases(pairs: Sequence[Pair], cache_dir: str | os.PathLike,
     return cases
 
 
-def _unpack(pair: Pair) -> tuple[str, str, str]:
-    if len(pair) == 3:
+def _unpack(pair: Pair) -> tuple[str, str, str, str | None]:
+    mu_path = None
+    if len(pair) == 4:
+        cid, in_path, truth_path, mu_path = pair
+        mu_path = str(mu_path)
+    elif len(pair) == 3:
         cid, in_path, truth_path = pair
     elif len(pair) == 2:
         in_path, truth_path = pair
         cid = case_id_of(in_path)
     else:
-        raise InputError(f"a training pair must be (input, truth) or (case_id, input, truth), got {pair!r}")
-    return str(cid), str(in_path), str(truth_path)
+        raise InputError(f"a training pair must be (input, truth), (case_id, input, truth) or "
+                         f"(case_id, input, truth, mu), got {pair!r}")
+    return str(cid), str(in_path), str(truth_path), mu_path
 
 
 def _safe(case_id: str) -> str:
@@ -162,7 +179,7 @@ def _digest(*parts: str) -> str:
 
 
 def _files(cache_dir: Path, stem: str) -> dict[str, Path]:
-    return {k: cache_dir / f"{stem}.{k}.npy" for k in ("input", "target", "foreground")} | {
+    return {k: cache_dir / f"{stem}.{k}.npy" for k in ("input", "target", "foreground", "mu")} | {
         "record": cache_dir / f"{stem}.json"}
 
 
@@ -175,7 +192,8 @@ def _case(cache_dir: Path, stem: str, cid: str, sources: dict, shape: Sequence[i
     f = _files(cache_dir, stem)
     digest = hashlib.sha256(json.dumps(_dependencies(sources), sort_keys=True).encode()).hexdigest()[:16]
     return CachedCase(cid, f["input"], f["target"], f["foreground"], tuple(int(n) for n in shape), float(scale),
-                      (sources["input"]["path"], sources["truth"]["path"]), digest)
+                      (sources["input"]["path"], sources["truth"]["path"]), digest,
+                      f["mu"] if "attenuation" in sources else None)
 
 
 def _current_entry(cache_dir: Path, stem: str, cid: str, sources: dict) -> CachedCase | None:
@@ -191,6 +209,8 @@ def _current_entry(cache_dir: Path, stem: str, cid: str, sources: dict) -> Cache
     except (OSError, ValueError, KeyError, TypeError):
         return None  # no entry yet, or an unreadable record: write it again
     expected = {"input": (shape, np.float32), "target": (shape, np.float32), "foreground": ((n_fg, 3), None)}
+    if "attenuation" in sources:
+        expected["mu"] = (shape, np.float32)
     for key, (want_shape, want_dtype) in expected.items():
         try:
             arr = np.load(f[key], mmap_mode="r", allow_pickle=False)
@@ -204,7 +224,8 @@ def _current_entry(cache_dir: Path, stem: str, cid: str, sources: dict) -> Cache
     return _case(cache_dir, stem, cid, sources, shape, scale)
 
 
-def _write_entry(cache_dir: Path, stem: str, cid: str, sources: dict, in_path: str, truth_path: str) -> CachedCase:
+def _write_entry(cache_dir: Path, stem: str, cid: str, sources: dict, in_path: str, truth_path: str,
+                 mu_path: str | None) -> CachedCase:
     spect = load_image(in_path, name="SPECT input").data
     truth = load_image(truth_path, name="true activity").data
     if spect.shape != truth.shape:
@@ -218,11 +239,20 @@ def _write_entry(cache_dir: Path, stem: str, cid: str, sources: dict, in_path: s
     del truth
     index_dtype = np.int16 if max(x.shape) < 2 ** 15 else np.int32
     fg = np.argwhere(x > FOREGROUND_THRESHOLD).astype(index_dtype)
+    arrays = {"input": x, "target": y, "foreground": fg}
+    if mu_path is not None:
+        mu = load_image(mu_path, name="attenuation map").data
+        if mu.shape != x.shape:
+            raise InputError(f"shape {mu.shape} differs from its input {in_path} {x.shape}", mu_path)
+        try:
+            arrays["mu"] = attenuation_input(mu)
+        except InputError as err:
+            raise InputError(err.problem, mu_path) from None
     f = _files(cache_dir, stem)
-    for key, arr in (("input", x), ("target", y), ("foreground", fg)):
+    for key, arr in arrays.items():
         _atomic_write(f[key], lambda fh, a=arr: np.save(fh, a, allow_pickle=False))
     record = {**_dependencies(sources), "case_id": cid, "shape": list(x.shape), "scale": scale,
-              "n_foreground": int(len(fg)), "arrays": {k: f[k].name for k in ("input", "target", "foreground")}}
+              "n_foreground": int(len(fg)), "arrays": {k: f[k].name for k in arrays}}
     _atomic_write(f["record"], lambda fh: fh.write((json.dumps(record, indent=2) + "\n").encode()))
     return _case(cache_dir, stem, cid, sources, x.shape, scale)
 

@@ -67,7 +67,8 @@ class StreamingCaseDataset(Dataset):
     augmentation:
         Apply one random symmetry per sample.
 
-    An item is ``(input, target)``, two float32 tensors of shape ``(1, D, H, W)``.
+    An item is ``(input, target)``, float32 tensors of shape ``(C, D, H, W)`` and ``(1, D, H, W)``;
+    C is 1, or 2 when the cases carry the attenuation channel (the same symmetry applied to it).
     """
 
     def __init__(self, cases: Sequence[CachedCase], input_mode: str, multiple: int, seed: int,
@@ -106,11 +107,16 @@ class StreamingCaseDataset(Dataset):
         else:
             size = (self.patch,) * 3
             corner = random_patch_corner(rng, self.padded_shapes[index], self.patch, case.foreground())
-        x, y = read_window(x_all, corner, size), read_window(y_all, corner, size)
+        volumes = [read_window(x_all, corner, size), read_window(y_all, corner, size)]
         del x_all, y_all  # unmap
+        mu_all = case.load_mu(mmap=True)
+        if mu_all is not None:
+            volumes.append(read_window(mu_all, corner, size))
+            del mu_all
         if self.augmentation:
-            x, y = augment(rng, x, y)
-        return torch.from_numpy(x)[None], torch.from_numpy(y)[None]
+            volumes = list(augment(rng, *volumes))
+        x = np.stack([volumes[0], *volumes[2:]])
+        return torch.from_numpy(x), torch.from_numpy(volumes[1])[None]
 
 
 class EpochBatchSampler(Sampler[list[SampleKey]]):

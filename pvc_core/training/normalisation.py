@@ -7,6 +7,9 @@
   ``normalisation='max'`` that is all; with ``normalisation='sum'`` (the paper's choice) the
   output is then scaled so that its total activity equals the input's (:func:`conserve_total`),
   which makes DL-PVC's activity deviation equal to that of the uncorrected SPECT.
+* A model that takes the CT (``attenuation_channel: true``) gets a second input channel, the
+  attenuation map at 208 keV in units of water's (:func:`attenuation_input`): about 1 in soft
+  tissue, 0 in air, whatever the activity's scale.
 """
 
 from __future__ import annotations
@@ -16,11 +19,29 @@ import warnings
 import numpy as np
 
 from pvc_core.errors import InputError
+from pvc_core.phantom.materials import mu_208kev
 
 #: Accepted values of ``model_cfg['normalisation']`` (schema ``$defs/normalisation``).
 NORMALISATIONS = ("sum", "max")
 
-__all__ = ["NORMALISATIONS", "input_scale", "conserve_total", "rescale_output"]
+#: Water's linear attenuation coefficient at 208 keV (1/cm): the unit of the attenuation channel.
+MU_WATER_PER_CM = mu_208kev("water")
+
+__all__ = ["MU_WATER_PER_CM", "NORMALISATIONS", "attenuation_input", "input_scale", "conserve_total",
+           "rescale_output"]
+
+
+def attenuation_input(mu_per_cm: np.ndarray) -> np.ndarray:
+    """The attenuation channel of the network input: mu (1/cm at 208 keV) / mu of water (float32).
+
+    Raises :class:`InputError` for NaN, infinite or negative values.
+    """
+    mu = np.asarray(mu_per_cm, dtype=np.float32)
+    if not np.all(np.isfinite(mu)):
+        raise InputError("attenuation map holds NaN or infinite values")
+    if mu.size and float(mu.min()) < 0:
+        raise InputError(f"attenuation map holds negative values (min {float(mu.min()):.4g} /cm)")
+    return (mu / np.float32(MU_WATER_PER_CM)).astype(np.float32, copy=False)
 
 
 def input_scale(image: np.ndarray) -> float:

@@ -74,16 +74,18 @@ def apply_patchwise(volume: np.ndarray, predict: Callable[[np.ndarray], np.ndarr
                     stride: int | None = None, batch_size: int = 8) -> np.ndarray:
     """Apply ``predict`` to overlapping patches of ``volume`` and blend the results (float32).
 
-    ``predict`` maps a batch ``(B, patch, patch, patch)`` to an array of the same shape. Every
-    axis of ``volume`` must be at least ``patch`` long (see :func:`pad_to_multiple`).
+    ``volume`` is ``(D, H, W)`` or channel-first ``(C, D, H, W)``; ``predict`` maps a batch
+    ``(B, patch, patch, patch)`` (``(B, C, patch, patch, patch)``) to ``(B, patch, patch, patch)``.
+    Every spatial axis must be at least ``patch`` long (see :func:`pad_to_multiple`).
     """
-    grid = patch_grid(volume.shape, patch, stride)
+    spatial = volume.shape[-3:]
+    grid = patch_grid(spatial, patch, stride)
     weight = tent_window(patch)
-    acc = np.zeros(volume.shape, np.float64)
-    norm = np.zeros(volume.shape, np.float64)
+    acc = np.zeros(spatial, np.float64)
+    norm = np.zeros(spatial, np.float64)
     for first in range(0, len(grid), batch_size):
         chunk = grid[first:first + batch_size]
-        out = np.asarray(predict(np.stack([volume[s] for s in chunk])), dtype=np.float64)
+        out = np.asarray(predict(np.stack([volume[(..., *s)] for s in chunk])), dtype=np.float64)
         if out.shape != (len(chunk), patch, patch, patch):
             raise ValueError(f"patch prediction has shape {out.shape}, expected {(len(chunk), patch, patch, patch)}")
         for s, o in zip(chunk, out):

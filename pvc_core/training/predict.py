@@ -17,7 +17,8 @@ from torch import nn
 
 from pvc_core.errors import InputError
 from pvc_core.networks import build_network, size_divisor
-from pvc_core.training.normalisation import input_scale, rescale_output
+from pvc_core.training.augmentation import inverse_symmetry, symmetries, symmetry
+from pvc_core.training.normalisation import attenuation_input, input_scale, rescale_output
 from pvc_core.training.patches import PATCH_SIZE, apply_patchwise, crop_to, pad_to_multiple
 
 #: Identifies our checkpoints; bump ``CHECKPOINT_VERSION`` when the layout or a network changes.
@@ -28,7 +29,7 @@ CHECKPOINT_VERSION = 2
 _RENAMED_SINCE_V1 = {"unet": "resunet"}
 
 __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "resolve_device", "autocast_for", "load_model", "predict_image",
-           "predict_normalised"]
+           "predict_normalised", "takes_attenuation"]
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -93,24 +94,28 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
 
 @torch.no_grad()
 def predict_normalised(module: nn.Module, model_cfg: dict, x: np.ndarray, device: torch.device,
-                       patch_batch: int = 8) -> np.ndarray:
+                       patch_batch: int = 8, mu: np.ndarray | None = None) -> np.ndarray:
     """Network output for a max-normalised volume ``x`` (same shape, float32, input-max units).
+
+    ``mu``: the attenuation channel (:func:`~pvc_core.training.normalisation.attenuation_input`,
+    same shape) of a model with ``attenuation_channel``; stacked after ``x`` as its second channel.
 
     ``'full'``: the volume is zero-padded to a multiple of :func:`~pvc_core.networks.size_divisor`
     and run at once. ``'patch32'``: 32^3 patches with half-patch overlap, blended
     (:func:`~pvc_core.training.patches.apply_patchwise`). The caller sets eval/train mode.
     """
     shape = x.shape
+    minimum = PATCH_SIZE if model_cfg["input"] == "patch32" else 0
+    channels = [pad_to_multiple(v, size_divisor(model_cfg["channels"]), minimum) for v in (x, mu) if v is not None]
+    xp = np.stack(channels).astype(np.float32, copy=False)  # (C, D, H, W)
     if model_cfg["input"] == "full":
-        xp = pad_to_multiple(x, size_divisor(model_cfg["channels"]))
         with autocast_for(model_cfg, device):
-            out = module(torch.from_numpy(np.ascontiguousarray(xp, dtype=np.float32))[None, None].to(device))
+            out = module(torch.from_numpy(xp)[None].to(device))
         return crop_to(out[0, 0].float().cpu().numpy(), shape)
     if model_cfg["input"] == "patch32":
-        xp = pad_to_multiple(x, size_divisor(model_cfg["channels"]), minimum=PATCH_SIZE)
 
         def run(batch: np.ndarray) -> np.ndarray:
-            t = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))[:, None].to(device)
+            t = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(device)
             with autocast_for(model_cfg, device):
                 return module(t)[:, 0].float().cpu().numpy()
 
@@ -119,17 +124,25 @@ def predict_normalised(module: nn.Module, model_cfg: dict, x: np.ndarray, device
 
 
 def predict_image(module: nn.Module, model_cfg: dict, image: np.ndarray,
-                  device: str | torch.device | None = None) -> np.ndarray:
+                  device: str | torch.device | None = None, mu_cm: np.ndarray | None = None) -> np.ndarray:
     """Partial-volume-corrected image (float32, MBq/mL) of a SPECT ``image`` (MBq/mL).
 
     The image is divided by its maximum, run through the network ('full' field of view or
     reassembled 32^3 patches, as the model was trained), multiplied by the maximum again and, for
     ``normalisation='sum'``, scaled so that its total equals the input's. An image without
     positive values is returned as zeros.
+
+    ``mu_cm``: the attenuation map (1/cm at 208 keV) on the image's grid, required by a model
+    with ``attenuation_channel`` and refused by one without (:class:`InputError`).
+
+    ``model_cfg['tta']`` (test-time augmentation): the network output is the mean over the
+    orbit symmetries of :func:`~pvc_core.training.augmentation.symmetries` (16 for a square axial
+    plane) of the output for the transformed input, transformed back; then un-normalised as above.
     """
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 3:
         raise InputError(f"image must be a 3-D volume, got shape {image.shape}")
+    mu = _attenuation_channel(model_cfg, image.shape, mu_cm)
     scale = input_scale(image)
     if scale <= 0:
         return np.zeros(image.shape, np.float32)
@@ -137,7 +150,39 @@ def predict_image(module: nn.Module, model_cfg: dict, image: np.ndarray,
     was_training = module.training
     module.to(dev).eval()
     try:
-        out_n = predict_normalised(module, model_cfg, image / scale, dev)
+        out_n = _predict_tta(module, model_cfg, image / scale, dev, mu) if model_cfg.get("tta") else (
+            predict_normalised(module, model_cfg, image / scale, dev, mu=mu))
     finally:
         module.train(was_training)
     return rescale_output(out_n, scale, image, model_cfg["normalisation"])
+
+
+def _predict_tta(module: nn.Module, model_cfg: dict, x: np.ndarray, device: torch.device,
+                 mu: np.ndarray | None) -> np.ndarray:
+    """Mean of :func:`predict_normalised` over the orbit symmetries of ``x`` (and ``mu``), each undone."""
+    acc = np.zeros(x.shape, np.float64)
+    group = symmetries(x.shape)
+    for turns, flips in group:
+        xs = np.ascontiguousarray(symmetry(x, turns, flips))
+        ms = None if mu is None else np.ascontiguousarray(symmetry(mu, turns, flips))
+        acc += inverse_symmetry(predict_normalised(module, model_cfg, xs, device, mu=ms), turns, flips)
+    return (acc / len(group)).astype(np.float32)
+
+
+def takes_attenuation(model_cfg: dict) -> bool:
+    """Whether a model takes the attenuation map (the CT) as its second input channel."""
+    return bool(model_cfg.get("attenuation_channel", False))
+
+
+def _attenuation_channel(model_cfg: dict, shape: tuple[int, ...], mu_cm: np.ndarray | None) -> np.ndarray | None:
+    """The attenuation channel for :func:`predict_image`, checked against the model."""
+    if not takes_attenuation(model_cfg):
+        if mu_cm is not None:
+            raise InputError("this model was trained without the attenuation map (CT channel); do not give one")
+        return None
+    if mu_cm is None:
+        raise InputError("this model takes the attenuation map (CT channel) as a second input; give the CT")
+    mu_cm = np.asarray(mu_cm)
+    if mu_cm.shape != tuple(shape):
+        raise InputError(f"attenuation map of shape {mu_cm.shape} differs from the image's {tuple(shape)}")
+    return attenuation_input(mu_cm)

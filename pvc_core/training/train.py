@@ -5,7 +5,8 @@ Design choices (the paper's supplement with its training details is not availabl
 * **Loss: L1** (mean absolute error in input-max units). The figure of merit that sets DL-PVC
   apart is the VAA, the share of voxels within 5% of the truth; L1 pulls the median of the
   voxel-wise error to zero and keeps edges sharp, where MSE averages over the ambiguous positions
-  of an edge and blurs them (Zhao et al., IEEE TCI 2017). ``loss='mse'`` is available.
+  of an edge and blurs them (Zhao et al., IEEE TCI 2017). ``loss='mse'`` is available, and
+  ``loss='masked'`` (beyond the paper) trains what is evaluated (:mod:`pvc_core.training.losses`).
 * **Adam** at the configured learning rate with a cosine decay to 1/20 of it over the epochs
   (``lr_schedule='constant'`` switches it off): large steps early, fine convergence late, no
   extra setting to tune.
@@ -75,12 +76,14 @@ from pvc_core.training.checkpoint import (load_training_checkpoint, restore_rng_
 from pvc_core.training.dataset import EpochBatchSampler, StreamingCaseDataset
 from pvc_core.training.distributed import DistContext, RankBatchSampler, distributed_context, state_digest
 from pvc_core.training.loader import batches_of, default_num_workers, make_loader
+from pvc_core.training.losses import LOSSES, batch_loss, per_sample_loss
 from pvc_core.training.normalisation import rescale_output
 from pvc_core.training.predict import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, autocast_for, predict_normalised,
                                        resolve_device)
 
-LOSSES = ("l1", "mse")
 LR_SCHEDULES = ("cosine", "constant")
+#: Architectures with recurrent convolutions (the model's ``recurrence_t``).
+RECURRENT_ARCHITECTURES = ("r2unet", "r2attention_unet")
 #: Accepted values of ``model_cfg['selection']`` (schema ``$defs/model``).
 SELECTIONS = ("nrmse", "vaa", "loss")
 
@@ -107,6 +110,28 @@ def complete_model_cfg(model_cfg: dict, source: str = "model_cfg") -> dict:
             raise InputError(f"key '{key}': unknown model key (not in $defs/model of the schema)", source)
         raise InputError(f"key '{key}': {err.message}", source)
     return cfg
+
+
+def network_kwargs(cfg: dict) -> dict:
+    """Keywords of :func:`~pvc_core.networks.build_network` for a completed model configuration
+    (stored in the checkpoint, so that :func:`~pvc_core.training.predict.load_model` rebuilds it).
+
+    ``recurrence_t`` other than 2 for a network without recurrent convolutions is an
+    :class:`InputError` (it would silently do nothing).
+    """
+    kwargs = {"residual": bool(cfg["residual"]), "in_channels": 2 if cfg["attenuation_channel"] else 1,
+              "dropout": float(cfg["dropout"])}
+    if cfg["deep_supervision"]:
+        if cfg["architecture"] != "unetpp":
+            raise InputError(f"key 'deep_supervision': only unetpp has deep supervision, not {cfg['architecture']}",
+                             "training model")
+        kwargs["deep_supervision"] = True
+    if cfg["architecture"] in RECURRENT_ARCHITECTURES:
+        kwargs["t"] = int(cfg["recurrence_t"])
+    elif cfg["recurrence_t"] != 2:
+        raise InputError(f"key 'recurrence_t': only {' and '.join(RECURRENT_ARCHITECTURES)} have recurrent "
+                         f"convolutions; {cfg['architecture']} takes none", "training model")
+    return kwargs
 
 
 @contextmanager
@@ -138,7 +163,7 @@ def validation_scores(module: nn.Module | None, cfg: dict, cases: Sequence[Cache
                       loss_name: str = "l1", vaa_alpha: float = 0.05) -> dict[str, float]:
     """Mean validation scores over ``cases``, each corrected as at prediction time.
 
-    Returns ``{"val_loss", "val_nrmse_pct", "val_vaa_pct"}``: the loss (``'l1'`` or ``'mse'``)
+    Returns ``{"val_loss", "val_nrmse_pct", "val_vaa_pct"}``: the loss (:mod:`~pvc_core.training.losses`)
     in input-max units, and the masked NRMSE and VAA in percent (:func:`pvc_core.metrics.nrmse`,
     :func:`pvc_core.metrics.vaa` with mask ``truth > 0`` and tolerance ``vaa_alpha``) of the
     MBq/mL prediction: the network output times the input maximum, with the total conserved for
@@ -156,12 +181,19 @@ def validation_scores(module: nn.Module | None, cfg: dict, cases: Sequence[Cache
         x_map, y_map = case.load(mmap=True)
         x, y = np.array(x_map, dtype=np.float32), np.array(y_map, dtype=np.float64)
         del x_map, y_map
-        out_n = x if module is None else predict_normalised(module, cfg, x, device)
+        mu = case.load_mu(mmap=False)
+        out_n = x if module is None else predict_normalised(module, cfg, x, device, mu=mu)
         image = x.astype(np.float64) * case.scale  # the input in MBq/mL (to float rounding)
         prediction = rescale_output(out_n, case.scale, image, cfg["normalisation"]).astype(np.float64)
         truth = y * case.scale
         diff = prediction / case.scale - y
-        scores["val_loss"].append(float(np.mean(np.abs(diff)) if loss_name == "l1" else np.mean(diff ** 2)))
+        if loss_name == "l1":
+            scores["val_loss"].append(float(np.mean(np.abs(diff))))
+        elif loss_name == "mse":
+            scores["val_loss"].append(float(np.mean(diff ** 2)))
+        else:
+            scores["val_loss"].append(float(per_sample_loss(loss_name, torch.from_numpy(prediction / case.scale)[None, None],
+                                                            torch.from_numpy(y)[None, None], vaa_alpha)[0]))
         try:
             scores["val_nrmse_pct"].append(nrmse(prediction, truth))
             scores["val_vaa_pct"].append(vaa(prediction, truth, alpha=vaa_alpha))
@@ -224,10 +256,12 @@ def _write_history(path: Path, history: Sequence[dict]) -> None:
 
 def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cfg: dict,
                 out_dir: str | os.PathLike, seed: int, log: Callable[[str], object] = print,
-                device: str | torch.device | None = None, *, loss: str = "l1", augmentation: bool = True,
-                lr_schedule: str = "cosine", residual: bool = True, cache_dir: str | os.PathLike | None = None,
+                device: str | torch.device | None = None, *, loss: str | None = None,
+                augmentation: bool | None = None, lr_schedule: str | None = None, residual: bool | None = None,
+                cache_dir: str | os.PathLike | None = None,
                 num_workers: int | None = None, on_epoch_end: Callable[[int], object] | None = None,
-                pipeline_fingerprint: str | None = None, vaa_alpha: float = 0.05, threads: int = 1) -> dict:
+                pipeline_fingerprint: str | None = None, vaa_alpha: float = 0.05, threads: int = 1,
+                trained_for: dict | None = None) -> dict:
     """Train one network and write ``model.pt``, ``model_card.json`` and ``history.csv`` to ``out_dir``.
 
     Parameters
@@ -245,7 +279,7 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
         ``'cpu'``, ``'cuda'``, ...; default the model's ``device`` option (``'auto'``: CUDA when
         available). ``'cuda'`` without a GPU is an :class:`InputError` naming the option.
     loss, augmentation, lr_schedule, residual:
-        Training options beyond the configuration (see the module docstring); recorded in the
+        Override the model's keys of the same names (see the module docstring); recorded in the
         model card.
     cache_dir:
         Folder of the normalised case cache (:mod:`pvc_core.training.case_cache`); may be shared
@@ -267,6 +301,10 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
         paper 5%); see ``selection`` in the module docstring.
     threads:
         CPU threads granted to the job (for ``num_workers='auto'``).
+    trained_for:
+        What the training data stands for (voxel size, matrix, reconstruction, collimator, ...;
+        :func:`pvc_core.pipeline.models.trained_for`), written to the card's ``trained_for``
+        together with the number of training cases.
 
     Speed options of the model (schema ``$defs/model``): ``precision`` (``'bf16'``: bfloat16
     autocast on CUDA; refused on the CPU), ``channels_last`` (channels_last_3d memory format),
@@ -284,7 +322,10 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
     -------
     The model card (also written as JSON).
     """
-    cfg = complete_model_cfg(model_cfg)
+    overrides = {"loss": loss, "augmentation": augmentation, "lr_schedule": lr_schedule, "residual": residual}
+    cfg = complete_model_cfg({**model_cfg, **{k: v for k, v in overrides.items() if v is not None}})
+    loss, augmentation, lr_schedule, residual = (cfg[k] for k in overrides)
+    network_kwargs(cfg)  # refuse a bad recurrence_t before any work
     if loss not in LOSSES:
         raise InputError(f"loss must be one of {LOSSES}, got {loss!r}")
     if lr_schedule not in LR_SCHEDULES:
@@ -303,7 +344,7 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
         return _train(ctx, dev, cfg, train_pairs, val_pairs, out_dir, seed, log, loss=loss, augmentation=augmentation,
                       lr_schedule=lr_schedule, residual=residual, cache_dir=cache_dir, num_workers=num_workers,
                       on_epoch_end=on_epoch_end, pipeline_fingerprint=pipeline_fingerprint, vaa_alpha=vaa_alpha,
-                      threads=threads)
+                      threads=threads, trained_for=trained_for)
 
 
 def _no_log(_line: str) -> None:
@@ -314,7 +355,7 @@ def _train(ctx: DistContext, dev: torch.device, cfg: dict, train_pairs: Sequence
            out_dir: Path, seed: int, log: Callable[[str], object], *, loss: str, augmentation: bool,
            lr_schedule: str, residual: bool, cache_dir: str | os.PathLike | None, num_workers: int | None,
            on_epoch_end: Callable[[int], object] | None, pipeline_fingerprint: str | None, vaa_alpha: float,
-           threads: int) -> dict:
+           threads: int, trained_for: dict | None = None) -> dict:
     """:func:`train_model` on this process's ``dev``, as rank ``ctx.rank`` of ``ctx.world_size``
     (:mod:`pvc_core.training.distributed`): rank 0 alone logs, validates and writes files."""
     if not ctx.is_main:
@@ -346,9 +387,8 @@ def _train(ctx: DistContext, dev: torch.device, cfg: dict, train_pairs: Sequence
             f"VAA {baseline['val_vaa_pct']:.2f} %; selecting by {cfg['selection']}")
 
     torch_seed = torch_seed_for(seed, 0, "train")
-    network_kwargs = {"residual": bool(residual)}
-    options = {"loss": loss, "augmentation": bool(augmentation), "lr_schedule": lr_schedule, **network_kwargs,
-               "pipeline_fingerprint": pipeline_fingerprint, "vaa_alpha": float(vaa_alpha)}
+    net_kwargs = network_kwargs(cfg)
+    options = {"pipeline_fingerprint": pipeline_fingerprint, "vaa_alpha": float(vaa_alpha)}
     ckpt_path = out_dir / TRAINING_CHECKPOINT
     identity = model_identity(cfg)
     resumed = load_training_checkpoint(ckpt_path, resume_key(identity, options, seed, train, val), log)
@@ -360,13 +400,12 @@ def _train(ctx: DistContext, dev: torch.device, cfg: dict, train_pairs: Sequence
         rank_sampler = RankBatchSampler(sampler, ctx.rank, ctx.world_size)
         generator = torch.Generator().manual_seed(torch_seed)
         loader = make_loader(dataset, rank_sampler if ctx.active else sampler, generator, num_workers, dev)
-        module = build_network(cfg["architecture"], cfg["channels"], **network_kwargs).to(dev)
+        module = build_network(cfg["architecture"], cfg["channels"], **net_kwargs).to(dev)
         module = module.to(memory_format=memory_format)
         optimiser = torch.optim.Adam(module.parameters(), lr=cfg["learning_rate"])
         scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=cfg["epochs"],
                                                                 eta_min=cfg["learning_rate"] / 20)
                      if lr_schedule == "cosine" else None)
-        loss_fn = nn.L1Loss() if loss == "l1" else nn.MSELoss()
         history: list[dict] = []
         best = {"epoch": 0, "val_loss": math.inf, "val_nrmse_pct": math.inf, "val_vaa_pct": -math.inf, "state": None}
         start_epoch, seconds_before = 0, 0.0
@@ -401,17 +440,16 @@ def _train(ctx: DistContext, dev: torch.device, cfg: dict, train_pairs: Sequence
                 with autocast_for(cfg, dev):
                     out = step_module(x)
                 if shares is None:
-                    batch_loss = loss_fn(out.float(), y)
-                    batch_sum, counted = batch_loss.detach().item() * len(xb), len(xb)
+                    step_loss = batch_loss(loss, out.float(), y.expand_as(out), vaa_alpha)
+                    batch_sum, counted = step_loss.detach().item() * len(xb), len(xb)
                 else:  # this rank's part of the global batch's mean loss (module docstring of distributed)
                     _, counted, global_size = next(shares)
-                    diff = out.float() - y
-                    per_sample = (diff.abs() if loss == "l1" else diff ** 2).flatten(1).mean(1)
+                    per_sample = per_sample_loss(loss, out.float(), y.expand_as(out), vaa_alpha)
                     weights = (torch.arange(len(xb), device=dev) < counted).to(per_sample.dtype)
                     weighted = (per_sample * weights).sum()
-                    batch_loss = weighted * (ctx.world_size / global_size)
+                    step_loss = weighted * (ctx.world_size / global_size)
                     batch_sum = weighted.detach().item()
-                batch_loss.backward()
+                step_loss.backward()
                 optimiser.step()
                 total += batch_sum
                 n_seen += counted
@@ -450,11 +488,11 @@ def _train(ctx: DistContext, dev: torch.device, cfg: dict, train_pairs: Sequence
                 on_epoch_end(epoch)
 
     digests = ctx.gather(state_digest(module.state_dict()))
-    card = _write_outputs(out_dir, cfg, module, best, history, baseline, train, val, cache, network_kwargs, dev,
+    card = _write_outputs(out_dir, cfg, module, best, history, baseline, train, val, cache, net_kwargs, dev,
                           num_workers, ctx, digests, seed=seed, torch_seed=torch_seed, loss=loss,
                           augmentation=augmentation, lr_schedule=lr_schedule, residual=residual,
                           vaa_alpha=vaa_alpha, start_epoch=start_epoch, seconds=seconds_before + time.perf_counter()
-                          - t_start, log=log) if ctx.is_main else None
+                          - t_start, trained_for=trained_for, log=log) if ctx.is_main else None
     card = ctx.broadcast(card)
     ctx.barrier()
     return card
@@ -464,7 +502,8 @@ def _write_outputs(out_dir: Path, cfg: dict, module: nn.Module, best: dict, hist
                    train: Sequence[CachedCase], val: Sequence[CachedCase], cache: Path, network_kwargs: dict,
                    dev: torch.device, num_workers: int, ctx: DistContext, digests: list[str], *, seed: int,
                    torch_seed: int, loss: str, augmentation: bool, lr_schedule: str, residual: bool,
-                   vaa_alpha: float, start_epoch: int, seconds: float, log: Callable[[str], object]) -> dict:
+                   vaa_alpha: float, start_epoch: int, seconds: float, trained_for: dict | None,
+                   log: Callable[[str], object]) -> dict:
     """``model.pt``, ``history.csv`` and ``model_card.json`` of a finished training (rank 0); the card."""
     _save_checkpoint(out_dir / MODEL_WEIGHTS, best["state"], cfg, network_kwargs)
     _write_history(out_dir / HISTORY, history)
@@ -500,6 +539,8 @@ def _write_outputs(out_dir: Path, cfg: dict, module: nn.Module, best: dict, hist
             "selection": (f"{cfg['selection']}: {_SELECTION_TEXT[cfg['selection']]} over {len(val)} validation "
                           f"cases" if len(val) else "last epoch (no validation cases)"),
         },
+        "trained_for": {**(trained_for or {}), "n_train_cases": len(train),
+                        "attenuation_channel": bool(cfg["attenuation_channel"])},
         "data": {
             "dataset": cfg["dataset"],
             "n_train_cases": len(train), "train_case_ids": [c.case_id for c in train],
