@@ -33,6 +33,7 @@ localrules:
     split_cases,
     make_phantom_montage,
     make_report,
+    compare_sweep_stages,
 
 
 rule all:
@@ -48,13 +49,14 @@ rule dataset:
 
 rule train:
     input:
-        model_file(DEFAULT_MODEL),
+        model_file(DEFAULT_TRAINING),
 
 
 rule sweep:
     input:
-        [model_file(m) for m in SWEEP_MODELS],
+        sorted({model_file(TRAINING_OF[m]) for m in SWEEP_MODELS}),
         metrics_table("sweep"),
+        [sweep_table(stage) for stage in SWEEP_STAGES],
 
 
 rule report:

@@ -10,7 +10,7 @@ from pvc_core.pipeline import paths
 from pvc_core.pipeline.case_stages import case_is_done
 from pvc_core.pipeline.fingerprints import CASE_STAGES, JobMapping, StageGraph
 from pvc_core.pipeline.fingerprints import fingerprint as fingerprint_of
-from pvc_core.pipeline.models import model_specs
+from pvc_core.pipeline.models import INFERENCE_KEYS, model_name, model_specs, sweep_stages, trained_for, training_name, trainings
 from pvc_core.pipeline.shards import n_shards, retry_token, shard_cases
 from pvc_core.specs import Settings
 
@@ -28,8 +28,12 @@ RESULTS = SETTINGS.results_dir
 N_SHARDS = n_shards(SETTINGS.n_cases, SETTINGS.cases_per_shard)
 SHARDS = [f"{s:04d}" for s in range(N_SHARDS)]
 MODEL_SPECS, SWEEP_MODELS = model_specs(SETTINGS.training)
-DEFAULT_MODEL = paths.model_name(SETTINGS.training["default"])
+TRAINING_SPECS = trainings(MODEL_SPECS)  # each distinct network once (sum and max models share one)
+TRAINING_OF = {m: training_name(spec) for m, spec in MODEL_SPECS.items()}
+DEFAULT_MODEL = model_name(SETTINGS.training["default"])
+DEFAULT_TRAINING = TRAINING_OF[DEFAULT_MODEL]
 SUITES = {"main": [DEFAULT_MODEL], "sweep": SWEEP_MODELS}
+SWEEP_STAGES = sweep_stages(SETTINGS.training)  # stage -> variants (dataset, label, model)
 SPLIT = str(paths.split_file(RESULTS))
 REPORT = str(paths.report_file(RESULTS))
 
@@ -55,7 +59,7 @@ def recon_manifests(*recons):
     return [m for r in (recons or RECONSTRUCTIONS) for m in all_manifests(f"recon_{r}")]
 
 
-GRAPH = StageGraph(SETTINGS, MODEL_SPECS)
+GRAPH = StageGraph(SETTINGS, MODEL_SPECS, TRAINING_SPECS)
 
 
 def fingerprint(stage):
@@ -98,12 +102,16 @@ def bench_file(stage, name="{shard}"):
     return str(paths.bench_file(RESULTS, stage, name))
 
 
-def model_file(model="{model}"):
-    return str(paths.model_file(RESULTS, model))
+def model_file(training="{training}"):
+    return str(paths.model_file(RESULTS, training))
 
 
-def model_card(model="{model}"):
-    return str(paths.model_card_file(RESULTS, model))
+def model_card(training="{training}"):
+    return str(paths.model_card_file(RESULTS, training))
+
+
+def sweep_table(stage="{stage}"):
+    return str(paths.sweep_table(RESULTS, stage))
 
 
 def metrics_table(suite="{suite}"):
@@ -135,6 +143,16 @@ def recon_of_dataset(wildcards):
     return dataset_parts(wildcards.dataset)[0]
 
 
+def recon_of_training(wildcards):
+    """The reconstruction whose images a training trains on."""
+    return dataset_parts(TRAINING_SPECS[wildcards.training]["dataset"])[0]
+
+
 def recon_of_model(wildcards):
-    """The reconstruction whose images a model trains on."""
+    """The reconstruction whose images a model corrects."""
     return dataset_parts(MODEL_SPECS[wildcards.model]["dataset"])[0]
+
+
+def training_model_file(wildcards):
+    """The trained network of a model (its training's model.pt)."""
+    return model_file(TRAINING_OF[wildcards.model])

@@ -23,3 +23,22 @@ rule evaluate_methods:
         "../envs/dlpvc.yaml"
     script:
         "../workflow_scripts/evaluate_methods.py"
+
+
+rule compare_sweep_stages:
+    """The staged sweep's paired Wilcoxon tests between the variants of each stage (Holm-adjusted)."""
+    input:
+        metrics=metrics_table("sweep"),
+    output:
+        tables=[sweep_table(stage) for stage in SWEEP_STAGES],
+    params:
+        stages=JobMapping({s: [{k: v[k] for k in ("dataset", "variant", "model")} for v in vs]
+                           for s, vs in SWEEP_STAGES.items()}),
+        outputs=JobMapping({s: sweep_table(s) for s in SWEEP_STAGES}),
+        significance=SETTINGS.evaluation.significance,
+    log:
+        log_file("evaluate", "sweep_stages"),
+    conda:
+        "../envs/dlpvc.yaml"
+    script:
+        "../workflow_scripts/compare_sweep_stages.py"

@@ -7,7 +7,7 @@ rule make_report:
         resolution=[resolution_file(r) for r in RECONSTRUCTIONS],
         calibration=[calibration_file(r) for r in RECONSTRUCTIONS],
         montage=str(paths.montage_file(RESULTS)),
-        card=model_card(DEFAULT_MODEL),
+        card=model_card(DEFAULT_TRAINING),
         manifests=[m for stage in CASE_STAGES for m in all_manifests(stage)],
         recon=recon_manifests(),
     output:

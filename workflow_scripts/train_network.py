@@ -10,7 +10,7 @@ ctx, p = snakemake_job(smk)
 out_dir = str(Path(smk.output.model).parent)
 args = dict(spec=dict(p.spec), seed=p.seed, results=p.results, split_path=smk.input.split,
             recon_manifests=list(smk.input.recon), out_dir=out_dir, threads=smk.threads,
-            fingerprint=p.fingerprint, vaa_alpha=p.vaa_alpha)
+            fingerprint=p.fingerprint, vaa_alpha=p.vaa_alpha, trained_for=dict(p.trained_for))
 gpus = int(getattr(smk.resources, "gpu", 1) or 1)
 with ctx as log:
     if gpus > 1:  # one DDP rank per GPU of the job (pvc_core.training.distributed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from collections import defaultdict
 from typing import Callable
 
@@ -87,14 +88,17 @@ def measure_resolution(reconstruction: str, spec: ResolutionSpec, results: str, 
     return result
 
 
-def _pairs(results: str, cases: list[int], dataset: str) -> list[tuple[str, str]]:
-    return [(str(paths.case_file(results, c, paths.recon_name(dataset))), str(paths.case_file(results, c, paths.TRUTH)))
+def _pairs(results: str, cases: list[int], dataset: str, attenuation: bool = False) -> list[tuple[str, ...]]:
+    """``(case id, reconstruction, truth[, mu])`` of ``cases``: the training pairs of a dataset."""
+    return [(f"{c:05d}", str(paths.case_file(results, c, paths.recon_name(dataset))),
+             str(paths.case_file(results, c, paths.TRUTH)), *([str(paths.case_file(results, c, paths.MU))]
+                                                              if attenuation else []))
             for c in cases]
 
 
 def train_network(spec: dict, seed: int, results: str, split_path: str, recon_manifests: list[str], out_dir: str,
                   log: Log = print, threads: int = 1, fingerprint: str | None = None,
-                  vaa_alpha: float = 0.05) -> dict:
+                  vaa_alpha: float = 0.05, trained_for: dict | None = None) -> dict:
     """Train one network on the training split; validation split picks the best epoch.
 
     The best epoch is chosen by the model's ``selection`` rule on the validation cases' masked
@@ -104,37 +108,49 @@ def train_network(spec: dict, seed: int, results: str, split_path: str, recon_ma
     the dataset); ``threads`` (the job's CPUs) sets the DataLoader workers on a GPU unless the model's
     ``num_workers`` option does; the device is the model's ``device`` option. A checkpoint
     left in ``out_dir`` by a job of the same ``fingerprint`` (a resubmitted job) is resumed.
+    ``trained_for`` (:func:`pvc_core.pipeline.models.trained_for`) goes into the model card.
     """
     from pvc_core.training import train_model
 
     split = usable_split(split_path, recon_manifests)
     val = split["validation"] or split["train"][:1]
-    return train_model(_pairs(results, split["train"], spec["dataset"]), _pairs(results, val, spec["dataset"]),
+    mu = bool(spec.get("attenuation_channel", False))
+    return train_model(_pairs(results, split["train"], spec["dataset"], mu), _pairs(results, val, spec["dataset"], mu),
                        spec, out_dir, seed=seed, log=log, cache_dir=paths.training_cache_dir(results, spec["dataset"]),
-                       threads=threads, pipeline_fingerprint=fingerprint, vaa_alpha=vaa_alpha)
+                       threads=threads, pipeline_fingerprint=fingerprint, vaa_alpha=vaa_alpha,
+                       trained_for=trained_for)
 
 
 def predict_test_cases(model: str, model_path: str, results: str, split_path: str, recon_manifests: list[str],
-                       out: str, log: Log = print) -> dict:
-    """DL-PVC of every test case with a trained model (total activity conserved).
+                       out: str, log: Log = print, inference: dict | None = None) -> dict:
+    """DL-PVC of every test case with a trained network (``model_path``) applied as the model's
+    ``inference`` keys say (:data:`pvc_core.pipeline.models.INFERENCE_KEYS`: normalisation, sum
+    conserving the total activity; test-time augmentation); default the network's own.
 
     Runs on CUDA when torch sees a GPU (the rule requests one), else on the CPU; a bf16-trained
-    model predicts in bf16 autocast on CUDA, in fp32 on the CPU.
+    model predicts in bf16 autocast on CUDA, in fp32 on the CPU. ``out`` records the model, its
+    training (the folder of ``model_path``), dataset, normalisation and the seconds per case.
     """
     from pvc_core.training import load_model, predict_image
+    from pvc_core.training.predict import takes_attenuation
 
     module, spec = load_model(model_path, device="auto")
-    log(f"predict {model}: on {next(module.parameters()).device}")
+    spec = {**spec, **(inference or {})}
+    log(f"predict {model}: on {next(module.parameters()).device}, normalisation {spec['normalisation']}, "
+        f"test-time augmentation {'on' if spec.get('tta') else 'off'}")
     split = usable_split(split_path, recon_manifests)
     done = {}
     for case in split["test"]:
         img = load_image(paths.case_file(results, case, paths.recon_name(spec["dataset"])), name="reconstruction")
         t0 = time.perf_counter()
-        corrected = predict_image(module, spec, img.data)
+        mu = (load_image(paths.case_file(results, case, paths.MU), name="attenuation map").data
+              if takes_attenuation(spec) else None)
+        corrected = predict_image(module, spec, img.data, mu_cm=mu)
         done[str(case)] = time.perf_counter() - t0
         save_image(paths.prediction_file(results, model, case), corrected, img.affine, "DL-PVC MBq/mL")
         log(f"predict {model}: case {case} in {done[str(case)]:.2f} s")
-    write_json(out, {"model": model, "dataset": spec["dataset"], "seconds": done})
+    write_json(out, {"model": model, "training": Path(model_path).parent.name, "dataset": spec["dataset"],
+                     "normalisation": spec["normalisation"], "tta": bool(spec.get("tta")), "seconds": done})
     return done
 
 
@@ -176,7 +192,7 @@ def evaluate(spec: EvaluationSpec, results: str, split_path: str, recon_manifest
 
     split = usable_split(split_path, recon_manifests)
     alpha = spec.alpha
-    model_dataset = {m: read_json(paths.model_card_file(results, m))["model_cfg"]["dataset"] for m in models}
+    model_dataset = {m: read_json(paths.predictions_done(results, m))["dataset"] for m in models}
     rows = []
     for case in split["test"]:
         truth = load_image(paths.case_file(results, case, paths.TRUTH), name="truth").data

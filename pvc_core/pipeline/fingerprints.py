@@ -35,13 +35,13 @@ from typing import Any
 
 from pvc_core.domain import RECONSTRUCTIONS, dataset_parts
 from pvc_core.specs import Settings, flatten, spec_dict
-from pvc_core.pipeline.models import model_identity
+from pvc_core.pipeline.models import INFERENCE_KEYS, model_identity, training_name, trainings
 
 #: Bump a stage's number when a code change alters its outputs: every case of that stage and
 #: everything downstream is then redone.
 CODE_VERSIONS = {
     "phantom": 1, "simulate": 3, "noise": 1, "calibration": 3, "recon": 4, "prune": 1, "split": 1, "resolution": 1,
-    "train": 4, "predict": 1, "iy": 1, "evaluate": 1, "montage": 1, "report": 1,
+    "train": 5, "predict": 2, "iy": 1, "evaluate": 1, "montage": 1, "report": 1,
 }
 
 #: Per-case stages in pipeline order (their markers live in each case's folder).
@@ -99,9 +99,11 @@ class JobMapping(Mapping):
 class StageGraph:
     """Dependencies and fingerprints of every stage of one configuration."""
 
-    def __init__(self, settings: Settings, model_specs: Mapping[str, Mapping] | None = None) -> None:
+    def __init__(self, settings: Settings, model_specs: Mapping[str, Mapping] | None = None,
+                 training_specs: Mapping[str, Mapping] | None = None) -> None:
         self.settings = settings
         self.model_specs = dict(model_specs or {})
+        self.training_specs = dict(training_specs) if training_specs is not None else trainings(self.model_specs)
 
     # --- per-case stages ------------------------------------------------------------------
     @functools.cached_property
@@ -115,7 +117,7 @@ class StageGraph:
 
     def dependencies(self, stage: str) -> dict[str, Any]:
         """Flat dependencies of ``stage`` (a per-case stage name, or a fan-in job name such as
-        ``resolution_RR``, ``train_<model>``, ``predict_<model>``, ``iy_RR_n``, ``evaluate_main``)."""
+        ``resolution_RR``, ``train_<training>``, ``predict_<model>``, ``iy_RR_n``, ``evaluate_main``)."""
         s = self.settings
         if stage == "phantom":
             return dict(self._phantom)
@@ -144,15 +146,17 @@ class StageGraph:
             return {**self.dependencies("split"), **self.dependencies(f"recon_{r}"),
                     **flatten(spec_dict(s.resolution), "resolution"), "code.resolution": CODE_VERSIONS["resolution"]}
         if stage.startswith("train_"):
-            model = stage.removeprefix("train_")
-            spec = self.model_specs[model]
+            training = stage.removeprefix("train_")
+            spec = self.training_specs[training]
             r, _ = dataset_parts(spec["dataset"])
             return {**self.dependencies("split"), **self.dependencies(f"recon_{r}"),
-                    **flatten(model_identity(spec), f"model.{model}"), "evaluation.alpha": s.evaluation.alpha,
+                    **flatten(model_identity(spec), f"training.{training}"), "evaluation.alpha": s.evaluation.alpha,
                     "code.train": CODE_VERSIONS["train"]}
         if stage.startswith("predict_"):
             model = stage.removeprefix("predict_")
-            return {**self.dependencies(f"train_{model}"), "code.predict": CODE_VERSIONS["predict"]}
+            spec = self.model_specs[model]
+            return {**self.dependencies(f"train_{training_name(spec)}"),
+                    **{f"model.{model}.{k}": spec[k] for k in INFERENCE_KEYS}, "code.predict": CODE_VERSIONS["predict"]}
         if stage.startswith("iy_"):
             r, _ = dataset_parts(stage.removeprefix("iy_"))
             return {**self.dependencies(f"resolution_{r}"), **flatten(spec_dict(s.pvc), "pvc"),

@@ -1,42 +1,180 @@
-"""The models a configuration trains: the default and every combination of ``training.sweep``."""
+"""The models a configuration trains: the default and every combination of ``training.sweep``.
+
+A *model* (a DL-PVC method, ``dl:<model>`` in the tables) is a trained network applied with a
+normalisation; a *training* is the network. The normalisation (sum or max) acts only at
+inference (:mod:`pvc_core.training.normalisation`), so the sum and max models of one
+architecture, dataset and input share one training, the paper's "normalisation evaluated from one
+training". Its best epoch is chosen on validation predictions normalised as
+:data:`SELECTION_NORMALISATION` (the paper's choice).
+
+Names are readable plus a short hash of the full specification (schema defaults filled in, so
+that writing a default out changes nothing), so runs of other settings never overwrite each
+other: ``unet_RR_n_full-1a2b3c4d`` (training, ``models/<training>/``) and
+``unet_RR_n_sum_full-1a2b3c4d`` (model, ``predictions/<model>/``), with the training's hash.
+"""
 
 from __future__ import annotations
 
-from itertools import product
+import copy
+import functools
+import hashlib
+import json
 from typing import Mapping
 
-from pvc_core.pipeline.paths import model_name
+from pvc_core.domain import dataset_parts
+from pvc_core.phantom.materials import PHOTOPEAK_KEV
 
 #: Keys of ``$defs/model`` that choose how fast a training runs, not what it computes (beyond
 #: floating-point rounding, as another GPU would): left out of the training's fingerprint and of
 #: its checkpoint's resume key, recorded in the model card (``training.runtime``).
 RUNTIME_KEYS = ("channels_last", "deterministic", "compile", "device", "num_workers")
 
-_SWEEP_KEYS = {"architectures": "architecture", "datasets": "dataset", "normalisations": "normalisation",
-               "inputs": "input"}
+#: Keys of ``$defs/model`` that act only when a trained network is applied, not in its training.
+INFERENCE_KEYS = ("normalisation", "tta")
+
+#: The normalisation under which a training's validation predictions select its best epoch.
+SELECTION_NORMALISATION = "sum"
+
+#: Hex digits of the specification hash in model and training names.
+NAME_HASH_DIGITS = 8
+
+
+@functools.lru_cache(maxsize=1)
+def _model_defaults() -> str:
+    from pvc_core.config import load_schema
+
+    props = load_schema()["$defs"]["model"]["properties"]
+    return json.dumps({k: v["default"] for k, v in props.items() if "default" in v})
+
+
+def complete_spec(spec: Mapping) -> dict:
+    """A copy of a model specification with the schema's defaults (``$defs/model``) filled in."""
+    return {**json.loads(_model_defaults()), **copy.deepcopy(dict(spec))}
 
 
 def model_identity(spec: Mapping) -> dict:
-    """``spec`` without its :data:`RUNTIME_KEYS`: what defines the trained weights."""
+    """``spec`` without its :data:`RUNTIME_KEYS`: what defines the trained weights and their use."""
     return {k: v for k, v in spec.items() if k not in RUNTIME_KEYS}
+
+
+def training_spec(spec: Mapping) -> dict:
+    """The specification of the training behind a model: its normalisation set to
+    :data:`SELECTION_NORMALISATION` (what selects the best epoch); defaults filled in."""
+    return {**complete_spec(spec), "normalisation": SELECTION_NORMALISATION, "tta": False}
+
+
+def _spec_hash(spec: Mapping) -> str:
+    identity = {k: v for k, v in model_identity(training_spec(spec)).items() if k not in INFERENCE_KEYS}
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:NAME_HASH_DIGITS]
+
+
+def training_name(spec: Mapping) -> str:
+    """Folder name of the training behind a model, e.g. ``unet_RR_n_full-1a2b3c4d``."""
+    return f"{spec['architecture']}_{spec['dataset']}_{spec['input']}-{_spec_hash(spec)}"
+
+
+def model_name(spec: Mapping) -> str:
+    """Name of a model (training + how it is applied), e.g. ``unet_RR_n_sum_full-1a2b3c4d``, or
+    ``unet_RR_n_sum_full_tta-1a2b3c4d`` with test-time augmentation; the hash is the training's."""
+    full = complete_spec(spec)
+    tta = "_tta" if full.get("tta") else ""
+    return f"{full['architecture']}_{full['dataset']}_{full['normalisation']}_{full['input']}{tta}-{_spec_hash(spec)}"
+
+
+def trainings(specs: Mapping[str, Mapping]) -> dict[str, dict]:
+    """Training name -> training specification of the models ``specs`` (each distinct training once)."""
+    return {training_name(spec): training_spec(spec) for spec in specs.values()}
+
+
+#: The sweep's stages in order: stage -> the ``training.sweep`` key whose values it compares
+#: (``extras`` compares each named variant with the default model).
+SWEEP_STAGES = {"normalisation": "normalisations", "input": "inputs", "architecture": "architectures",
+                "extras": "extras"}
+
+#: Label of the default model in the ``extras`` stage.
+BASELINE_VARIANT = "default"
 
 
 def model_specs(training: Mapping) -> tuple[dict[str, dict], list[str]]:
     """(name -> model specification of every model, names of the sweep's models in order).
 
-    A sweep key left out takes the default model's value; the default model comes first.
+    The default model comes first; the sweep's models are those of :func:`sweep_stages`.
+    Specifications have the schema's defaults filled in.
     """
-    base = dict(training["default"])
+    base = complete_spec(training["default"])
     specs = {model_name(base): base}
     sweep_names: list[str] = []
-    sweep = training.get("sweep")
-    if sweep:
-        keys = list(_SWEEP_KEYS)
-        values = [sweep.get(k, [base[_SWEEP_KEYS[k]]]) for k in keys]
-        for combo in product(*values):
-            spec = {**base, **{_SWEEP_KEYS[k]: v for k, v in zip(keys, combo)}}
-            name = model_name(spec)
-            specs[name] = spec
-            if name not in sweep_names:
-                sweep_names.append(name)
+    for variants in sweep_stages(training).values():
+        for variant in variants:
+            specs.setdefault(variant["model"], variant["spec"])
+            if variant["model"] not in sweep_names:
+                sweep_names.append(variant["model"])
     return specs, sweep_names
+
+
+def sweep_stages(training: Mapping) -> dict[str, list[dict]]:
+    """The paper's staged sweep: stage -> its variants, each ``{"dataset", "variant", "model", "spec"}``.
+
+    Each stage changes one choice of the default model (``training.default``) and keeps the
+    others, on every dataset of ``training.sweep.datasets`` (default: the default model's):
+
+    * ``normalisation``: each of ``normalisations`` (sum and max share one training, since the
+      normalisation acts only at inference);
+    * ``input``: each of ``inputs`` (full field of view vs 32^3 patches);
+    * ``architecture``: each of ``architectures``;
+    * ``extras`` (beyond the paper, opt-in): the default model and each named variant of
+      ``extras`` (model keys overriding the default: ``attenuation_channel``, ``loss``, ``tta``, ...).
+
+    A stage whose key is absent or lists one value compares nothing and is left out. Models that
+    two stages share (the default one in each) are one model and, with it, one training.
+    """
+    sweep = training.get("sweep") or {}
+    base = complete_spec(training["default"])
+    datasets = sweep.get("datasets", [base["dataset"]])
+    stages: dict[str, list[dict]] = {}
+    for stage, key in SWEEP_STAGES.items():
+        values = sweep.get(key)
+        if not values or len(values) < (1 if stage == "extras" else 2):
+            continue
+        if stage == "extras":
+            overrides = {BASELINE_VARIANT: {}, **{name: dict(v) for name, v in values.items()}}
+        else:
+            field = key.removesuffix("s")
+            overrides = {str(v): {field: v} for v in values}
+        stages[stage] = [{"dataset": d, "variant": label, "model": model_name(spec), "spec": spec}
+                         for d in datasets for label, change in overrides.items()
+                         for spec in [complete_spec({**base, "dataset": d, **change})]]
+    return stages
+
+
+def trained_for(settings, dataset: str) -> dict:
+    """What a model of ``dataset`` trained under ``settings`` (a :class:`pvc_core.specs.Settings`)
+    is made for: the model card's ``trained_for``, which ``dlpvc apply`` compares with its input.
+
+    Voxel size and matrix of the reconstruction grid, the reconstruction (OSEM iterations, subsets
+    and corrections), collimator, isotope, acquisition and count level (total activity range),
+    phantom source.
+    """
+    reconstruction, noise = dataset_parts(dataset)
+    recon = settings.reconstructions[reconstruction]
+    corrections = ["attenuation (CT-based mu map)", f"scatter ({recon.scatter_correction})"]
+    if recon.psf:
+        corrections.append("resolution recovery (collimator-detector response)")
+    activity = settings.phantom.total_activity_mbq
+    return {
+        "voxel_mm": [float(settings.grid.recon_voxel_mm)] * 3,
+        "matrix": [int(settings.grid.recon_matrix)] * 3,
+        "isotope": "Lu-177",
+        "photopeak_kev": PHOTOPEAK_KEV,
+        "collimator": settings.camera.collimator_name,
+        "acquisition": {"n_views": int(settings.camera.n_views),
+                        "time_per_view_s": float(settings.camera.time_per_view_s)},
+        "reconstruction": {"name": reconstruction, "method": "OSEM", "iterations": int(recon.iterations),
+                           "subsets": int(recon.subsets), "corrections": corrections},
+        "noise": "Poisson" if noise == "n" else "noise-free",
+        "count_level": {"total_activity_mbq": [float(activity.low), float(activity.high)],
+                        "distribution": activity.kind},
+        "phantom_source": settings.phantom.source,
+        "dataset": dataset,
+    }

@@ -16,12 +16,13 @@ Layout under the results folder::
     calibration/RR.json                calibration cylinder: factor of a reconstruction
     splits.json                        train / validation / test case lists
     resolution/RR.json                 matched-filter FWHM of a reconstruction
-    models/<model>/model.pt            trained network, its model_card.json and history.csv
-    models/<model>/checkpoint.pt       the training's state after its last epoch (resume)
+    models/<training>/model.pt         trained network, its model_card.json and history.csv
+    models/<training>/checkpoint.pt    the training's state after its last epoch (resume)
     cache/training/RR_n/               normalised training cases as .npy (shared by the dataset's models)
     predictions/<model>/00017.nii.gz   DL-PVC of a test case (predictions/<model>/done.json)
     iy/RR_n_truth/00017.nii.gz         iterative Yang with the true or SPECT-derived mask (iy/RR_n.json)
     tables/metrics_main.csv            metrics per case x dataset x PVC method (summary_main.csv)
+    tables/sweep_architecture.csv      a sweep stage's paired Wilcoxon comparisons (Holm-adjusted)
     figures/phantoms.png               phantom montage
     studies/min_feature_size.json      a study's manifest (title, text, tables, figures), its CSVs and PNGs beside it
     report/report.html                 the report
@@ -155,6 +156,11 @@ def summary_table(results: str | Path, suite: str) -> Path:
     return Path(results) / "tables" / f"summary_{suite}.csv"
 
 
+def sweep_table(results: str | Path, stage: str) -> Path:
+    """The staged sweep's paired comparisons of one stage (:mod:`pvc_core.pipeline.sweep_tables`)."""
+    return Path(results) / "tables" / f"sweep_{stage}.csv"
+
+
 def montage_file(results: str | Path) -> Path:
     return Path(results) / "figures" / "phantoms.png"
 
@@ -184,8 +190,3 @@ def log_file(results: str | Path, stage: str, name: str) -> Path:
 
 def bench_file(results: str | Path, stage: str, name: str) -> Path:
     return Path(results) / "benchmarks" / stage / f"{name}.tsv"
-
-
-def model_name(spec: dict) -> str:
-    """Name of a model from its specification, e.g. ``unet_RR_n_sum_full``."""
-    return f"{spec['architecture']}_{spec['dataset']}_{spec['normalisation']}_{spec['input']}"

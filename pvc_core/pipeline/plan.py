@@ -17,7 +17,7 @@ from pvc_core.domain import DATASETS, RECONSTRUCTIONS
 from pvc_core.io import read_json
 from pvc_core.pipeline import paths
 from pvc_core.pipeline.fingerprints import CASE_STAGES, StageGraph, changed_keys, fan_in_record, fingerprint
-from pvc_core.pipeline.models import model_specs
+from pvc_core.pipeline.models import model_name, model_specs
 from pvc_core.specs import Settings
 
 
@@ -76,9 +76,10 @@ def plan(settings: Settings) -> list[StagePlan]:
                 sp.changed += 1
                 sp.reasons.update(changed_keys(marker.get("depends_on"), current) or ["code or outputs of this stage"])
         out.append(sp)
-    default = paths.model_name(settings.training["default"])
+    default = model_name(settings.training["default"])
     jobs = ([f"calibration_{r}" for r in RECONSTRUCTIONS] + ["split"] + [f"resolution_{r}" for r in RECONSTRUCTIONS]
-            + [f"train_{m}" for m in specs] + [f"predict_{m}" for m in specs] + [f"iy_{d}" for d in DATASETS])
+            + [f"train_{t}" for t in graph.training_specs] + [f"predict_{m}" for m in specs]
+            + [f"iy_{d}" for d in DATASETS])
     suites = {"evaluate_main": graph.evaluate_dependencies([default])}
     if sweep:
         suites["evaluate_sweep"] = graph.evaluate_dependencies(sweep)

@@ -124,7 +124,7 @@ def build_report(settings: "Settings", results: str, model: str, recon_manifests
     metrics = pd.read_csv(paths.metrics_table(results, "main"))
     summary = pd.read_csv(paths.summary_table(results, "main"))
     split = usable_split(str(paths.split_file(results)), recon_manifests)
-    card = read_json(paths.model_card_file(results, model))
+    card = read_json(paths.model_card_file(results, read_json(paths.predictions_done(results, model))["training"]))
     dataset = card["model_cfg"]["dataset"]
     resolution = {m: read_json(paths.resolution_file(results, m)) for m in RECONSTRUCTIONS}
     examples = split["test"][: settings.report.n_example_cases]
