@@ -17,6 +17,8 @@ import pytest
 import yaml
 
 from conftest import REPO
+from pvc_core.config import load_config
+from pvc_core.pipeline.models import training_name
 
 pytestmark = pytest.mark.dag
 RESULTS = Path("results") / "test"
@@ -120,7 +122,8 @@ def test_doubled_time_per_view_redoes_the_acquisition_and_after_keeps_phantoms(f
         assert redone == set(range(6)), stage
     assert phantom_manifest.stat().st_mtime_ns == phantom_mtime  # the phantom job did not run again
     assert _phantom_digests(wd) == phantoms
-    record = json.loads((wd / RESULTS / "fingerprints" / "train_unet_RR_n_sum_full.json").read_text())
+    training = training_name(load_config(config)["training"]["default"])
+    record = json.loads((wd / RESULTS / "fingerprints" / f"train_{training}.json").read_text())
     assert record["depends_on"]["camera.time_per_view_s"] == 300.0
     assert _planned_jobs(wd, config) == {}
     assert all(v.startswith("nothing to redo") for v in _plan(wd, config).values())

@@ -10,12 +10,14 @@ from pvc_core.io import write_json
 from pvc_core.pipeline import fingerprints, paths
 from pvc_core.pipeline.case_stages import case_is_done
 from pvc_core.pipeline.fingerprints import CASE_STAGES, StageGraph, changed_keys
-from pvc_core.pipeline.models import model_specs
+from pvc_core.pipeline.models import model_name, model_specs, training_name
 from pvc_core.specs import Settings
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "test.yaml"
-MODEL = "unet_RR_n_sum_full"
-JOBS = CASE_STAGES + ("calibration_noRR", "calibration_RR", "split", "resolution_noRR", "resolution_RR", f"train_{MODEL}", f"predict_{MODEL}",
+#: Generic job keys of the default model's training and prediction (their names carry a hash of
+#: the model's specification, so a changed training setting also changes the name).
+TRAIN, PREDICT = "train", "predict"
+JOBS = CASE_STAGES + ("calibration_noRR", "calibration_RR", "split", "resolution_noRR", "resolution_RR", TRAIN, PREDICT,
                       "iy_noRR_n", "iy_noRR_nf", "iy_RR_n", "iy_RR_nf", "montage")
 
 
@@ -28,10 +30,17 @@ def _graph(change=None) -> StageGraph:
     return StageGraph(settings, model_specs(settings.training)[0])
 
 
+def _default_names(graph: StageGraph) -> tuple[str, str]:
+    spec = graph.settings.training["default"]
+    return training_name(spec), model_name(spec)
+
+
 def _fingerprints(graph: StageGraph) -> dict[str, str]:
-    out = {j: graph.fingerprint(j) for j in JOBS}
-    out["evaluate"] = fingerprints.fingerprint(graph.evaluate_dependencies([MODEL]))
-    out["report"] = fingerprints.fingerprint(graph.report_dependencies(MODEL))
+    training, model = _default_names(graph)
+    jobs = {TRAIN: f"train_{training}", PREDICT: f"predict_{model}"}
+    out = {j: graph.fingerprint(jobs.get(j, j)) for j in JOBS}
+    out["evaluate"] = fingerprints.fingerprint(graph.evaluate_dependencies([model]))
+    out["report"] = fingerprints.fingerprint(graph.report_dependencies(model))
     return out
 
 
@@ -54,7 +63,7 @@ def test_camera_setting_redoes_simulate_and_everything_after_but_not_the_phantom
 
 def test_rr_iterations_redo_rr_and_its_dependants_only():
     redone = _redone(lambda c: c["reconstruction"]["RR"].update(iterations=3))
-    assert redone == {"calibration_RR", "recon_RR", "resolution_RR", f"train_{MODEL}", f"predict_{MODEL}", "iy_RR_n", "iy_RR_nf"} | AFTER_RECON
+    assert redone == {"calibration_RR", "recon_RR", "resolution_RR", TRAIN, PREDICT, "iy_RR_n", "iy_RR_nf"} | AFTER_RECON
 
 
 def test_norr_subsets_do_not_touch_the_rr_model():
@@ -82,7 +91,7 @@ def test_calibration_setting_redoes_both_reconstructions_not_the_acquisition():
 
 def test_training_setting_redoes_training_and_after():
     redone = _redone(lambda c: c["training"]["default"].update(epochs=3))
-    assert redone == {f"train_{MODEL}", f"predict_{MODEL}"} | AFTER_RECON
+    assert redone == {TRAIN, PREDICT} | AFTER_RECON
 
 
 def test_code_version_bump_redoes_the_stage_and_downstream(monkeypatch):
@@ -123,5 +132,18 @@ def test_runtime_training_options_leave_the_fingerprint_but_precision_and_select
         assert _redone(lambda c: c["training"]["default"].update({key: value})) == set(), key
     for key, value in (("precision", "bf16"), ("selection", "loss"), ("validation_cases", 1)):
         assert _redone(lambda c: c["training"]["default"].update({key: value})) == (
-            {f"train_{MODEL}", f"predict_{MODEL}"} | AFTER_RECON), key
-    assert {f"train_{MODEL}", f"predict_{MODEL}"} <= _redone(lambda c: c["evaluation"].update(alpha=0.1))
+            {TRAIN, PREDICT} | AFTER_RECON), key
+    assert {TRAIN, PREDICT} <= _redone(lambda c: c["evaluation"].update(alpha=0.1))
+
+
+def test_a_changed_training_setting_changes_the_model_folder_and_normalisation_does_not():
+    base = _default_names(_graph())
+    more_epochs = _default_names(_graph(lambda c: c["training"]["default"].update(epochs=3)))
+    as_max = _default_names(_graph(lambda c: c["training"]["default"].update(normalisation="max")))
+    assert more_epochs[0] != base[0] and more_epochs[1] != base[1]   # no overwriting of another run
+    assert as_max[0] == base[0] and as_max[1] != base[1]              # sum and max share one training
+
+
+def test_writing_a_default_out_changes_no_name():
+    base = _default_names(_graph())
+    assert _default_names(_graph(lambda c: c["training"]["default"].update(loss="l1", tta=False))) == base
