@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -100,6 +102,32 @@ def test_report_setting_plans_the_report_only(finished):
     plan = _plan(wd, config)
     assert plan["report"] == "redo (1 changed: report.n_example_cases)"
     assert sum(not v.startswith("nothing to redo") for v in plan.values()) == 1
+
+
+def test_staged_sweep_reuses_the_default_training_and_writes_its_stage_tables(finished):
+    """sum vs max and TTA are inference-only: the sweep trains nothing new after the main run."""
+    wd, cfgs = finished
+    config = _variant(cfgs, "sweep", lambda c: c["training"].update(
+        sweep={"normalisations": ["sum", "max"], "extras": {"tta": {"tta": True}}}))
+    proc = _snakemake(wd, config, "-n", "sweep")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = (proc.stdout + proc.stderr).split("Job stats:")[1].split("total")[0]
+    jobs = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+    assert jobs == {"predict_test_cases": 2, "evaluate_methods": 1, "compare_sweep_stages": 1, "sweep": 1}
+    proc = _snakemake(wd, config, "sweep")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for stage in ("normalisation", "extras"):
+        t = pd.read_csv(wd / RESULTS / "tables" / f"sweep_{stage}.csv")
+        assert len(t) == 4 and set(t.metric) == {"ssim", "nrmse_pct", "vaa_pct", "abs_ad_pct"}, stage
+        assert (t.n > 0).all() and (t.p_holm >= t.p).all()
+    extras = pd.read_csv(wd / RESULTS / "tables" / "sweep_extras.csv")
+    assert set(extras.variant_a) == {"default"} and set(extras.variant_b) == {"tta"}
+    # the sum model conserves the SPECT's total: its activity deviation is that of no PVC, case by case
+    m = pd.read_csv(wd / RESULTS / "tables" / "metrics_sweep.csv")
+    m = m[m.dataset == "RR_n"]
+    none = m[m.method == "none"].set_index("case")["ad_pct"]
+    sum_model = extras.model_a.iloc[0]
+    assert np.allclose(m[m.method == f"dl:{sum_model}"].set_index("case")["ad_pct"].reindex(none.index), none, atol=1e-4)
 
 
 def test_doubled_time_per_view_redoes_the_acquisition_and_after_keeps_phantoms(finished):

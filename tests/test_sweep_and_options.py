@@ -228,3 +228,17 @@ def test_unetpp_deep_supervision_returns_every_head_in_training_and_the_deepest_
     assert set(plain.state_dict()) < set(module.state_dict())  # same names, plus the side heads
     with pytest.raises(InputError, match="deep_supervision"):
         network_kwargs(complete_model_cfg({"architecture": "unet", "deep_supervision": True}))
+
+
+def test_snakemake_dry_run_of_the_paper_sweep_plans_twelve_trainings(tmp_path):
+    import re
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
+                           str(tmp_path), "--configfile", str(PAPER), "--cores", "1", "-n", "sweep"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = (proc.stdout + proc.stderr).split("Job stats:")[1].split("total")[0]
+    jobs = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+    assert jobs["train_network"] == 12 and jobs["predict_test_cases"] == 14 and jobs["compare_sweep_stages"] == 1
