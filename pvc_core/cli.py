@@ -200,6 +200,75 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _apply_jobs(inputs: list[str], outputs: list[str], cts: list[str] | None) -> list[tuple[str, str, str | None]]:
+    """(input, output, ct) per image: pairs as given, or every NIfTI file and DICOM series of a
+    folder of inputs (one ``--input`` folder that is not itself one DICOM series) into an output folder."""
+    from pathlib import Path
+
+    from pvc_core.io.dicom import is_dicom_path
+
+    if len(inputs) != len(outputs):
+        raise InputError(f"{len(inputs)} --input but {len(outputs)} --output; give one --output per --input", "--output")
+    if cts is not None and len(cts) != len(inputs):
+        raise InputError(f"{len(cts)} --ct for {len(inputs)} --input; give one --ct per --input", "--ct")
+    if len(inputs) == 1 and Path(inputs[0]).is_dir() and not _holds_dicom_files(Path(inputs[0])):
+        folder, out = Path(inputs[0]), Path(outputs[0])
+        if cts is not None:
+            raise InputError("--ct cannot be paired with a folder of inputs; give --input/--output/--ct per image", "--ct")
+        members = sorted(p for p in folder.iterdir() if p.name.lower().endswith((".nii", ".nii.gz"))
+                         or (p.is_dir() and is_dicom_path(p)))
+        if not members:
+            raise InputError("no NIfTI files (.nii, .nii.gz) or DICOM series in this folder", folder)
+        if out.exists() and not out.is_dir():
+            raise InputError(f"{out}: a folder of inputs needs an output folder", "--output")
+        jobs = []
+        for p in members:
+            stem = p.name[:-7] if p.name.lower().endswith(".nii.gz") else (p.stem if p.is_file() else p.name)
+            jobs.append((str(p), str(out / (f"{stem}_dlpvc.nii.gz" if p.is_file() else f"{stem}_dlpvc")), None))
+        return jobs
+    return [(i, o, None if cts is None else c) for i, o, c in zip(inputs, outputs, cts or [None] * len(inputs))]
+
+
+def _holds_dicom_files(folder) -> bool:
+    """Whether a folder holds DICOM files itself (one series), not only sub-folders of them."""
+    from pvc_core.io.dicom import is_dicom_path
+
+    return any(p.is_file() and is_dicom_path(p) for p in folder.iterdir())
+
+
+def _cmd_apply(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from pvc_core.apply.correct import apply_one
+    from pvc_core.apply.model import load_apply_model
+
+    say = _Stderr("apply")
+    jobs = _apply_jobs(args.input, args.output, args.ct)
+    for _, out, _ in jobs:  # a folder of inputs writes into one output folder
+        parent = Path(out).parent
+        if len(jobs) > 1 and not parent.exists() and parent == Path(args.output[0]):
+            parent.mkdir(parents=True)
+    model = load_apply_model(args.model, args.device)
+    failed = 0
+    bar = tqdm(jobs, desc="dlpvc apply", unit="image", disable=len(jobs) < 2 or None, file=sys.stderr)
+    for spect, out, ct in bar:
+        try:
+            side = apply_one(model, spect, out, ct, say=say.note)
+        except InputError as err:
+            failed += 1
+            print(f"dlpvc apply: " + " ".join(str(err).splitlines()), file=sys.stderr, flush=True)
+            continue
+        bar.write(f"{spect} -> {out}: {side['input_total_mbq']:.2f} MBq in, {side['output_total_mbq']:.2f} MBq out, "
+                  f"{side['seconds']:.2f} s on {side['device']}", file=sys.stdout)
+    if failed:
+        if len(jobs) > 1:
+            print(f"dlpvc apply: {failed} of {len(jobs)} images failed (each named above)", file=sys.stderr)
+        return 2
+    return 0
+
+
 def version() -> str:
     """The installed ``dlpvc`` version (package metadata), else ``pvc_core.__version__``."""
     from importlib.metadata import PackageNotFoundError
@@ -234,6 +303,20 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--iterations", type=_iterations, default=10, help="iterations, 1 to 10000 (default 10, as PETPVC)")
     y.add_argument("--output", required=True, help="corrected image (NIfTI: .nii.gz or .nii, in an existing folder)")
     y.set_defaults(func=_cmd_iy)
+
+    ap = sub.add_parser("apply", help="DL-PVC of your SPECT image(s) (NIfTI in MBq/mL, or DICOM NM/PT in Bq/mL)")
+    ap.add_argument("--input", action="append", required=True,
+                    help="SPECT: NIfTI file (MBq/mL), DICOM file or series folder; repeat for several, or one folder of "
+                         "NIfTI files and DICOM series folders")
+    ap.add_argument("--output", action="append", required=True,
+                    help="corrected image: *.nii.gz / *.nii, or a new folder for a DICOM series (DICOM input); one per "
+                         "--input (an output folder for a folder of inputs); a JSON sidecar is written beside it")
+    ap.add_argument("--model", help="a dlpvc model.pt (its model_card.json beside it); default: the shipped model")
+    ap.add_argument("--ct", action="append",
+                    help="CT in HU (NIfTI or DICOM series, any grid) for a model that takes the CT channel; one per --input")
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                    help="where the network runs (default auto: the GPU when torch sees one)")
+    ap.set_defaults(func=_cmd_apply)
 
     pl = sub.add_parser("plan", help="what a run of a configuration would redo, stage by stage, and which setting changed")
     pl.add_argument("--configfile", required=True, help="the configuration the next snakemake run uses")

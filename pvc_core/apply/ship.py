@@ -1,0 +1,79 @@
+"""Make the shipped model from a finished DAG run: its network, and a card with its test metrics.
+
+``scripts/ship_model.py results/shipped`` copies ``models/<training>/model.pt`` of the run's
+default model into ``models/dlpvc_shipped/`` and writes its ``model_card.json``: the training's
+card plus ``test_metrics`` measured by the run's ``evaluate_methods`` on the held-out test cases
+(mean and SD per method, and paired two-sided Wilcoxon tests of DL-PVC against no PVC and both
+iterative-Yang variants, per metric, over the same cases).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pvc_core.domain import NO_PVC, dl_method
+from pvc_core.io import read_json, write_json
+from pvc_core.pipeline import paths
+
+#: Metrics reported, and whether higher is better.
+METRICS = {"ssim": True, "nrmse_pct": False, "vaa_pct": True, "ad_pct": None}
+#: Methods DL-PVC is compared with.
+BASELINES = (NO_PVC, "iy_truth", "iy_spect")
+
+__all__ = ["test_metrics", "ship"]
+
+
+def test_metrics(metrics_csv: str | Path, model: str, dataset: str, significance: float = 0.01) -> dict:
+    """Per method, mean/SD of each metric on ``dataset``'s test cases; DL-PVC's paired Wilcoxon
+    p-values against each baseline, whether DL-PVC is significantly better, and its VAA ratio."""
+    from scipy.stats import wilcoxon
+
+    df = pd.read_csv(metrics_csv)
+    df = df[df.dataset == dataset]
+    dl = dl_method(model)
+    out: dict = {"dataset": dataset, "n_cases": int((df.method == dl).sum()), "significance": significance,
+                 "methods": {}, "dl_pvc_vs": {}}
+    for method in (*BASELINES, dl):
+        g = df[df.method == method]
+        out["methods"]["dl_pvc" if method == dl else method] = {
+            f"{m}_{s}": float(getattr(g[m], s)()) for m in METRICS for s in ("mean", "std")}
+    a = df[df.method == dl].set_index("case")
+    for base in BASELINES:
+        b = df[df.method == base].set_index("case").reindex(a.index)
+        res = {}
+        for m, higher in METRICS.items():
+            if higher is None:
+                continue
+            diff = (a[m] - b[m]).to_numpy()
+            p = float(wilcoxon(a[m], b[m]).pvalue) if np.any(diff != 0) else 1.0
+            better = bool(np.mean(diff) > 0) if higher else bool(np.mean(diff) < 0)
+            res[m] = {"p": p, "dl_pvc_better": better, "significant": bool(p < significance)}
+        out["dl_pvc_vs"][base] = res
+    none_vaa = out["methods"][NO_PVC]["vaa_pct_mean"]
+    out["vaa_ratio_to_no_pvc"] = out["methods"]["dl_pvc"]["vaa_pct_mean"] / none_vaa if none_vaa else None
+    return out
+
+
+def ship(results: str | Path, out_dir: str | Path, significance: float = 0.01) -> dict:
+    """Copy the default model of a finished run to ``out_dir`` with its card and test metrics."""
+    results = Path(results)
+    done = sorted((results / "predictions").glob("*/done.json"))
+    main = pd.read_csv(paths.metrics_table(results, "main"))
+    models = [d.parent.name for d in done if dl_method(d.parent.name) in set(main.method)]
+    if len(models) != 1:
+        raise ValueError(f"expected one evaluated model in {results}, found {models}")
+    model = models[0]
+    training = read_json(paths.predictions_done(results, model))["training"]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(paths.model_file(results, training), out_dir / "model.pt")
+    card = read_json(paths.model_card_file(results, training))
+    card["shipped_as"] = {"model": model, "training": training, "run": str(results)}
+    card["test_metrics"] = test_metrics(paths.metrics_table(results, "main"), model,
+                                        card["model_cfg"]["dataset"], significance)
+    write_json(out_dir / "model_card.json", card)
+    return card
