@@ -23,6 +23,7 @@ epoch of more cases look bigger. The subprocesses therefore run with a fixed
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import resource
@@ -88,7 +89,7 @@ def child(cases_dir: Path, n: int, out_dir: Path, workers: int) -> dict:
                        cache_dir=out_dir / "cache", num_workers=workers)
     total = time.perf_counter() - t0
     with open(out_dir / "history.csv") as fh:
-        epoch_s = float(fh.read().splitlines()[1].split(",")[3])
+        epoch_s = float(next(csv.DictReader(fh))["seconds"])
     steps = -(-n // BATCH)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     children_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
