@@ -206,6 +206,7 @@ def _apply_jobs(inputs: list[str], outputs: list[str], cts: list[str] | None) ->
     from pathlib import Path
 
     from pvc_core.io.dicom import is_dicom_path
+    from pvc_core.io.outputs import is_nifti_name
 
     if len(inputs) != len(outputs):
         raise InputError(f"{len(inputs)} --input but {len(outputs)} --output; give one --output per --input", "--output")
@@ -215,7 +216,7 @@ def _apply_jobs(inputs: list[str], outputs: list[str], cts: list[str] | None) ->
         folder, out = Path(inputs[0]), Path(outputs[0])
         if cts is not None:
             raise InputError("--ct cannot be paired with a folder of inputs; give --input/--output/--ct per image", "--ct")
-        members = sorted(p for p in folder.iterdir() if p.name.lower().endswith((".nii", ".nii.gz"))
+        members = sorted(p for p in folder.iterdir() if (p.is_file() and is_nifti_name(p))
                          or (p.is_dir() and is_dicom_path(p)))
         if not members:
             raise InputError("no NIfTI files (.nii, .nii.gz) or DICOM series in this folder", folder)

@@ -43,6 +43,7 @@ from pvc_core.errors import InputError
 from pvc_core.geometry.resample import resample_activity
 from pvc_core.io import Image, load_image, require_nifti_output, require_output_folder, save_image, write_json
 from pvc_core.io.nifti import TINY_NEGATIVE_FRACTION
+from pvc_core.io.outputs import is_nifti_name
 
 #: Negative activity (sum of negative voxels) above this fraction of the positive activity is refused.
 NEGATIVE_MASS_LIMIT = 0.01
@@ -76,10 +77,6 @@ class OutputPlan:
     path: Path
     kind: str                          # "nifti" or "dicom"
     sidecar: Path
-
-
-def _is_nifti_name(path: Path) -> bool:
-    return path.name.lower().endswith((".nii", ".nii.gz"))
 
 
 def _reconstruction_of_nifti(path: Path) -> dict | None:
@@ -147,8 +144,8 @@ def read_spect(path: str | os.PathLike, say: Say) -> SpectInput:
     path = Path(path)
     if not os.fspath(path) or not path.exists():
         raise InputError("file or folder not found", path)
-    if _is_nifti_name(path) or (path.is_file() and not is_dicom_path(path)):
-        if not _is_nifti_name(path):
+    if is_nifti_name(path) or (path.is_file() and not is_dicom_path(path)):
+        if not is_nifti_name(path):
             raise InputError("neither NIfTI (.nii, .nii.gz) nor DICOM", path)
         img = load_image(path, name="SPECT image")
         data = _check_activity(img.data, path, say)
@@ -166,7 +163,7 @@ def read_ct(path: str | os.PathLike) -> Image:
     path = Path(path)
     if not path.exists():
         raise InputError("CT file or folder not found", path)
-    if _is_nifti_name(path):
+    if is_nifti_name(path):
         return load_image(path, name="CT")
     if is_dicom_path(path):
         return read_ct_dicom(path).image
@@ -191,7 +188,7 @@ def plan_output(spect_path: str | os.PathLike, output: str | os.PathLike, input_
         raise InputError(f"{out} is the input; writing would replace it, give another name", "--output")
     if out.resolve() == src.resolve():
         raise InputError(f"{out} is the input; writing would replace it, give another name", "--output")
-    if _is_nifti_name(out) or not input_is_dicom:
+    if is_nifti_name(out) or not input_is_dicom:
         path = require_nifti_output(out, "--output", inputs=[src])
         return OutputPlan(path, "nifti", sidecar_path(path, "nifti"))
     if src.is_dir() and src.resolve() in out.resolve().parents:
@@ -266,7 +263,7 @@ def apply_one(model: ApplyModel, spect_path: str | os.PathLike, output: str | os
         raise InputError(f"model {model.name} takes the CT as a second input channel; give --ct", "--ct")
     if not model.takes_ct and ct_path is not None:
         raise InputError(f"model {model.name} was trained without the CT channel; leave --ct out", "--ct")
-    plan = plan_output(src, output, src.is_dir() or (not _is_nifti_name(src) and is_dicom_path(src)))
+    plan = plan_output(src, output, src.is_dir() or (not is_nifti_name(src) and is_dicom_path(src)))
     notes: list[str] = []
 
     def note(text: str) -> None:

@@ -51,6 +51,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate
 from pydicom.valuerep import format_number_as_ds
 
 from pvc_core.errors import InputError
+from pvc_core.io.outputs import is_nifti_name
 from pvc_core.io.nifti import Image
 
 #: Largest difference between direction cosines of two slices still read as the same orientation.
@@ -150,11 +151,6 @@ def _looks_like_dicom(path: Path) -> bool:
     return _is_uid(ds.get("SOPClassUID"))
 
 
-def _is_nifti_name(path: Path) -> bool:
-    name = path.name.lower()
-    return name.endswith(".nii") or name.endswith(".nii.gz")
-
-
 def is_dicom_path(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a DICOM file or a folder holding at least one DICOM file.
 
@@ -165,7 +161,7 @@ def is_dicom_path(path: str | os.PathLike) -> bool:
     if not os.fspath(path):
         return False
     path = Path(path)
-    if _is_nifti_name(path) or not path.exists():
+    if is_nifti_name(path) or not path.exists():
         return False
     if path.is_file():
         return _looks_like_dicom(path)
@@ -177,7 +173,7 @@ def is_dicom_path(path: str | os.PathLike) -> bool:
             for entry in entries:
                 if entry.name.startswith(".") or not entry.is_file():
                     continue
-                if _is_nifti_name(Path(entry.name)):
+                if is_nifti_name(Path(entry.name)):
                     continue
                 if _looks_like_dicom(Path(entry.path)):
                     return True
@@ -255,7 +251,7 @@ def _collect(path: str | os.PathLike, name: str) -> list[tuple[Path, Dataset]]:
         entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
     except OSError as err:
         raise InputError(f"cannot list the {name} folder ({type(err).__name__}: {err})", path) from None
-    files = [p for p in entries if p.is_file() and not _is_nifti_name(p)]
+    files = [p for p in entries if p.is_file() and not is_nifti_name(p)]
     found: list[tuple[Path, Dataset]] = []
     n_dicom = 0
     for file in files:

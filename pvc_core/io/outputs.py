@@ -16,6 +16,11 @@ from pvc_core.errors import InputError
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
 
+def is_nifti_name(path: str | os.PathLike) -> bool:
+    """Whether a path's name ends in ``.nii`` or ``.nii.gz`` (any case): what nibabel writes as NIfTI."""
+    return Path(path).name.lower().endswith(NIFTI_SUFFIXES)
+
+
 def _writable(folder: Path) -> bool:
     return os.access(folder, os.W_OK | os.X_OK)
 
