@@ -24,12 +24,7 @@ from pvc_core.training import train_model
 VOXEL = 4.8
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: tiny networks on one thread
 
 
 def _affine(voxel=VOXEL, origin=(-40.0, -30.0, 10.0)) -> np.ndarray:

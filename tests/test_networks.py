@@ -13,13 +13,7 @@ from pvc_core.networks.recurrent_blocks import RecurrentConv
 from pvc_core.networks.unet import FastMRIUNet
 from pvc_core.networks.unetpp import NestedUNet
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks run fastest on one thread, and do not stall when other jobs share the CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: tiny networks on one thread
 
 
 TINY = [4, 8, 16]

@@ -21,13 +21,7 @@ from pvc_core.training.patches import (apply_patchwise, crop_to, pad_to_multiple
                                        read_window)
 from pvc_core.training.train import complete_model_cfg
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks run fastest on one thread, and do not stall when other jobs share the CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: tiny networks on one thread
 
 
 TINY_CFG = {"architecture": "unet", "channels": [4, 8, 16], "epochs": 3, "batch_size": 2,
