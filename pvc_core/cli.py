@@ -200,58 +200,49 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _apply_jobs(inputs: list[str], outputs: list[str], cts: list[str] | None) -> list[tuple[str, str, str | None]]:
-    """(input, output, ct) per image: pairs as given, or every NIfTI file and DICOM series of a
-    folder of inputs (one ``--input`` folder that is not itself one DICOM series) into an output folder."""
+def _apply_jobs(inputs: list[str], outputs: list[str],
+                cts: list[str] | None) -> tuple[list[tuple[str, str, str | None]], Path | None]:
+    """(input, output, ct) per image, and the output folder to create for a folder of inputs.
+
+    Pairs as given, or every NIfTI file and DICOM series folder inside one ``--input`` folder that
+    is not itself a DICOM series, written as ``<name>_dlpvc[.nii.gz]`` into the ``--output`` folder.
+    """
     from pathlib import Path
 
     from pvc_core.io.dicom import is_dicom_path
-    from pvc_core.io.outputs import is_nifti_name
+    from pvc_core.io.outputs import is_nifti_name, nifti_stem
 
     if len(inputs) != len(outputs):
         raise InputError(f"{len(inputs)} --input but {len(outputs)} --output; give one --output per --input", "--output")
     if cts is not None and len(cts) != len(inputs):
         raise InputError(f"{len(cts)} --ct for {len(inputs)} --input; give one --ct per --input", "--ct")
-    if len(inputs) == 1 and Path(inputs[0]).is_dir() and not _holds_dicom_files(Path(inputs[0])):
-        folder, out = Path(inputs[0]), Path(outputs[0])
-        if cts is not None:
-            raise InputError("--ct cannot be paired with a folder of inputs; give --input/--output/--ct per image", "--ct")
-        members = sorted(p for p in folder.iterdir() if (p.is_file() and is_nifti_name(p))
-                         or (p.is_dir() and is_dicom_path(p)))
-        if not members:
-            raise InputError("no NIfTI files (.nii, .nii.gz) or DICOM series in this folder", folder)
-        if out.exists() and not out.is_dir():
-            raise InputError(f"{out}: a folder of inputs needs an output folder", "--output")
-        jobs = []
-        for p in members:
-            stem = p.name[:-7] if p.name.lower().endswith(".nii.gz") else (p.stem if p.is_file() else p.name)
-            jobs.append((str(p), str(out / (f"{stem}_dlpvc.nii.gz" if p.is_file() else f"{stem}_dlpvc")), None))
-        return jobs
-    return [(i, o, None if cts is None else c) for i, o, c in zip(inputs, outputs, cts or [None] * len(inputs))]
-
-
-def _holds_dicom_files(folder) -> bool:
-    """Whether a folder holds DICOM files itself (one series), not only sub-folders of them."""
-    from pvc_core.io.dicom import is_dicom_path
-
-    return any(p.is_file() and is_dicom_path(p) for p in folder.iterdir())
+    if not (len(inputs) == 1 and Path(inputs[0]).is_dir() and not is_dicom_path(inputs[0])):
+        return [(i, o, None if cts is None else c) for i, o, c in zip(inputs, outputs, cts or [None] * len(inputs))], None
+    folder, out = Path(inputs[0]), Path(outputs[0])
+    if cts is not None:
+        raise InputError("--ct cannot be paired with a folder of inputs; give --input/--output/--ct per image", "--ct")
+    members = sorted(p for p in folder.iterdir() if (p.is_file() and is_nifti_name(p))
+                     or (p.is_dir() and is_dicom_path(p)))
+    if not members:
+        raise InputError("no NIfTI files (.nii, .nii.gz) or DICOM series in this folder", folder)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: a folder of inputs needs an output folder", "--output")
+    jobs = [(str(p), str(out / (f"{nifti_stem(p)}_dlpvc.nii.gz" if p.is_file() else f"{p.name}_dlpvc")), None)
+            for p in members]
+    return jobs, out
 
 
 def _cmd_apply(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from tqdm import tqdm
 
     from pvc_core.apply.correct import apply_one
     from pvc_core.apply.model import load_apply_model
 
     say = _Stderr("apply")
-    jobs = _apply_jobs(args.input, args.output, args.ct)
-    for _, out, _ in jobs:  # a folder of inputs writes into one output folder
-        parent = Path(out).parent
-        if len(jobs) > 1 and not parent.exists() and parent == Path(args.output[0]):
-            parent.mkdir(parents=True)
+    jobs, out_folder = _apply_jobs(args.input, args.output, args.ct)
     model = load_apply_model(args.model, args.device)
+    if out_folder is not None:
+        out_folder.mkdir(parents=True, exist_ok=True)
     failed = 0
     bar = tqdm(jobs, desc="dlpvc apply", unit="image", disable=len(jobs) < 2 or None, file=sys.stderr)
     for spect, out, ct in bar:

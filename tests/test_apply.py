@@ -179,6 +179,12 @@ def test_several_inputs_and_a_folder_of_inputs(model, tmp_path, capsys):
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "batch_out").iterdir()) == [
         "p0_dlpvc.json", "p0_dlpvc.nii.gz", "p1_dlpvc.json", "p1_dlpvc.nii.gz"]
+    # a folder holding one image gets its output folder too
+    single = tmp_path / "single"
+    save_image(single / "only.nii.gz", _spect(3)[0], _affine())
+    code, _, err = _run(capsys, "--input", single, "--output", tmp_path / "single_out" / "sub", "--model", model)
+    assert code == 0, err
+    assert (tmp_path / "single_out" / "sub" / "only_dlpvc.nii.gz").is_file()
     # one bad input among good ones: the others are written, exit 2, the bad one named
     code, _, err = _run(capsys, "--input", folder / "p0.nii.gz", "--output", tmp_path / "x0.nii.gz",
                         "--input", tmp_path / "missing.nii.gz", "--output", tmp_path / "x1.nii.gz", "--model", model)

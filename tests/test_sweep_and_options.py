@@ -21,7 +21,7 @@ from pvc_core.pipeline.models import model_name, model_specs, sweep_stages, trai
 from pvc_core.pipeline.sweep_tables import COLUMNS, compare_stage, holm
 from pvc_core.training import load_model, predict_image, train_model
 from pvc_core.training.augmentation import inverse_symmetry, symmetries, symmetry
-from pvc_core.training.losses import batch_loss, per_sample_loss, soft_miss_share
+from pvc_core.training.losses import W_GRADIENT, W_SOFT_VAA, batch_loss, per_sample_loss, soft_miss_share
 from pvc_core.training.train import network_kwargs
 from pvc_core.training.train import complete_model_cfg
 
@@ -123,10 +123,17 @@ def test_masked_loss_gradient_term_sees_edges():
     y = torch.zeros(1, 1, 8, 8, 8)
     y[..., 2:6, 2:6, 2:6] = 1.0
     blurred = torch.from_numpy(gaussian_filter(y.numpy(), (0, 0, 1, 1, 1)))
-    shifted = y + 0.02  # same L1 order, no edge error
-    assert float(per_sample_loss("masked", blurred, y)) > float(per_sample_loss("l1", blurred, y))
-    grad_term = float(per_sample_loss("masked", shifted, y) - per_sample_loss("l1", shifted, y))
-    assert grad_term < 0.1 * 1.0 + 1e-6  # only the soft-VAA term: the error's gradient is zero
+    shifted = y + 0.02  # an error without spatial gradient
+
+    def gradient_term(pred):
+        return float(per_sample_loss("masked", pred, y) - per_sample_loss("l1", pred, y)
+                     - W_SOFT_VAA * soft_miss_share(pred, y, 0.05))
+
+    assert gradient_term(shifted) == pytest.approx(0.0, abs=1e-7)
+    # blurring: the error's mean absolute difference along the axes (hand count: > 0.05)
+    d = (blurred - y).numpy()[0, 0]
+    expected = np.mean([np.abs(np.diff(d, axis=a)).mean() for a in range(3)])
+    assert gradient_term(blurred) == pytest.approx(W_GRADIENT * expected, rel=1e-5) and expected > 0.05
 
 
 # ---- test-time augmentation and symmetries ------------------------------------------------------

@@ -43,7 +43,7 @@ from pvc_core.errors import InputError
 from pvc_core.geometry.resample import resample_activity
 from pvc_core.io import Image, load_image, require_nifti_output, require_output_folder, save_image, write_json
 from pvc_core.io.nifti import TINY_NEGATIVE_FRACTION
-from pvc_core.io.outputs import is_nifti_name
+from pvc_core.io.outputs import is_nifti_name, nifti_stem
 
 #: Negative activity (sum of negative voxels) above this fraction of the positive activity is refused.
 NEGATIVE_MASS_LIMIT = 0.01
@@ -81,9 +81,7 @@ class OutputPlan:
 
 def _reconstruction_of_nifti(path: Path) -> dict | None:
     """The ``reconstruction`` entry of a JSON sidecar beside a NIfTI input (dlpvc writes one)."""
-    name = path.name
-    stem = name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else path.stem
-    side = path.with_name(stem + ".json")
+    side = path.with_name(nifti_stem(path) + ".json")
     if not side.is_file():
         return None
     try:
@@ -144,9 +142,9 @@ def read_spect(path: str | os.PathLike, say: Say) -> SpectInput:
     path = Path(path)
     if not os.fspath(path) or not path.exists():
         raise InputError("file or folder not found", path)
-    if is_nifti_name(path) or (path.is_file() and not is_dicom_path(path)):
-        if not is_nifti_name(path):
-            raise InputError("neither NIfTI (.nii, .nii.gz) nor DICOM", path)
+    if path.is_file() and not is_nifti_name(path) and not is_dicom_path(path):
+        raise InputError("neither NIfTI (.nii, .nii.gz) nor DICOM", path)
+    if is_nifti_name(path):
         img = load_image(path, name="SPECT image")
         data = _check_activity(img.data, path, say)
         return SpectInput(Image(data, img.affine), path, "nifti", reconstruction=_reconstruction_of_nifti(path))
@@ -173,9 +171,7 @@ def read_ct(path: str | os.PathLike) -> Image:
 def sidecar_path(output: Path, kind: str) -> Path:
     """``out.nii.gz`` -> ``out.json``; a DICOM folder ``out/`` -> ``out.json`` beside it."""
     if kind == "nifti":
-        name = output.name
-        stem = name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else output.stem
-        return output.with_name(stem + ".json")
+        return output.with_name(nifti_stem(output) + ".json")
     return output.with_name(output.name + ".json")
 
 
@@ -184,9 +180,7 @@ def plan_output(spect_path: str | os.PathLike, output: str | os.PathLike, input_
     new DICOM folder (only for a DICOM input). Refuses the input itself and unwritable folders."""
     out = Path(output)
     src = Path(spect_path)
-    if os.fspath(output) and out.exists() and src.exists() and os.path.samefile(out, src):
-        raise InputError(f"{out} is the input; writing would replace it, give another name", "--output")
-    if out.resolve() == src.resolve():
+    if os.fspath(output) and out.resolve() == src.resolve():  # hard links: require_nifti_output's samefile
         raise InputError(f"{out} is the input; writing would replace it, give another name", "--output")
     if is_nifti_name(out) or not input_is_dicom:
         path = require_nifti_output(out, "--output", inputs=[src])
@@ -230,12 +224,11 @@ def correct_image(model: ApplyModel, image: Image, ct: Image | None = None, ct_s
     mu, ct_coverage = None, None
     if model.takes_ct:
         mu, ct_coverage = ct_mu_on_grid(ct, shape, affine, ct_source)
-    cfg = dict(model.cfg)
-    corrected = predict_image(model.module, cfg, x, device=model.device, mu_cm=mu)
+    corrected = predict_image(model.module, model.cfg, x, device=model.device, mu_cm=mu)
     back = resample_activity(corrected, affine, image.data.shape, image.affine)
     total_in = float(image.data.sum(dtype=np.float64))
     total_back = float(back.sum())
-    if cfg.get("normalisation") == "sum" and total_back > 0:
+    if model.cfg.get("normalisation") == "sum" and total_back > 0:
         back *= total_in / total_back
     facts = {"model_grid": {"shape": list(shape), "voxel_mm": list(voxel), "affine": affine.tolist()},
              "ct_coverage_fraction": ct_coverage}
@@ -263,7 +256,7 @@ def apply_one(model: ApplyModel, spect_path: str | os.PathLike, output: str | os
         raise InputError(f"model {model.name} takes the CT as a second input channel; give --ct", "--ct")
     if not model.takes_ct and ct_path is not None:
         raise InputError(f"model {model.name} was trained without the CT channel; leave --ct out", "--ct")
-    plan = plan_output(src, output, src.is_dir() or (not is_nifti_name(src) and is_dicom_path(src)))
+    plan = plan_output(src, output, is_dicom_path(src))
     notes: list[str] = []
 
     def note(text: str) -> None:
@@ -271,8 +264,6 @@ def apply_one(model: ApplyModel, spect_path: str | os.PathLike, output: str | os
         say(text)
 
     spect = read_spect(src, note)
-    if plan.kind == "dicom" and spect.kind != "dicom":
-        raise InputError("a DICOM output needs a DICOM input; name the output *.nii.gz", "--output")
     ct = read_ct(ct_path) if ct_path is not None else None
     warnings = _voxel_warnings(spect, model)
     for w in warnings:

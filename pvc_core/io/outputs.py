@@ -21,6 +21,12 @@ def is_nifti_name(path: str | os.PathLike) -> bool:
     return Path(path).name.lower().endswith(NIFTI_SUFFIXES)
 
 
+def nifti_stem(path: str | os.PathLike) -> str:
+    """A NIfTI file's name without ``.nii.gz`` or ``.nii`` (any case); other names without their suffix."""
+    name = Path(path).name
+    return name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else Path(name).stem
+
+
 def _writable(folder: Path) -> bool:
     return os.access(folder, os.W_OK | os.X_OK)
 

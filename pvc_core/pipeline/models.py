@@ -1,4 +1,4 @@
-"""The models a configuration trains: the default and every combination of ``training.sweep``.
+"""The models a configuration trains: the default and those of the staged sweep (``training.sweep``).
 
 A *model* (a DL-PVC method, ``dl:<model>`` in the tables) is a trained network applied with a
 normalisation; a *training* is the network. The normalisation (sum or max) acts only at
