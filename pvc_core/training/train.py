@@ -325,11 +325,7 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
     overrides = {"loss": loss, "augmentation": augmentation, "lr_schedule": lr_schedule, "residual": residual}
     cfg = complete_model_cfg({**model_cfg, **{k: v for k, v in overrides.items() if v is not None}})
     loss, augmentation, lr_schedule, residual = (cfg[k] for k in overrides)
-    network_kwargs(cfg)  # refuse a bad recurrence_t before any work
-    if loss not in LOSSES:
-        raise InputError(f"loss must be one of {LOSSES}, got {loss!r}")
-    if lr_schedule not in LR_SCHEDULES:
-        raise InputError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+    network_kwargs(cfg)  # refuse a bad recurrence_t before any work (loss and schedule: the schema's enums)
     if not train_pairs:
         raise InputError("no training cases given")
     if not 0 < vaa_alpha < 1:
