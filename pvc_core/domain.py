@@ -7,7 +7,8 @@
 - A **dataset** is ``<reconstruction>_<noise level>``, e.g. ``RR_n`` (the paper's four datasets).
 - A **PVC method** (the word "method" means this and nothing else) is what corrected an image:
   ``none`` (the reconstruction itself), ``iy_truth`` / ``iy_spect`` (iterative Yang with the true
-  or a SPECT-derived mask), or ``dl:<model>`` (a trained network).
+  or a SPECT-derived mask), ``rl`` / ``vc`` (the mask-free deconvolutions Richardson-Lucy and
+  reblurred Van Cittert), or ``dl:<model>`` (a trained network).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ DATASETS = tuple(f"{r}_{n}" for r in RECONSTRUCTIONS for n in NOISE_LEVELS)
 #: Iterative-Yang masks: the ground truth (the paper's setting) and one from the SPECT image alone.
 IY_MASKS = ("truth", "spect")
 NO_PVC = "none"
-PVC_METHODS = (NO_PVC,) + tuple(f"iy_{m}" for m in IY_MASKS)
+#: Mask-free deconvolutions (PETPVC's RL and VC), the baselines that need no segmentation.
+DECONVOLUTIONS = ("rl", "vc")
+PVC_METHODS = (NO_PVC,) + tuple(f"iy_{m}" for m in IY_MASKS) + DECONVOLUTIONS
 DL_PREFIX = "dl:"
 
 

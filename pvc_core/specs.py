@@ -20,6 +20,7 @@ PhantomSettings          ``phantom`` (:mod:`pvc_core.phantom.settings`)
 :class:`EvaluationSpec`  ``evaluation``
 :class:`StorageSpec`     ``storage``
 :class:`ReportSpec`      ``report``
+:class:`StudiesSpec`     ``studies`` (:mod:`pvc_core.studies`)
 =================  ===================================================================
 """
 
@@ -197,10 +198,13 @@ class ResolutionSpec:
 
 @dataclass(frozen=True)
 class PvcSpec:
-    """Iterative Yang: iterations and back end (python or PETPVC)."""
+    """Iterative Yang (iterations, back end: python or PETPVC) and the mask-free deconvolutions'
+    iterations (Richardson-Lucy, Van Cittert)."""
 
     iy_iterations: int
     backend: str
+    rl_iterations: int = 10
+    vc_iterations: int = 10
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,22 @@ class ReportSpec:
 
 
 @dataclass(frozen=True)
+class MinFeatureSizeSpec:
+    """Figure 5's study: cube edges in reconstruction voxels and random distributions per edge."""
+
+    edges_voxels: tuple[int, ...]
+    repeats: int
+
+
+@dataclass(frozen=True)
+class StudiesSpec:
+    """The paper's studies beyond the test set (:mod:`pvc_core.studies`)."""
+
+    min_feature_size: MinFeatureSizeSpec
+    validation_phantoms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every spec of one validated configuration (:func:`pvc_core.config.validate_config`)."""
 
@@ -242,6 +262,7 @@ class Settings:
     storage: StorageSpec
     report: ReportSpec
     training: Mapping[str, Any]
+    studies: StudiesSpec
 
     @classmethod
     def from_config(cls, config: Mapping) -> "Settings":
@@ -249,6 +270,7 @@ class Settings:
         rec = config["reconstruction"]
         res = config["resolution"]
         cal = config["calibration"]
+        mfs = config["studies"]["min_feature_size"]
         return cls(
             seed=int(config["seed"]), n_cases=int(config["n_cases"]), cases_per_shard=int(config["cases_per_shard"]),
             results_dir=str(config["results_dir"]), grid=GridSpec.from_config(config),
@@ -259,11 +281,14 @@ class Settings:
                                         float(cal["voi_margin_mm"]), str(cal["noise"])),
             split=SplitSpec(int(config["split"]["n_test"]), int(config["split"]["n_validation"])),
             resolution=ResolutionSpec(int(res["calibration_cases"]), tuple(float(x) for x in res["fwhm_search_mm"])),
-            pvc=PvcSpec(int(config["pvc"]["iy_iterations"]), str(config["pvc"]["backend"])),
+            pvc=PvcSpec(int(config["pvc"]["iy_iterations"]), str(config["pvc"]["backend"]),
+                        int(config["pvc"]["rl_iterations"]), int(config["pvc"]["vc_iterations"])),
             evaluation=EvaluationSpec(float(config["evaluation"]["alpha"]), float(config["evaluation"]["significance"])),
             storage=StorageSpec(bool(config["storage"]["keep_projections"]), bool(config["storage"]["keep_sim_grid"])),
             report=ReportSpec(int(config["report"]["n_example_cases"])),
-            training=dict(config["training"]))
+            training=dict(config["training"]),
+            studies=StudiesSpec(MinFeatureSizeSpec(tuple(int(e) for e in mfs["edges_voxels"]), int(mfs["repeats"])),
+                                tuple(str(p) for p in config["studies"]["validation_phantoms"]["phantoms"])))
 
 
 def spec_dict(spec: Any) -> Any:

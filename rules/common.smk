@@ -10,7 +10,7 @@ from pvc_core.pipeline import paths
 from pvc_core.pipeline.case_stages import case_is_done
 from pvc_core.pipeline.fingerprints import CASE_STAGES, JobMapping, StageGraph
 from pvc_core.pipeline.fingerprints import fingerprint as fingerprint_of
-from pvc_core.pipeline.models import INFERENCE_KEYS, model_name, model_specs, sweep_stages, trained_for, training_name, trainings
+from pvc_core.pipeline.models import INFERENCE_KEYS, main_models, model_name, model_specs, sweep_stages, trained_for, training_name, trainings
 from pvc_core.pipeline.shards import n_shards, retry_token, shard_cases
 from pvc_core.specs import Settings
 
@@ -30,9 +30,10 @@ SHARDS = [f"{s:04d}" for s in range(N_SHARDS)]
 MODEL_SPECS, SWEEP_MODELS = model_specs(SETTINGS.training)
 TRAINING_SPECS = trainings(MODEL_SPECS)  # each distinct network once (sum and max models share one)
 TRAINING_OF = {m: training_name(spec) for m, spec in MODEL_SPECS.items()}
+MAIN_MODELS = list(main_models(SETTINGS.training))  # the report's Table 1: the default model on each dataset
 DEFAULT_MODEL = model_name(SETTINGS.training["default"])
 DEFAULT_TRAINING = TRAINING_OF[DEFAULT_MODEL]
-SUITES = {"main": [DEFAULT_MODEL], "sweep": SWEEP_MODELS}
+SUITES = {"main": MAIN_MODELS, "sweep": SWEEP_MODELS}
 SWEEP_STAGES = sweep_stages(SETTINGS.training)  # stage -> variants (dataset, label, model)
 SPLIT = str(paths.split_file(RESULTS))
 REPORT = str(paths.report_file(RESULTS))
@@ -43,6 +44,7 @@ wildcard_constraints:
     recon="|".join(RECONSTRUCTIONS),
     dataset="|".join(DATASETS),
     suite="main|sweep",
+    study="|".join(paths.STUDIES),
 
 
 def manifest(stage, shard="{shard}"):
@@ -132,6 +134,18 @@ def resolution_file(recon="{recon}"):
 
 def iy_done(dataset="{dataset}"):
     return str(paths.iy_done(RESULTS, dataset))
+
+
+def deconvolution_done(dataset="{dataset}"):
+    return str(paths.deconvolution_done(RESULTS, dataset))
+
+
+def study_manifest(study="{study}"):
+    return str(paths.study_manifest(RESULTS, study))
+
+
+def study_table(study="{study}"):
+    return str(paths.study_table(RESULTS, study))
 
 
 def predictions_done(model="{model}"):

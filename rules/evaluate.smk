@@ -4,6 +4,7 @@ rule evaluate_methods:
         split=SPLIT,
         recon=recon_manifests(),
         iy=[iy_done(d) for d in DATASETS],
+        deconvolution=[deconvolution_done(d) for d in DATASETS],
         predictions=lambda wildcards: [predictions_done(m) for m in SUITES[wildcards.suite]],
     output:
         metrics=metrics_table(),

@@ -10,15 +10,17 @@ from pvc_core.io import write_json
 from pvc_core.pipeline import fingerprints, paths
 from pvc_core.pipeline.case_stages import case_is_done
 from pvc_core.pipeline.fingerprints import CASE_STAGES, StageGraph, changed_keys
-from pvc_core.pipeline.models import model_name, model_specs, training_name
+from pvc_core.pipeline.models import main_models, model_name, model_specs, training_name
 from pvc_core.specs import Settings
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "test.yaml"
 #: Generic job keys of the default model's training and prediction (their names carry a hash of
 #: the model's specification, so a changed training setting also changes the name).
 TRAIN, PREDICT = "train", "predict"
+STUDIES = ("study_min_feature_size", "study_validation_phantoms")
 JOBS = CASE_STAGES + ("calibration_noRR", "calibration_RR", "split", "resolution_noRR", "resolution_RR", TRAIN, PREDICT,
-                      "iy_noRR_n", "iy_noRR_nf", "iy_RR_n", "iy_RR_nf", "montage")
+                      "iy_noRR_n", "iy_noRR_nf", "iy_RR_n", "iy_RR_nf", "deconv_noRR_n", "deconv_noRR_nf", "deconv_RR_n",
+                      "deconv_RR_nf", "montage") + STUDIES
 
 
 def _graph(change=None) -> StageGraph:
@@ -39,8 +41,10 @@ def _fingerprints(graph: StageGraph) -> dict[str, str]:
     training, model = _default_names(graph)
     jobs = {TRAIN: f"train_{training}", PREDICT: f"predict_{model}"}
     out = {j: graph.fingerprint(jobs.get(j, j)) for j in JOBS}
-    out["evaluate"] = fingerprints.fingerprint(graph.evaluate_dependencies([model]))
-    out["report"] = fingerprints.fingerprint(graph.report_dependencies(model))
+    main = list(main_models(graph.settings.training))
+    assert main[0] == model
+    out["evaluate"] = fingerprints.fingerprint(graph.evaluate_dependencies(main))
+    out["report"] = fingerprints.fingerprint(graph.report_dependencies(main))
     return out
 
 
@@ -63,12 +67,15 @@ def test_camera_setting_redoes_simulate_and_everything_after_but_not_the_phantom
 
 def test_rr_iterations_redo_rr_and_its_dependants_only():
     redone = _redone(lambda c: c["reconstruction"]["RR"].update(iterations=3))
-    assert redone == {"calibration_RR", "recon_RR", "resolution_RR", TRAIN, PREDICT, "iy_RR_n", "iy_RR_nf"} | AFTER_RECON
+    assert redone == ({"calibration_RR", "recon_RR", "resolution_RR", TRAIN, PREDICT, "iy_RR_n", "iy_RR_nf", "deconv_RR_n",
+                       "deconv_RR_nf"} | set(STUDIES) | AFTER_RECON)
 
 
 def test_norr_subsets_do_not_touch_the_rr_model():
     redone = _redone(lambda c: c["reconstruction"]["noRR"].update(subsets=4))
-    assert redone == {"calibration_noRR", "recon_noRR", "resolution_noRR", "iy_noRR_n", "iy_noRR_nf"} | AFTER_RECON
+    # the studies use the default model's dataset (RR_n): untouched
+    assert redone == {"calibration_noRR", "recon_noRR", "resolution_noRR", "iy_noRR_n", "iy_noRR_nf", "deconv_noRR_n",
+                      "deconv_noRR_nf"} | AFTER_RECON
 
 
 def test_report_setting_redoes_the_report_only():
@@ -91,7 +98,21 @@ def test_calibration_setting_redoes_both_reconstructions_not_the_acquisition():
 
 def test_training_setting_redoes_training_and_after():
     redone = _redone(lambda c: c["training"]["default"].update(epochs=3))
-    assert redone == {TRAIN, PREDICT} | AFTER_RECON
+    assert redone == {TRAIN, PREDICT} | set(STUDIES) | AFTER_RECON
+
+
+def test_a_study_setting_redoes_that_study_and_the_report_only():
+    assert _redone(lambda c: c["studies"]["min_feature_size"].update(repeats=2)) == {"study_min_feature_size", "report"}
+
+
+def test_deconvolution_iterations_redo_the_deconvolutions_not_iterative_yang():
+    redone = _redone(lambda c: c["pvc"].update(rl_iterations=5))
+    assert redone == {"deconv_noRR_n", "deconv_noRR_nf", "deconv_RR_n", "deconv_RR_nf"} | AFTER_RECON
+
+
+def test_iy_iterations_redo_iterative_yang_and_the_studies():
+    redone = _redone(lambda c: c["pvc"].update(iy_iterations=5))
+    assert redone == {"iy_noRR_n", "iy_noRR_nf", "iy_RR_n", "iy_RR_nf"} | set(STUDIES) | AFTER_RECON
 
 
 def test_code_version_bump_redoes_the_stage_and_downstream(monkeypatch):
@@ -132,7 +153,7 @@ def test_runtime_training_options_leave_the_fingerprint_but_precision_and_select
         assert _redone(lambda c: c["training"]["default"].update({key: value})) == set(), key
     for key, value in (("precision", "bf16"), ("selection", "loss"), ("validation_cases", 1)):
         assert _redone(lambda c: c["training"]["default"].update({key: value})) == (
-            {TRAIN, PREDICT} | AFTER_RECON), key
+            {TRAIN, PREDICT} | set(STUDIES) | AFTER_RECON), key
     assert {TRAIN, PREDICT} <= _redone(lambda c: c["evaluation"].update(alpha=0.1))
 
 

@@ -19,6 +19,8 @@ SHA-256 of their canonical JSON.
   reconstruction it uses, from which it also drops unfinished cases. So changing the RR
   iterations redoes RR and what depends on RR, and leaves the noRR resolution and iterative
   Yang alone; a retried case redoes exactly the stages downstream of it.
+* The studies (``study_<name>``) depend on the default model's training and prediction keys,
+  the resolution of its reconstruction, the PVC and evaluation settings and their own section.
 
 ``dlpvc plan`` (:mod:`pvc_core.pipeline.plan`) compares the recorded dependencies with the
 current ones and names the settings that changed.
@@ -41,7 +43,7 @@ from pvc_core.pipeline.models import INFERENCE_KEYS, model_identity, training_na
 #: everything downstream is then redone.
 CODE_VERSIONS = {
     "phantom": 1, "simulate": 3, "noise": 1, "calibration": 3, "recon": 4, "prune": 1, "split": 1, "resolution": 1,
-    "train": 5, "predict": 2, "iy": 1, "evaluate": 1, "montage": 1, "report": 1,
+    "train": 5, "predict": 2, "iy": 1, "deconv": 1, "evaluate": 2, "montage": 1, "study": 1, "report": 2,
 }
 
 #: Per-case stages in pipeline order (their markers live in each case's folder).
@@ -115,6 +117,11 @@ class StageGraph:
             deps["phantom.voxel.content"] = _files_digest(s.phantom.voxel.path)
         return deps
 
+    @property
+    def _iy_settings(self) -> dict[str, Any]:
+        """The ``pvc`` keys iterative Yang reads (not the deconvolutions' iterations)."""
+        return {"pvc.iy_iterations": self.settings.pvc.iy_iterations, "pvc.backend": self.settings.pvc.backend}
+
     def dependencies(self, stage: str) -> dict[str, Any]:
         """Flat dependencies of ``stage`` (a per-case stage name, or a fan-in job name such as
         ``resolution_RR``, ``train_<training>``, ``predict_<model>``, ``iy_RR_n``, ``evaluate_main``)."""
@@ -159,8 +166,19 @@ class StageGraph:
                     **{f"model.{model}.{k}": spec[k] for k in INFERENCE_KEYS}, "code.predict": CODE_VERSIONS["predict"]}
         if stage.startswith("iy_"):
             r, _ = dataset_parts(stage.removeprefix("iy_"))
-            return {**self.dependencies(f"resolution_{r}"), **flatten(spec_dict(s.pvc), "pvc"),
-                    "code.iy": CODE_VERSIONS["iy"]}
+            return {**self.dependencies(f"resolution_{r}"), **self._iy_settings, "code.iy": CODE_VERSIONS["iy"]}
+        if stage.startswith("deconv_"):
+            r, _ = dataset_parts(stage.removeprefix("deconv_"))
+            return {**self.dependencies(f"resolution_{r}"), "pvc.rl_iterations": s.pvc.rl_iterations,
+                    "pvc.vc_iterations": s.pvc.vc_iterations, "code.deconv": CODE_VERSIONS["deconv"]}
+        if stage.startswith("study_"):
+            study = stage.removeprefix("study_")
+            model = self.default_model
+            r, _ = dataset_parts(self.model_specs[model]["dataset"])
+            return {**self.dependencies(f"predict_{model}"), **self.dependencies(f"resolution_{r}"),
+                    **self._iy_settings, **flatten(spec_dict(s.evaluation), "evaluation"),
+                    **flatten(spec_dict(getattr(s.studies, study)), f"studies.{study}"),
+                    "code.study": CODE_VERSIONS["study"]}
         if stage == "montage":
             return {**self._phantom, "code.montage": CODE_VERSIONS["montage"]}
         raise KeyError(f"unknown stage {stage!r}")
@@ -172,15 +190,29 @@ class StageGraph:
         deps: dict[str, Any] = {}
         for d in DATASETS:
             deps.update(self.dependencies(f"iy_{d}"))
+            deps.update(self.dependencies(f"deconv_{d}"))
         for m in models:
             deps.update(self.dependencies(f"predict_{m}"))
         deps.update(flatten(spec_dict(self.settings.evaluation), "evaluation"))
         deps["code.evaluate"] = CODE_VERSIONS["evaluate"]
         return deps
 
-    def report_dependencies(self, model: str) -> dict[str, Any]:
-        return {**self.evaluate_dependencies([model]), **self.dependencies("montage"),
-                **flatten(spec_dict(self.settings.report), "report"), "code.report": CODE_VERSIONS["report"]}
+    @property
+    def default_model(self) -> str:
+        """The default model (the first of ``model_specs``: :func:`~pvc_core.pipeline.models.model_specs`)."""
+        return next(iter(self.model_specs))
+
+    def report_dependencies(self, models: list[str], sweep_models: list[str] = ()) -> dict[str, Any]:
+        """The report: the evaluation of its ``models`` (the first is the default model), the
+        montage, the studies and, when a sweep is configured, the sweep's evaluation."""
+        from pvc_core.pipeline.paths import STUDIES
+
+        deps = {**self.evaluate_dependencies(list(models)), **self.dependencies("montage")}
+        for study in STUDIES:
+            deps.update(self.dependencies(f"study_{study}"))
+        if sweep_models:
+            deps.update(self.evaluate_dependencies(list(sweep_models)))
+        return {**deps, **flatten(spec_dict(self.settings.report), "report"), "code.report": CODE_VERSIONS["report"]}
 
     def fingerprint(self, stage: str) -> str:
         """Fingerprint of ``stage`` (see :meth:`dependencies`)."""

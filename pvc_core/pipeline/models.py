@@ -96,14 +96,21 @@ SWEEP_STAGES = {"normalisation": "normalisations", "input": "inputs", "architect
 BASELINE_VARIANT = "default"
 
 
+def main_models(training: Mapping) -> dict[str, dict]:
+    """The report's models (its Table 1): ``training.default`` on each dataset of
+    ``training.datasets`` (name -> specification), the default model's own dataset first."""
+    base = complete_spec(training["default"])
+    datasets = [base["dataset"]] + [d for d in training.get("datasets", ()) if d != base["dataset"]]
+    return {model_name(spec): spec for d in datasets for spec in [complete_spec({**base, "dataset": d})]}
+
+
 def model_specs(training: Mapping) -> tuple[dict[str, dict], list[str]]:
     """(name -> model specification of every model, names of the sweep's models in order).
 
-    The default model comes first; the sweep's models are those of :func:`sweep_stages`.
-    Specifications have the schema's defaults filled in.
+    The report's models (:func:`main_models`, the default first) come first; the sweep's models
+    are those of :func:`sweep_stages`. Specifications have the schema's defaults filled in.
     """
-    base = complete_spec(training["default"])
-    specs = {model_name(base): base}
+    specs = main_models(training)
     sweep_names: list[str] = []
     for variants in sweep_stages(training).values():
         for variant in variants:

@@ -21,6 +21,7 @@ Layout under the results folder::
     cache/training/RR_n/               normalised training cases as .npy (shared by the dataset's models)
     predictions/<model>/00017.nii.gz   DL-PVC of a test case (predictions/<model>/done.json)
     iy/RR_n_truth/00017.nii.gz         iterative Yang with the true or SPECT-derived mask (iy/RR_n.json)
+    deconvolution/RR_n_rl/00017.nii.gz Richardson-Lucy or Van Cittert (deconvolution/RR_n.json)
     tables/metrics_main.csv            metrics per case x dataset x PVC method (summary_main.csv)
     tables/sweep_architecture.csv      a sweep stage's paired Wilcoxon comparisons (Holm-adjusted)
     figures/phantoms.png               phantom montage
@@ -148,6 +149,15 @@ def iy_done(results: str | Path, dataset: str) -> Path:
     return Path(results) / "iy" / f"{dataset}.json"
 
 
+def deconvolution_file(results: str | Path, dataset: str, method: str, case_id: int) -> Path:
+    """A test case corrected by a mask-free deconvolution (``rl`` or ``vc``)."""
+    return Path(results) / "deconvolution" / f"{dataset}_{method}" / f"{case_id:05d}.nii.gz"
+
+
+def deconvolution_done(results: str | Path, dataset: str) -> Path:
+    return Path(results) / "deconvolution" / f"{dataset}.json"
+
+
 def metrics_table(results: str | Path, suite: str) -> Path:
     return Path(results) / "tables" / f"metrics_{suite}.csv"
 
@@ -171,6 +181,16 @@ STUDIES = ("min_feature_size", "validation_phantoms")
 
 def study_dir(results: str | Path) -> Path:
     return Path(results) / "studies"
+
+
+def study_file(results: str | Path, name: str) -> Path:
+    """A study's table or figure (``min_feature_size.csv``, ...), beside its manifest."""
+    return study_dir(results) / name
+
+
+def study_table(results: str | Path, study: str) -> Path:
+    """A study's main table (``studies/<study>.csv``)."""
+    return study_dir(results) / f"{study}.csv"
 
 
 def study_manifest(results: str | Path, study: str) -> Path:

@@ -16,8 +16,9 @@ from pathlib import Path
 from pvc_core.domain import DATASETS, RECONSTRUCTIONS
 from pvc_core.io import read_json
 from pvc_core.pipeline import paths
+from pvc_core.pipeline.paths import STUDIES
 from pvc_core.pipeline.fingerprints import CASE_STAGES, StageGraph, changed_keys, fan_in_record, fingerprint
-from pvc_core.pipeline.models import model_name, model_specs
+from pvc_core.pipeline.models import main_models, model_specs
 from pvc_core.specs import Settings
 
 
@@ -76,15 +77,15 @@ def plan(settings: Settings) -> list[StagePlan]:
                 sp.changed += 1
                 sp.reasons.update(changed_keys(marker.get("depends_on"), current) or ["code or outputs of this stage"])
         out.append(sp)
-    default = model_name(settings.training["default"])
+    main = list(main_models(settings.training))
     jobs = ([f"calibration_{r}" for r in RECONSTRUCTIONS] + ["split"] + [f"resolution_{r}" for r in RECONSTRUCTIONS]
             + [f"train_{t}" for t in graph.training_specs] + [f"predict_{m}" for m in specs]
-            + [f"iy_{d}" for d in DATASETS])
-    suites = {"evaluate_main": graph.evaluate_dependencies([default])}
+            + [f"iy_{d}" for d in DATASETS] + [f"deconv_{d}" for d in DATASETS] + [f"study_{s}" for s in STUDIES])
+    suites = {"evaluate_main": graph.evaluate_dependencies(main)}
     if sweep:
         suites["evaluate_sweep"] = graph.evaluate_dependencies(sweep)
     current_of = {j: graph.dependencies(j) for j in jobs} | suites | {
-        "montage": graph.dependencies("montage"), "report": graph.report_dependencies(default)}
+        "montage": graph.dependencies("montage"), "report": graph.report_dependencies(main, sweep)}
     for job, current in current_of.items():
         record = _read(fan_in_record(results, job))
         sp = StagePlan(job, 1)
