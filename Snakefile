@@ -26,6 +26,7 @@ include: "rules/resolution.smk"
 include: "rules/train.smk"
 include: "rules/pvc.smk"
 include: "rules/evaluate.smk"
+include: "rules/studies.smk"
 include: "rules/report.smk"
 
 
@@ -50,6 +51,11 @@ rule dataset:
 rule train:
     input:
         model_file(DEFAULT_TRAINING),
+
+
+rule studies:
+    input:
+        [study_manifest(s) for s in paths.STUDIES],
 
 
 rule sweep:

@@ -35,7 +35,7 @@ from pvc_core.metrics import bounding_box, nrmse, nrmse_bounding_box, recovery_c
 from pvc_core.geometry.blocks import downsample_activity
 from pvc_core.resolution import matched_filter_fwhm
 from pvc_core.specs import Settings
-from pvc_core.validation.phantoms import PAPER_TABLE2, build_validation_phantom
+from pvc_core.validation.phantoms import PAPER_TABLE2, REGIONS, build_validation_phantom
 
 
 def upsample_trilinear(image: np.ndarray, factor: int) -> np.ndarray:
@@ -47,15 +47,6 @@ def upsample_trilinear(image: np.ndarray, factor: int) -> np.ndarray:
     fine = [(np.arange(n * factor) + 0.5) / factor - 0.5 for n in image.shape]
     grid = np.meshgrid(*fine, indexing="ij")
     return map_coordinates(image.astype(np.float64), grid, order=1, mode="nearest").astype(np.float32)
-
-
-REGIONS = {  # reported region -> compartments it covers, and the Table 2 key
-    "sphere": (("sphere",), "sphere"),
-    "ellipsoid": (("ellipsoid",), "ellipsoid"),
-    "kidney_cortex": (("kidney_cortex",), "kidney_cortex"),
-    "icrp110_kidney": (("icrp110_kidney_cortex", "icrp110_kidney_medulla"), "icrp110_kidney"),
-    "icrp110_spleen": (("icrp110_spleen",), "icrp110_spleen"),
-}
 
 
 def nrmse_floor_at_rc(rc: float, truth: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
