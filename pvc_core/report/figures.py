@@ -15,7 +15,8 @@ import pandas as pd  # noqa: E402
 from pvc_core.io import load_image, read_json  # noqa: E402
 from pvc_core.pipeline import paths  # noqa: E402
 
-METHOD_LABELS = {"none": "no PVC", "iy_truth": "IY-PVC (true mask)", "iy_spect": "IY-PVC (SPECT mask)"}
+METHOD_LABELS = {"none": "no PVC", "iy_truth": "IY-PVC (true mask)", "iy_spect": "IY-PVC (SPECT mask)",
+                 "rl": "Richardson-Lucy", "vc": "Van Cittert"}
 
 
 def method_label(method: str) -> str:
@@ -38,69 +39,6 @@ def phantom_montage(results: str, manifest_path: str, out: str, n_cases: int = 3
         })
     montage(cases, out)
     log(f"phantom montage of cases {done} -> {out}")
-    return out
-
-
-def _slice_index(truth: np.ndarray) -> int:
-    """Axial slice (axis 2) with the most true activity."""
-    return int(np.argmax(truth.sum(axis=(0, 1))))
-
-
-def example_slices(results: str, cases: list[int], dataset: str, model: str, out: str, alpha: float = 0.05) -> str:
-    """Truth / no PVC / IY-PVC / DL-PVC slices with VAA maps (paper's Figure 4)."""
-    from pvc_core.metrics import vaa_map
-
-    columns = [("truth", None), ("none", paths.case_file), ("iy_truth", None), (f"dl:{model}", None)]
-    fig, axes = plt.subplots(2 * len(cases), len(columns), figsize=(3.0 * len(columns), 5.6 * len(cases)), squeeze=False)
-    for r, case in enumerate(cases):
-        truth = load_image(paths.case_file(results, case, paths.TRUTH)).data
-        images = {
-            "truth": truth,
-            "none": load_image(paths.case_file(results, case, paths.recon_name(dataset))).data,
-            "iy_truth": load_image(paths.iy_file(results, dataset, "truth", case)).data,
-            f"dl:{model}": load_image(paths.prediction_file(results, model, case)).data,
-        }
-        z = _slice_index(truth)
-        vmax = float(truth[..., z].max()) or 1.0
-        mask = truth > 0
-        for c, (name, _) in enumerate(columns):
-            ax = axes[2 * r, c]
-            ax.imshow(images[name][..., z].T, cmap="inferno", vmin=0, vmax=vmax, origin="lower")
-            ax.set_title(f"case {case}: {'truth' if name == 'truth' else method_label(name)}", fontsize=8)
-            ax.axis("off")
-            ax = axes[2 * r + 1, c]
-            ax.axis("off")
-            if name == "truth":
-                ax.text(0.5, 0.5, "VAA map:\ncyan = within 5%\nred = off by more", ha="center", va="center",
-                        fontsize=8, transform=ax.transAxes)
-                continue
-            ok = vaa_map(images[name], truth, alpha=alpha)
-            rgb = np.zeros(truth.shape[:2] + (3,))
-            rgb[mask[..., z] & ok[..., z]] = (0.0, 0.8, 0.8)
-            rgb[mask[..., z] & ~ok[..., z]] = (0.85, 0.1, 0.1)
-            ax.imshow(np.transpose(rgb, (1, 0, 2)), origin="lower")
-            share = 100.0 * ok[mask].mean()
-            ax.set_title(f"VAA {share:.1f}% (whole volume)", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
-
-
-def metric_boxplots(metrics: pd.DataFrame, out: str) -> str:
-    """Distributions of SSIM, NRMSE, VAA and AD per method and dataset (paper's Figure 3)."""
-    cols = [("ssim", "SSIM"), ("nrmse_pct", "NRMSE (%)"), ("vaa_pct", "VAA (%)"), ("ad_pct", "AD (%)")]
-    fig, axes = plt.subplots(1, 4, figsize=(16, 4.2))
-    groups = list(metrics.groupby(["dataset", "method"], sort=True))
-    labels = [f"{d}\n{method_label(m)}" for (d, m), _ in groups]
-    for ax, (col, title) in zip(axes, cols):
-        ax.boxplot([g[col].to_numpy() for _, g in groups], vert=True)
-        ax.set_xticks(range(1, len(groups) + 1), labels, rotation=90, fontsize=6)
-        ax.set_title(title)
-        ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
     return out
 
 

@@ -16,7 +16,7 @@ import yaml
 
 from pvc_core import __version__
 from pvc_core.domain import RECONSTRUCTIONS
-from pvc_core.io import read_json
+from pvc_core.io import load_image, read_json
 from pvc_core.pipeline import paths
 from pvc_core.pipeline.fingerprints import CASE_STAGES
 from pvc_core.pipeline.shards import read_manifest
@@ -41,19 +41,48 @@ def _table(df: pd.DataFrame) -> str:
     return df.to_html(index=False, escape=True, float_format=lambda v: f"{v:.4g}")
 
 
-def table1(summary: pd.DataFrame) -> pd.DataFrame:
-    """Mean (SD) per dataset and method, in the paper's Table 1 layout."""
+#: The paper's Table 1 (RR_n, 500 test cases): method -> SSIM, NRMSE (%), VAA (%), AD (%).
+PAPER_TABLE1 = {"none": (0.890, 10.44, 12.1, 0.33), "iy_truth": (0.936, 8.58, 15.1, None),
+                "dl": (0.947, 7.75, 35.8, 0.33)}
+
+_TABLE1_COLUMNS = (("ssim", "SSIM", "{:.3f}"), ("nrmse_pct", "NRMSE (%)", "{:.2f}"), ("vaa_pct", "VAA (%)", "{:.2f}"),
+                   ("ad_pct", "AD (%)", "{:.2f}"))
+
+
+def table1(summary: pd.DataFrame, significance: float = 0.01) -> pd.DataFrame:
+    """Mean (SD) per dataset and method, in the paper's Table 1 layout; a cell is marked ``*`` where
+    the paired Wilcoxon test against no PVC is significant at ``significance``, ``†`` where the
+    one against IY-PVC (true mask) is (the p-values are in :func:`wilcoxon_table`)."""
     rows = []
     for _, r in summary.iterrows():
         row = {"SPECT reconstruction": r["dataset"], "PVC method": figures.method_label(r["method"]), "n": int(r["n"])}
-        for col, name, fmt in (("ssim", "SSIM", "{:.3f}"), ("nrmse_pct", "NRMSE (%)", "{:.2f}"),
-                               ("vaa_pct", "VAA (%)", "{:.2f}"), ("ad_pct", "AD (%)", "{:.2f}")):
+        for col, name, fmt in _TABLE1_COLUMNS:
             cell = f"{fmt.format(r[f'{col}_mean'])} ({fmt.format(r[f'{col}_sd'])})"
-            if r["method"] != "none" and f"{col}_p_vs_none" in r and not pd.isna(r[f"{col}_p_vs_none"]):
-                cell += f" p={r[f'{col}_p_vs_none']:.2g}"
+            for ref, mark in (("none", "*"), ("iy_truth", "†")):
+                p = r.get(f"{col}_p_vs_{ref}")
+                if p is not None and not pd.isna(p) and p < significance:
+                    cell += mark
             row[name] = cell
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def wilcoxon_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Paired Wilcoxon p-values of every DL-PVC model against no PVC and against IY-PVC (true mask)."""
+    rows = []
+    for _, r in summary[summary["method"].str.startswith("dl:")].iterrows():
+        for ref in ("none", "iy_truth"):
+            rows.append({"SPECT reconstruction": r["dataset"], "DL-PVC model": r["method"][3:],
+                         "against": figures.method_label(ref), "n": int(r["n"]),
+                         **{name: r.get(f"{col}_p_vs_{ref}", float("nan")) for col, name, _ in _TABLE1_COLUMNS}})
+    return pd.DataFrame(rows)
+
+
+def paper_table1() -> pd.DataFrame:
+    """The paper's Table 1 rows of RR_n (mean only) for comparison."""
+    return pd.DataFrame([{"PVC method": figures.method_label(m) if m != "dl" else "DL-PVC (R2U-Net)",
+                          **{name: ("" if v is None else v) for (_, name, _), v in zip(_TABLE1_COLUMNS, vals)}}
+                         for m, vals in PAPER_TABLE1.items()])
 
 
 def stage_timing(results: str) -> pd.DataFrame:
@@ -113,32 +142,72 @@ def counts_per_case(results: str, cases: list[int]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build_report(settings: "Settings", results: str, model: str, recon_manifests: list[str], out: str,
-                 log: Callable = print) -> str:
-    """Write the run's report to ``out`` (one HTML file with embedded figures)."""
-    from pvc_core.pipeline.dataset_stages import usable_split
+def _study_section(results: str, study: str, save_table: Callable[[pd.DataFrame, str], str]) -> list[str]:
+    """A study's manifest rendered: title, paragraphs, tables (also saved beside the report) and figures."""
+    man = read_json(paths.study_manifest(results, study))
+    parts = [f"<h2>{html.escape(man['title'])}</h2>"] + [f"<p>{html.escape(t)}</p>" for t in man["paragraphs"]]
+    for t in man["tables"]:
+        df = pd.read_csv(paths.study_file(results, t["csv"]))
+        parts += [f"<p class='note'>{html.escape(t['caption'])} ({save_table(df, t['csv'])})</p>", _table(df)]
+    for f in man["figures"]:
+        parts += [f"<p class='note'>{html.escape(f['caption'])}</p>", _img(paths.study_file(results, f["png"]), f["caption"])]
+    return parts
 
+
+def build_report(settings: "Settings", results: str, model: str, recon_manifests: list[str], out: str,
+                 log: Callable = print, sweep_stages: list[str] = ()) -> str:
+    """Write the run's report to ``out``: one self-contained HTML file (figures embedded), its
+    tables also as CSV under ``tables/`` beside it.
+
+    ``model``: the default model (its dataset's figures and the studies); the Table 1 rows come
+    from the main evaluation (every model of ``training.datasets``); ``sweep_stages``: the sweep's
+    stage tables shown as the supplement.
+    """
+    from pvc_core.pipeline.dataset_stages import usable_split
+    from pvc_core.report.differences import differences
+    from pvc_core.report.slices import metric_violins, slice_figure
+
+    t_start = time.perf_counter()
     out = Path(out)
     fig_dir = out.parent / "figures"
+    table_dir = out.parent / "tables"
     fig_dir.mkdir(parents=True, exist_ok=True)
+    table_dir.mkdir(parents=True, exist_ok=True)
+
+    def save_table(df: pd.DataFrame, name: str) -> str:
+        df.to_csv(table_dir / name, index=False)
+        return f"CSV: <code>tables/{html.escape(name)}</code>"
+
     metrics = pd.read_csv(paths.metrics_table(results, "main"))
     summary = pd.read_csv(paths.summary_table(results, "main"))
     split = usable_split(str(paths.split_file(results)), recon_manifests)
-    card = read_json(paths.model_card_file(results, read_json(paths.predictions_done(results, model))["training"]))
+    training = read_json(paths.predictions_done(results, model))["training"]
+    card = read_json(paths.model_card_file(results, training))
     dataset = card["model_cfg"]["dataset"]
     resolution = {m: read_json(paths.resolution_file(results, m)) for m in RECONSTRUCTIONS}
     examples = split["test"][: settings.report.n_example_cases]
     alpha = settings.evaluation.alpha
+    significance = settings.evaluation.significance
 
+    example_pngs = []
+    for case in examples:
+        truth = load_image(paths.case_file(results, case, paths.TRUTH), name="truth")
+        panels = [("truth", truth.data),
+                  (figures.method_label("none"), load_image(paths.case_file(results, case, paths.recon_name(dataset))).data),
+                  (figures.method_label("iy_truth"), load_image(paths.iy_file(results, dataset, "truth", case)).data),
+                  ("DL-PVC", load_image(paths.prediction_file(results, model, case)).data)]
+        mu = load_image(paths.case_file(results, case, paths.MU), name="attenuation map").data
+        example_pngs.append((case, slice_figure(panels, truth.data, mu, float(truth.voxel_size_mm[0]),
+                                                str(fig_dir / f"case_{case:05d}.png"), title=f"test case {case} ({dataset})",
+                                                alpha=alpha)))
     figs = {
-        "examples": figures.example_slices(results, examples, dataset, model, str(fig_dir / "examples.png"), alpha),
-        "boxplots": figures.metric_boxplots(metrics, str(fig_dir / "metrics.png")),
+        "violins": metric_violins(metrics, str(fig_dir / "metrics.png")),
         "histograms": figures.activity_histograms(results, split["test"], dataset, model, str(fig_dir / "histograms.png")),
     }
-    history = paths.history_file(results, model)
+    history = paths.history_file(results, training)
     if history.is_file():
         figs["training"] = figures.training_curve(history, str(fig_dir / "training.png"))
-    montage = Path(results) / "figures" / "phantoms.png"
+    montage = paths.montage_file(results)
 
     fail = failures(results)
     counts = counts_per_case(results, split["test"] + split["train"][:20])
@@ -148,35 +217,67 @@ def build_report(settings: "Settings", results: str, model: str, recon_manifests
     res_rows = pd.DataFrame([{"reconstruction": m, "matched-filter FWHM (mm)": r["fwhm_mm"], "SD (mm)": r["sd_mm"],
                               "calibration cases": len(r["calibration_cases"]),
                               "paper (mm)": {"RR": 8.75, "noRR": 21.35}[m]} for m, r in resolution.items()])
+    diff = differences(settings, card["model_cfg"], len(split["train"]), len(split["validation"]), len(split["test"]),
+                       len(fail["case"].unique()) if len(fail) else 0)
+    t1 = table1(summary, significance)
     parts = [
-        f"<html><head><meta charset='utf-8'><title>dlpvc report</title><style>{CSS}</style></head><body>",
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>dlpvc report</title><style>{CSS}</style>"
+        "</head><body>",
         "<h1>dlpvc run report</h1>",
         f"<p class='note'>dlpvc {__version__}, generated {time.strftime('%Y-%m-%d %H:%M')} on {html.escape(platform.node())} "
         f"({platform.machine()}, Python {platform.python_version()}). Results folder: {html.escape(str(results))}. "
         f"{settings.n_cases} cases: {len(split['train'])} training, {len(split['validation'])} validation, "
         f"{len(split['test'])} test, {len(fail['case'].unique()) if len(fail) else 0} failed.</p>",
+        "<h2>What differs from the paper</h2>",
+        "<p class='note'>This run's chain beside the paper's (Leube et al., J Nucl Med 2024), from its settings: the "
+        "numbers below can be set beside the paper's only where the chain is the same. "
+        f"{save_table(diff, 'differences.csv')}</p>", _table(diff),
         "<h2>Table 1: PVC methods on the test cases (mean (SD))</h2>",
-        "<p class='note'>Metrics over the true-activity mask as in DESIGN.md. p = paired Wilcoxon test against no PVC "
-        f"(significance level {settings.evaluation.significance}). DL-PVC model: <b>{html.escape(model)}</b>. "
-        "Paper (RR_n, 500 test cases): no PVC 0.890 / 10.44% / 12.1%; IY 0.936 / 8.58% / 15.1%; DL-PVC 0.947 / 7.75% / 35.8% "
-        "(SSIM / NRMSE / VAA).</p>",
-        _table(table1(summary)),
-        "<h2>Slices and VAA maps (Figure 4)</h2>", _img(figs["examples"], "example slices"),
-        "<h2>Metric distributions (Figure 3)</h2>", _img(figs["boxplots"], "metric distributions"),
+        "<p class='note'>Metrics over the true-activity mask (DESIGN.md). * and †: the paired two-sided Wilcoxon "
+        f"test against no PVC (*) and against IY-PVC with the true mask (†) is significant at {significance:g}. "
+        "Mask-free baselines: Richardson-Lucy and Van Cittert (PETPVC's definitions, the matched-filter FWHM). "
+        f"The figures use the default model <b>{html.escape(model)}</b>. {save_table(t1, 'table1.csv')}</p>",
+        _table(t1),
+        f"<p class='note'>Paired Wilcoxon p-values of DL-PVC. {save_table(wilcoxon_table(summary), 'table1_wilcoxon.csv')}</p>",
+        _table(wilcoxon_table(summary)),
+        f"<p class='note'>The paper's Table 1 (RR_n, 500 test cases). {save_table(paper_table1(), 'table1_paper.csv')}</p>",
+        _table(paper_table1()),
+        "<h2>Metric distributions (Figure 3)</h2>",
+        "<p class='note'>Violins per method and dataset (solid: median; dashed: quartiles).</p>",
+        _img(figs["violins"], "metric distributions"),
+        "<h2>Test cases (Figure 4)</h2>",
+        "<p class='note'>Axial slice with the most true activity: attenuation map as grey underlay, cropped to the body, "
+        "true-activity outline in cyan; VAA maps (cyan: within the tolerance, red: off by more); the cross-section "
+        "profile along the dashed line (Figure 4B).</p>",
+        *[_img(png, f"test case {case}") for case, png in example_pngs],
         "<h2>Activity-concentration histograms (Figure 6)</h2>", _img(figs["histograms"], "histograms"),
+    ]
+    for study in paths.STUDIES:
+        parts += _study_section(results, study, save_table)
+    if sweep_stages:
+        parts += ["<h2>Supplement: the staged sweep</h2>",
+                  "<p class='note'>Each stage changes one choice of the default model on every sweep dataset; paired "
+                  "Wilcoxon tests between its variants, Holm-adjusted over the stage's table.</p>"]
+        for stage in sweep_stages:
+            df = pd.read_csv(paths.sweep_table(results, stage))
+            parts += [f"<h3>Stage: {html.escape(stage)}</h3>",
+                      f"<p class='note'>{save_table(df, f'sweep_{stage}.csv')}</p>", _table(df)]
+    parts += [
         "<h2>Phantoms (Figure 2)</h2>",
         _img(montage, "phantom montage") if montage.is_file() else "<p>(no montage)</p>",
-        "<h2>Resolution (matched filter)</h2>", _table(res_rows),
+        "<h2>Resolution (matched filter)</h2>", f"<p class='note'>{save_table(res_rows, 'resolution.csv')}</p>",
+        _table(res_rows),
         "<h2>Calibration (uniform cylinder, MIRD 26)</h2>",
         "<p class='note'>Each reconstruction's images are divided by its factor: reconstructed / known activity of "
-        "the calibration cylinder in its VOI, acquired and reconstructed like the cases.</p>", _table(cal_rows),
+        f"the calibration cylinder in its VOI, acquired and reconstructed like the cases. "
+        f"{save_table(cal_rows, 'calibration.csv')}</p>", _table(cal_rows),
         "<h2>Training</h2>",
         f"<p class='note'>{html.escape(str(card['model_cfg']))}; {card['data']['n_train_cases']} training cases; "
         f"best validation loss {card['training']['best_val_loss']:.4g} at epoch {card['training']['best_epoch']}"
         + (f" (masked NRMSE {card['training']['best_val_nrmse_pct']:.2f} %, VAA {card['training']['best_val_vaa_pct']:.1f} %; "
            f"selected by {html.escape(card['training']['selection'])})"
            if card["training"].get("best_val_nrmse_pct") is not None else "") + "; "
-        f"training time {card['training']['seconds']:.0f} s on {card['training']['device']}.</p>",
+        f"training time {card['training']['seconds']:.0f} s on {card['training']['device']} ({html.escape(training)}).</p>",
         _img(figs["training"], "training curve") if "training" in figs else "",
         "<h2>Counts per case (noisy projections)</h2>", _table(counts.describe().reset_index()) if len(counts) else "",
         "<h2>Time per stage</h2>", _table(stage_timing(results)),
@@ -185,8 +286,9 @@ def build_report(settings: "Settings", results: str, model: str, recon_manifests
         "and phantom-grid images once both reconstructions exist).</p>", _table(storage_table(results)),
         "<h2>Failed cases</h2>", _table(fail) if len(fail) else "<p>None.</p>",
         "<h2>Configuration</h2>", f"<pre>{html.escape(yaml.safe_dump(spec_dict(settings), sort_keys=False))}</pre>",
+        f"<p class='note'>Report built in {time.perf_counter() - t_start:.1f} s.</p>",
         "</body></html>",
     ]
     out.write_text("\n".join(parts))
-    log(f"report -> {out}")
+    log(f"report -> {out} ({out.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - t_start:.1f} s)")
     return str(out)
