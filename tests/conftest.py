@@ -37,3 +37,21 @@ def private_cache(tmp_path_factory):
         os.environ.pop("XDG_CACHE_HOME", None)
     else:
         os.environ["XDG_CACHE_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """A headless-capable Chromium executable (pvc_core.report.render.find_chromium), for tests
+    that render HTML. Without one the test is skipped, unless DLPVC_REQUIRE_CHROMIUM=1 (set by
+    .ci/run), which makes it fail instead, so CI cannot pass by skipping."""
+    import os
+
+    from pvc_core.report.render import find_chromium
+
+    exe = find_chromium()
+    if exe is None:
+        why = "no Chromium (bash scripts/install_chromium.sh, or set DLPVC_CHROMIUM)"
+        if os.environ.get("DLPVC_REQUIRE_CHROMIUM", "").strip().lower() in {"1", "true", "yes"}:
+            pytest.fail(f"{why}; DLPVC_REQUIRE_CHROMIUM is set, so this cannot be skipped", pytrace=False)
+        pytest.skip(why)
+    return exe

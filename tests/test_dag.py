@@ -85,6 +85,48 @@ def test_report_and_metrics_after_rerun(faulty_then_rerun):
     assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr
 
 
+def test_table1_covers_every_dataset_with_the_baselines_and_a_model_each(faulty_then_rerun):
+    wd, _ = faulty_then_rerun
+    summary = pd.read_csv(wd / RESULTS / "tables" / "summary_main.csv")
+    for dataset in ("RR_nf", "RR_n", "noRR_nf", "noRR_n"):
+        methods = set(summary.loc[summary["dataset"] == dataset, "method"])
+        assert {"none", "iy_truth", "iy_spect", "rl", "vc"} <= methods, dataset
+        dl = [m for m in methods if m.startswith("dl:")]
+        assert len(dl) == 1 and f"_{dataset}_" in dl[0], (dataset, dl)
+        row = summary[(summary["dataset"] == dataset) & (summary["method"] == dl[0])].iloc[0]
+        assert 0 <= row["vaa_pct_p_vs_none"] <= 1 and 0 <= row["vaa_pct_p_vs_iy_truth"] <= 1
+
+
+def test_studies_have_the_documented_rows(faulty_then_rerun):
+    wd, _ = faulty_then_rerun
+    mfs = pd.read_csv(wd / RESULTS / "studies" / "min_feature_size.csv")
+    assert {"edge_voxels", "method", "rc", "n"} <= set(mfs.columns)
+    assert len(mfs) == 30 and sorted(mfs["edge_voxels"].unique()) == list(range(1, 11))
+    assert set(mfs["method"]) == {"none", "iy_truth", "dl"} and np.all(np.isfinite(mfs["rc"]))
+    vp = pd.read_csv(wd / RESULTS / "studies" / "validation_phantoms.csv")
+    assert {"phantom", "region", "method", "ssim", "nrmse_pct", "vaa_pct", "rc"} <= set(vp.columns)
+    assert sorted(vp["phantom"].unique()) == ["ellipsoid", "icrp110", "kidney_cortex", "sphere"]
+    assert vp.groupby("phantom")["method"].nunique().eq(4).all()
+    assert set(vp["method"]) == {"none", "iy_truth", "iy_spect", "dl"}
+    assert np.all(np.isfinite(vp[["ssim", "nrmse_pct", "vaa_pct", "rc"]].to_numpy()))
+
+
+def test_report_renders_in_chromium_with_every_figure(faulty_then_rerun, chromium_path):
+    from pvc_core.report.render import render_report
+
+    wd, _ = faulty_then_rerun
+    report = wd / RESULTS / "report" / "report.html"
+    rendered = render_report(report, chromium=chromium_path)
+    assert rendered["broken"] == []
+    # Table 1's figures, two example cases, the two studies' figures (2 + 4 phantoms x 2), phantoms, training
+    assert rendered["images"] == report.read_text().count("<img ") >= 14
+    html = report.read_text()
+    for section in ("What differs from the paper", "Minimum feature size (Figure 5)",
+                    "Validation phantoms (Table 2, Figure 7)", "Richardson-Lucy", "Van Cittert"):
+        assert section in html, section
+    assert (wd / RESULTS / "report" / "tables" / "table1.csv").is_file()
+
+
 def test_killed_run_resumes_without_redoing_finished_cases(tmp_path):
     cases = tmp_path / RESULTS / "cases"
     proc = subprocess.Popen(_cmd(tmp_path, "dataset"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
