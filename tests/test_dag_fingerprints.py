@@ -83,14 +83,16 @@ def test_rr_iterations_plan_rr_and_its_dependants_not_norr(finished):
     wd, cfgs = finished
     config = _variant(cfgs, "rr", lambda c: c["reconstruction"]["RR"].update(iterations=3))
     jobs = _planned_jobs(wd, config)
-    assert jobs == {"calibrate_reconstruction": 1, "reconstruct_osem": 2, "measure_resolution": 1, "train_network": 1, "predict_test_cases": 1,
-                    "correct_iterative_yang": 2, "evaluate_methods": 1, "make_report": 1, "all": 1}
+    # RR_n and RR_nf: their models, IY and deconvolutions; the studies use the default model (RR_n)
+    assert jobs == {"calibrate_reconstruction": 1, "reconstruct_osem": 2, "measure_resolution": 1, "train_network": 2,
+                    "predict_test_cases": 2, "correct_iterative_yang": 2, "correct_deconvolution": 2, "run_study": 2,
+                    "evaluate_methods": 1, "make_report": 1, "all": 1}
     proc = _snakemake(wd, config, "-n")
     assert "recon=noRR" not in proc.stdout and "dataset=noRR" not in proc.stdout
     plan = _plan(wd, config)
     assert plan["recon_RR"] == "redo 6 of 6 cases (6 changed: reconstruction.RR.iterations)"
     for stage in ("phantom", "simulate", "noise", "recon_noRR", "calibration_noRR", "split", "resolution_noRR",
-                  "iy_noRR_n", "iy_noRR_nf"):
+                  "iy_noRR_n", "iy_noRR_nf", "deconv_noRR_n", "deconv_noRR_nf"):
         assert plan[stage].startswith("nothing to redo"), (stage, plan[stage])
     assert "reconstruction.RR.iterations" in plan["iy_RR_n"] and "reconstruction.RR.iterations" in plan["report"]
 

@@ -220,6 +220,7 @@ def build_report(settings: "Settings", results: str, model: str, recon_manifests
     diff = differences(settings, card["model_cfg"], len(split["train"]), len(split["validation"]), len(split["test"]),
                        len(fail["case"].unique()) if len(fail) else 0)
     t1 = table1(summary, significance)
+    timing, storage = stage_timing(results), storage_table(results)
     parts = [
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>dlpvc report</title><style>{CSS}</style>"
         "</head><body>",
@@ -279,12 +280,16 @@ def build_report(settings: "Settings", results: str, model: str, recon_manifests
            if card["training"].get("best_val_nrmse_pct") is not None else "") + "; "
         f"training time {card['training']['seconds']:.0f} s on {card['training']['device']} ({html.escape(training)}).</p>",
         _img(figs["training"], "training curve") if "training" in figs else "",
-        "<h2>Counts per case (noisy projections)</h2>", _table(counts.describe().reset_index()) if len(counts) else "",
-        "<h2>Time per stage</h2>", _table(stage_timing(results)),
+        "<h2>Counts per case (noisy projections)</h2>",
+        f"<p class='note'>{save_table(counts, 'counts.csv')}</p>" + _table(counts.describe().reset_index())
+        if len(counts) else "",
+        "<h2>Time per stage</h2>", f"<p class='note'>{save_table(timing, 'time_per_stage.csv')}</p>", _table(timing),
         "<h2>Storage per case</h2>",
         "<p class='note'>Sizes at this run's grid, before pruning (config key <code>storage</code> drops projections "
-        "and phantom-grid images once both reconstructions exist).</p>", _table(storage_table(results)),
-        "<h2>Failed cases</h2>", _table(fail) if len(fail) else "<p>None.</p>",
+        f"and phantom-grid images once both reconstructions exist). {save_table(storage, 'storage.csv')}</p>",
+        _table(storage),
+        "<h2>Failed cases</h2>", f"<p class='note'>{save_table(fail, 'failed_cases.csv')}</p>" + _table(fail)
+        if len(fail) else "<p>None.</p>",
         "<h2>Configuration</h2>", f"<pre>{html.escape(yaml.safe_dump(spec_dict(settings), sort_keys=False))}</pre>",
         f"<p class='note'>Report built in {time.perf_counter() - t_start:.1f} s.</p>",
         "</body></html>",
