@@ -16,7 +16,7 @@ from pvc_core.io import load_image, read_json  # noqa: E402
 from pvc_core.pipeline import paths  # noqa: E402
 
 METHOD_LABELS = {"none": "no PVC", "iy_truth": "IY-PVC (true mask)", "iy_spect": "IY-PVC (SPECT mask)",
-                 "rl": "Richardson-Lucy", "vc": "Van Cittert"}
+                 "rl": "Richardson-Lucy", "vc": "Van Cittert", "dl": "DL-PVC"}
 
 
 def method_label(method: str) -> str:

@@ -201,7 +201,9 @@ def build_report(settings: "Settings", results: str, model: str, recon_manifests
                                                 str(fig_dir / f"case_{case:05d}.png"), title=f"test case {case} ({dataset})",
                                                 alpha=alpha)))
     figs = {
-        "violins": metric_violins(metrics, str(fig_dir / "metrics.png")),
+        # one DL-PVC group: each dataset's violin is its own model (training.datasets)
+        "violins": metric_violins(metrics.assign(method=metrics["method"].mask(metrics["method"].str.startswith("dl:"), "dl")),
+                                  str(fig_dir / "metrics.png")),
         "histograms": figures.activity_histograms(results, split["test"], dataset, model, str(fig_dir / "histograms.png")),
     }
     history = paths.history_file(results, training)

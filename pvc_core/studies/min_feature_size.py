@@ -101,7 +101,7 @@ def run(chain: StudyChain, results: str, log: Callable[[str], None] = print) -> 
             image, mu = chain.acquire(activity, mu_sim, f"study:{STUDY}:edge{edge}", case_id)
             corrected = chain.correct(image, truth, mu, METHODS)
             for method in METHODS:
-                rows.append({"repeat": repeat, "case_id": case_id, "edge_voxels": edge, "edge_mm": edge * chain.voxel_mm,
+                rows.append({"repeat": repeat, "case_id": case_id, "edge_voxels": edge, "edge_mm": round(edge * chain.voxel_mm, 3),
                              "method": method, "rc": cube_recovery(corrected[method], cube, concentration),
                              "concentration_mbq_ml": concentration})
             if repeat == 0:
