@@ -1,9 +1,10 @@
-"""A changed setting redoes exactly its dependants, on config/test.yaml in a temporary folder.
+"""A changed setting redoes exactly its dependants, on config/test.yaml (one model: training.datasets
+[RR_n], to keep the test short; test_dag.py runs all four) in a temporary folder.
 
 After one full run: RR iterations changed -> Snakemake and ``dlpvc plan`` plan RR and what
 depends on it, never noRR; a report setting -> the report alone; the time per view doubled ->
-simulate, noise, both reconstructions and everything after are redone for every case (run for
-real), every phantom file stays byte-identical, and a third run plans nothing.
+simulate, noise, both reconstructions and the training are redone for every case (run for real up
+to the training), every phantom file stays byte-identical, and what is left to plan is downstream.
 """
 
 import hashlib
@@ -51,9 +52,11 @@ def _plan(workdir: Path, config: Path) -> dict[str, str]:
     return dict(line.split(": ", 1) for line in proc.stdout.splitlines())
 
 
-def _variant(tmp_path: Path, name: str, change) -> Path:
+def _variant(tmp_path: Path, name: str, change=None) -> Path:
     cfg = yaml.safe_load((REPO / "config/test.yaml").read_text())
-    change(cfg)
+    cfg["training"]["datasets"] = ["RR_n"]
+    if change:
+        change(cfg)
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -67,25 +70,25 @@ def _phantom_digests(workdir: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    wd = tmp_path_factory.mktemp("fp")
-    proc = _snakemake(wd, REPO / "config/test.yaml")
+    wd, cfgs = tmp_path_factory.mktemp("fp"), tmp_path_factory.mktemp("fp_configs")
+    proc = _snakemake(wd, _variant(cfgs, "base"))
     assert proc.returncode == 0, proc.stderr[-4000:]
-    return wd, tmp_path_factory.mktemp("fp_configs")
+    return wd, cfgs
 
 
 def test_unchanged_configuration_plans_nothing(finished):
-    wd, _ = finished
-    assert _planned_jobs(wd, REPO / "config/test.yaml") == {}
-    assert all(v.startswith("nothing to redo") for v in _plan(wd, REPO / "config/test.yaml").values())
+    wd, cfgs = finished
+    assert _planned_jobs(wd, cfgs / "base.yaml") == {}
+    assert all(v.startswith("nothing to redo") for v in _plan(wd, cfgs / "base.yaml").values())
 
 
 def test_rr_iterations_plan_rr_and_its_dependants_not_norr(finished):
     wd, cfgs = finished
     config = _variant(cfgs, "rr", lambda c: c["reconstruction"]["RR"].update(iterations=3))
     jobs = _planned_jobs(wd, config)
-    # RR_n and RR_nf: their models, IY and deconvolutions; the studies use the default model (RR_n)
-    assert jobs == {"calibrate_reconstruction": 1, "reconstruct_osem": 2, "measure_resolution": 1, "train_network": 2,
-                    "predict_test_cases": 2, "correct_iterative_yang": 2, "correct_deconvolution": 2, "run_study": 2,
+    # RR_n and RR_nf: IY and deconvolutions; the model (RR_n) and the studies that use it
+    assert jobs == {"calibrate_reconstruction": 1, "reconstruct_osem": 2, "measure_resolution": 1, "train_network": 1,
+                    "predict_test_cases": 1, "correct_iterative_yang": 2, "correct_deconvolution": 2, "run_study": 2,
                     "evaluate_methods": 1, "make_report": 1, "all": 1}
     proc = _snakemake(wd, config, "-n")
     assert "recon=noRR" not in proc.stdout and "dataset=noRR" not in proc.stdout
@@ -142,7 +145,7 @@ def test_doubled_time_per_view_redoes_the_acquisition_and_after_keeps_phantoms(f
     assert plan["phantom"].startswith("nothing to redo")
     for stage in ("simulate", "noise", "recon_noRR", "recon_RR"):
         assert plan[stage] == "redo 6 of 6 cases (6 changed: camera.time_per_view_s)", plan[stage]
-    proc = _snakemake(wd, config)
+    proc = _snakemake(wd, config, "dataset", "train")  # for real up to the training; the rest planned below
     assert proc.returncode == 0, proc.stderr[-4000:]
     for stage in ("simulate", "noise", "recon_noRR", "recon_RR"):
         redone = set()
@@ -155,5 +158,10 @@ def test_doubled_time_per_view_redoes_the_acquisition_and_after_keeps_phantoms(f
     training = training_name(load_config(config)["training"]["default"])
     record = json.loads((wd / RESULTS / "fingerprints" / f"train_{training}.json").read_text())
     assert record["depends_on"]["camera.time_per_view_s"] == 300.0
-    assert _planned_jobs(wd, config) == {}
-    assert all(v.startswith("nothing to redo") for v in _plan(wd, config).values())
+    # what is left is downstream of the new reconstructions and model, and nothing upstream
+    assert _planned_jobs(wd, config) == {"measure_resolution": 2, "predict_test_cases": 1, "correct_iterative_yang": 4,
+                                         "correct_deconvolution": 4, "run_study": 2, "evaluate_methods": 1,
+                                         "make_report": 1, "all": 1}
+    plan = _plan(wd, config)
+    for stage in ("phantom", "simulate", "noise", "recon_noRR", "recon_RR", "calibration_RR", f"train_{training}"):
+        assert plan[stage].startswith("nothing to redo"), (stage, plan[stage])

@@ -102,7 +102,7 @@ def test_training_setting_redoes_training_and_after():
 
 
 def test_a_study_setting_redoes_that_study_and_the_report_only():
-    assert _redone(lambda c: c["studies"]["min_feature_size"].update(repeats=2)) == {"study_min_feature_size", "report"}
+    assert _redone(lambda c: c["studies"]["min_feature_size"].update(repeats=3)) == {"study_min_feature_size", "report"}
 
 
 def test_deconvolution_iterations_redo_the_deconvolutions_not_iterative_yang():

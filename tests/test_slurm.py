@@ -92,8 +92,12 @@ def slurm_run(sinfo, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("slurm_dag")
     profile = _test_profile(workdir / "profile", sinfo)
     check_profile(profile)  # the same check a user runs first, against the real sinfo
+    config = yaml.safe_load((REPO / "config/test.yaml").read_text())
+    config["training"]["datasets"] = ["RR_n"]  # one model: every rule still goes through sbatch, in fewer jobs
+    config_path = workdir / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--workflow-profile", "none", "--profile", str(profile), "--configfile", str(REPO / "config/test.yaml")]
+           "--workflow-profile", "none", "--profile", str(profile), "--configfile", str(config_path)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     return workdir, proc
 
