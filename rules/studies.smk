@@ -18,7 +18,7 @@ rule run_study:
         log_file("study", "{study}"),
     benchmark:
         bench_file("study", "{study}")
-    threads: 2
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=720,

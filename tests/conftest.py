@@ -1,7 +1,11 @@
 """Shared test fixtures."""
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,3 +59,38 @@ def chromium_path() -> str:
             pytest.fail(f"{why}; DLPVC_REQUIRE_CHROMIUM is set, so this cannot be skipped", pytrace=False)
         pytest.skip(why)
     return exe
+
+
+#: Where a test DAG run writes, relative to its working directory (config/test.yaml's results_dir).
+TEST_RESULTS = Path("results") / "test"
+
+
+def snakemake_cmd(workdir: Path, config: Path, *extra: str) -> list[str]:
+    """The Snakemake command of a test DAG run in ``workdir`` (2 cores, keep going)."""
+    return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+            "--configfile", str(config), "--cores", "2", "--keep-going", *extra]
+
+
+def run_snakemake(workdir: Path, config: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(snakemake_cmd(workdir, config, *extra), capture_output=True, text=True, timeout=1200)
+
+
+@pytest.fixture(scope="session")
+def faulty_then_rerun(tmp_path_factory):
+    """The whole DAG on config/test.yaml, once per session: simulate, corrupt case 1's projections,
+    run everything, keep what happened, then rerun (which redoes case 1 and what depends on it).
+    test_dag.py checks the two runs; test_dag_fingerprints.py starts from a copy of the result."""
+    wd = tmp_path_factory.mktemp("dag")
+    config = REPO / "config" / "test.yaml"
+    proc = run_snakemake(wd, config, *[str(TEST_RESULTS / "manifests" / "simulate" / f"shard{s:04d}.json")
+                                       for s in (0, 1)])
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    (wd / TEST_RESULTS / "cases" / "00001" / "proj_nf.hdr").write_text("!INTERFILE :=\ncorrupted by the test\n")
+    first = run_snakemake(wd, config)
+    assert first.returncode == 0, first.stderr[-4000:]
+    state = {"report": (wd / TEST_RESULTS / "report" / "report.html").read_text(),
+             "split": json.loads((wd / TEST_RESULTS / "splits.json").read_text()),
+             "metrics": pd.read_csv(wd / TEST_RESULTS / "tables" / "metrics_main.csv")}
+    second = run_snakemake(wd, config)
+    assert second.returncode == 0, second.stderr[-4000:]
+    return wd, state

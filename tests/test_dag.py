@@ -1,6 +1,7 @@
 """The whole DAG on config/test.yaml in temporary folders.
 
-1. A corrupt intermediate (projections of case 1) fails that case only: the run completes, the
+1. A corrupt intermediate (projections of case 1) fails that case only (the session fixture
+   ``faulty_then_rerun`` of conftest.py, which test_dag_fingerprints.py reuses): the run completes, the
    report lists the case, the metrics are finite and leave it out. The rerun redoes case 1 alone in every stage
    and the report then lists no failure; a third run has nothing to do.
 2. A run killed midway and rerun: cases finished before the kill are never redone.
@@ -10,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,40 +18,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO
+from conftest import REPO, TEST_RESULTS, run_snakemake, snakemake_cmd
 
 pytestmark = pytest.mark.dag
-RESULTS = Path("results") / "test"
+RESULTS = TEST_RESULTS
 
 
 def _cmd(workdir: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-            "--configfile", str(REPO / "config/test.yaml"), "--cores", "2", "--keep-going", *extra]
+    return snakemake_cmd(workdir, REPO / "config/test.yaml", *extra)
 
 
 def _snakemake(workdir: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(_cmd(workdir, *extra), capture_output=True, text=True, timeout=1200)
+    return run_snakemake(workdir, REPO / "config/test.yaml", *extra)
 
 
 def _manifest(workdir: Path, stage: str, shard: int) -> dict:
     return json.loads((workdir / RESULTS / "manifests" / stage / f"shard{shard:04d}.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def faulty_then_rerun(tmp_path_factory):
-    """Simulate, corrupt case 1's projections, run everything, keep what happened, then rerun."""
-    wd = tmp_path_factory.mktemp("dag")
-    proc = _snakemake(wd, *[str(RESULTS / "manifests" / "simulate" / f"shard{s:04d}.json") for s in (0, 1)])
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    (wd / RESULTS / "cases" / "00001" / "proj_nf.hdr").write_text("!INTERFILE :=\ncorrupted by the test\n")
-    first = _snakemake(wd)
-    assert first.returncode == 0, first.stderr[-4000:]
-    state = {"report": (wd / RESULTS / "report" / "report.html").read_text(),
-             "split": json.loads((wd / RESULTS / "splits.json").read_text()),
-             "metrics": pd.read_csv(wd / RESULTS / "tables" / "metrics_main.csv")}
-    second = _snakemake(wd)
-    assert second.returncode == 0, second.stderr[-4000:]
-    return wd, state
 
 
 def test_failed_case_is_reported_and_others_finish(faulty_then_rerun):

@@ -1,5 +1,5 @@
-"""A changed setting redoes exactly its dependants, on config/test.yaml (one model: training.datasets
-[RR_n], to keep the test short; test_dag.py runs all four) in a temporary folder.
+"""A changed setting redoes exactly its dependants, on config/test.yaml, starting from a copy of the
+finished run of test_dag.py (the session fixture ``faulty_then_rerun``).
 
 After one full run: RR iterations changed -> Snakemake and ``dlpvc plan`` plan RR and what
 depends on it, never noRR; a report setting -> the report alone; the time per view doubled ->
@@ -10,6 +10,7 @@ to the training), every phantom file stays byte-identical, and what is left to p
 import hashlib
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,7 +55,6 @@ def _plan(workdir: Path, config: Path) -> dict[str, str]:
 
 def _variant(tmp_path: Path, name: str, change=None) -> Path:
     cfg = yaml.safe_load((REPO / "config/test.yaml").read_text())
-    cfg["training"]["datasets"] = ["RR_n"]
     if change:
         change(cfg)
     path = tmp_path / f"{name}.yaml"
@@ -69,10 +69,11 @@ def _phantom_digests(workdir: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    wd, cfgs = tmp_path_factory.mktemp("fp"), tmp_path_factory.mktemp("fp_configs")
-    proc = _snakemake(wd, _variant(cfgs, "base"))
-    assert proc.returncode == 0, proc.stderr[-4000:]
+def finished(faulty_then_rerun, tmp_path_factory):
+    """A copy of test_dag.py's finished run (files, modification times and Snakemake's metadata)."""
+    wd, cfgs = tmp_path_factory.mktemp("fp") / "run", tmp_path_factory.mktemp("fp_configs")
+    shutil.copytree(faulty_then_rerun[0], wd, symlinks=True)
+    _variant(cfgs, "base")
     return wd, cfgs
 
 
@@ -86,9 +87,9 @@ def test_rr_iterations_plan_rr_and_its_dependants_not_norr(finished):
     wd, cfgs = finished
     config = _variant(cfgs, "rr", lambda c: c["reconstruction"]["RR"].update(iterations=3))
     jobs = _planned_jobs(wd, config)
-    # RR_n and RR_nf: IY and deconvolutions; the model (RR_n) and the studies that use it
-    assert jobs == {"calibrate_reconstruction": 1, "reconstruct_osem": 2, "measure_resolution": 1, "train_network": 1,
-                    "predict_test_cases": 1, "correct_iterative_yang": 2, "correct_deconvolution": 2, "run_study": 2,
+    # RR_n and RR_nf: their models, IY and deconvolutions; the studies use the default model (RR_n)
+    assert jobs == {"calibrate_reconstruction": 1, "reconstruct_osem": 2, "measure_resolution": 1, "train_network": 2,
+                    "predict_test_cases": 2, "correct_iterative_yang": 2, "correct_deconvolution": 2, "run_study": 2,
                     "evaluate_methods": 1, "make_report": 1, "all": 1}
     proc = _snakemake(wd, config, "-n")
     assert "recon=noRR" not in proc.stdout and "dataset=noRR" not in proc.stdout
@@ -159,7 +160,8 @@ def test_doubled_time_per_view_redoes_the_acquisition_and_after_keeps_phantoms(f
     record = json.loads((wd / RESULTS / "fingerprints" / f"train_{training}.json").read_text())
     assert record["depends_on"]["camera.time_per_view_s"] == 300.0
     # what is left is downstream of the new reconstructions and model, and nothing upstream
-    assert _planned_jobs(wd, config) == {"measure_resolution": 2, "predict_test_cases": 1, "correct_iterative_yang": 4,
+    assert _planned_jobs(wd, config) == {"measure_resolution": 2, "train_network": 3, "predict_test_cases": 4,
+                                         "correct_iterative_yang": 4,
                                          "correct_deconvolution": 4, "run_study": 2, "evaluate_methods": 1,
                                          "make_report": 1, "all": 1}
     plan = _plan(wd, config)

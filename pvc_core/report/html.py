@@ -1,4 +1,6 @@
-"""One self-contained HTML report of a run (figures embedded), mirroring the paper's Table 1 and Figures 2-6."""
+"""One self-contained HTML report of a run (figures embedded) that reads like the paper: what differs
+from it, Table 1 for every dataset, Figures 2-7, the studies (:mod:`pvc_core.studies`) and the
+sweep's supplement."""
 
 from __future__ import annotations
 

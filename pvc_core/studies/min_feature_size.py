@@ -12,7 +12,6 @@ is averaged over the distributions (the same ones for every edge, so the curves 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable
 
 import matplotlib
