@@ -64,6 +64,7 @@ def _test_profile(directory: Path, sinfo: str) -> Path:
         "latency-wait": 10,
         "slurm-status-command": "squeue",
         "slurm-init-seconds-before-status-checks": 5,
+        "seconds-between-status-checks": 2,  # a test cluster answers at once; the default 10 s idles the DAG
         "slurm-keep-successful-logs": True,
     })
     directory.mkdir(parents=True)
