@@ -12,7 +12,7 @@ from pvc_core.geometry.blocks import downsample_activity, downsample_mean
 from pvc_core.pipeline.dataset_stages import paired_wilcoxon_p, summarise
 from pvc_core.pipeline.models import main_models, model_name
 from pvc_core.report.differences import differences
-from pvc_core.report.html import table1, wilcoxon_table
+from pvc_core.report.html import paper_table1, table1, wilcoxon_table
 from pvc_core.specs import Settings
 from pvc_core.studies.min_feature_size import central_cube, cube_recovery, insert_cube
 from pvc_core.studies.validation_phantoms import region_mask, region_rows
@@ -112,6 +112,13 @@ def test_summary_tests_every_method_against_no_pvc_and_iterative_yang():
     assert t1.set_index("PVC method").loc["no PVC", "VAA (%)"].endswith(")\u2020")  # no "*" against itself
     w = wilcoxon_table(summary.reset_index())
     assert list(w["against"]) == ["no PVC", "IY-PVC (true mask)"]
+
+
+def test_the_papers_table1_has_both_rr_datasets_in_the_report_layout():
+    paper = paper_table1().set_index(["SPECT reconstruction", "PVC method"])
+    assert len(paper) == 6 and set(paper.columns) == {"SSIM", "NRMSE (%)", "VAA (%)", "AD (%)"}
+    assert paper.loc[("RR_n", "IY-PVC (true mask)"), "AD (%)"] == "6.36 (4.36)"
+    assert paper.loc[("RR_nf", "DL-PVC (R2U-Net)"), "VAA (%)"] == "43.30 (8.79)"
 
 
 def test_main_models_train_the_default_on_every_dataset_default_first():

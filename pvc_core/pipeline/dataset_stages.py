@@ -265,16 +265,16 @@ def summarise(df: pd.DataFrame, significance: float = 0.01) -> pd.DataFrame:
     The p-value is per metric, over the same test cases (two-sided); with fewer than 6 pairs no
     test at the 1% level can be significant, and the p-value is still given.
     """
+    groups = {key: g.set_index("case") for key, g in df.groupby(["dataset", "method"], sort=False)}
     out = []
-    for (dataset, method), g in df.groupby(["dataset", "method"], sort=False):
-        row = {"dataset": dataset, "method": method, "n": len(g)}
-        a = g.set_index("case")
+    for (dataset, method), a in groups.items():
+        row = {"dataset": dataset, "method": method, "n": len(a)}
         for col in METRIC_COLUMNS:
-            row[f"{col}_mean"] = float(g[col].mean())
-            row[f"{col}_sd"] = float(g[col].std(ddof=1)) if len(g) > 1 else 0.0
+            row[f"{col}_mean"] = float(a[col].mean())
+            row[f"{col}_sd"] = float(a[col].std(ddof=1)) if len(a) > 1 else 0.0
             for ref in REFERENCE_METHODS:
-                base = df[(df.dataset == dataset) & (df.method == ref)].set_index("case")
-                if method == ref or base.empty:
+                base = groups.get((dataset, ref))
+                if method == ref or base is None:
                     continue
                 p = paired_wilcoxon_p(a[col], base[col])
                 row[f"{col}_p_vs_{ref}"] = p

@@ -15,6 +15,9 @@ import pandas as pd  # noqa: E402
 from pvc_core.io import load_image, read_json  # noqa: E402
 from pvc_core.pipeline import paths  # noqa: E402
 
+#: Column labels of the evaluation metrics (``pvc_core.pipeline.dataset_stages.METRIC_COLUMNS``).
+METRIC_LABELS = {"ssim": "SSIM", "nrmse_pct": "NRMSE (%)", "vaa_pct": "VAA (%)", "ad_pct": "AD (%)"}
+
 METHOD_LABELS = {"none": "no PVC", "iy_truth": "IY-PVC (true mask)", "iy_spect": "IY-PVC (SPECT mask)",
                  "rl": "Richardson-Lucy", "vc": "Van Cittert", "dl": "DL-PVC"}
 

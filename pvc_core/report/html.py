@@ -22,7 +22,9 @@ from pvc_core.io import load_image, read_json
 from pvc_core.pipeline import paths
 from pvc_core.pipeline.fingerprints import CASE_STAGES
 from pvc_core.pipeline.shards import read_manifest
+from pvc_core.pipeline.dataset_stages import REFERENCE_METHODS
 from pvc_core.report import figures
+from pvc_core.report.paper import PAPER_FWHM_MM, PAPER_TABLE1
 from pvc_core.specs import spec_dict
 
 if TYPE_CHECKING:
@@ -43,12 +45,11 @@ def _table(df: pd.DataFrame) -> str:
     return df.to_html(index=False, escape=True, float_format=lambda v: f"{v:.4g}")
 
 
-#: The paper's Table 1 (RR_n, 500 test cases): method -> SSIM, NRMSE (%), VAA (%), AD (%).
-PAPER_TABLE1 = {"none": (0.890, 10.44, 12.1, 0.33), "iy_truth": (0.936, 8.58, 15.1, None),
-                "dl": (0.947, 7.75, 35.8, 0.33)}
+#: Table 1's columns: metric, format (labels: :data:`pvc_core.report.figures.METRIC_LABELS`).
+_TABLE1_FORMATS = {"ssim": "{:.3f}", "nrmse_pct": "{:.2f}", "vaa_pct": "{:.2f}", "ad_pct": "{:.2f}"}
 
-_TABLE1_COLUMNS = (("ssim", "SSIM", "{:.3f}"), ("nrmse_pct", "NRMSE (%)", "{:.2f}"), ("vaa_pct", "VAA (%)", "{:.2f}"),
-                   ("ad_pct", "AD (%)", "{:.2f}"))
+#: Table 1's marks of a significant paired Wilcoxon test against each reference method.
+_REFERENCE_MARKS = dict(zip(REFERENCE_METHODS, ("*", "\u2020")))
 
 
 def table1(summary: pd.DataFrame, significance: float = 0.01) -> pd.DataFrame:
@@ -58,33 +59,37 @@ def table1(summary: pd.DataFrame, significance: float = 0.01) -> pd.DataFrame:
     rows = []
     for _, r in summary.iterrows():
         row = {"SPECT reconstruction": r["dataset"], "PVC method": figures.method_label(r["method"]), "n": int(r["n"])}
-        for col, name, fmt in _TABLE1_COLUMNS:
+        for col, fmt in _TABLE1_FORMATS.items():
             cell = f"{fmt.format(r[f'{col}_mean'])} ({fmt.format(r[f'{col}_sd'])})"
-            for ref, mark in (("none", "*"), ("iy_truth", "†")):
+            for ref, mark in _REFERENCE_MARKS.items():
                 p = r.get(f"{col}_p_vs_{ref}")
                 if p is not None and not pd.isna(p) and p < significance:
                     cell += mark
-            row[name] = cell
+            row[figures.METRIC_LABELS[col]] = cell
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def wilcoxon_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Paired Wilcoxon p-values of every DL-PVC model against no PVC and against IY-PVC (true mask)."""
+    """Paired Wilcoxon p-values of every DL-PVC model against each reference method (no PVC, IY-PVC
+    with the true mask)."""
     rows = []
     for _, r in summary[summary["method"].str.startswith("dl:")].iterrows():
-        for ref in ("none", "iy_truth"):
+        for ref in REFERENCE_METHODS:
             rows.append({"SPECT reconstruction": r["dataset"], "DL-PVC model": r["method"][3:],
                          "against": figures.method_label(ref), "n": int(r["n"]),
-                         **{name: r.get(f"{col}_p_vs_{ref}", float("nan")) for col, name, _ in _TABLE1_COLUMNS}})
+                         **{figures.METRIC_LABELS[col]: r.get(f"{col}_p_vs_{ref}", float("nan"))
+                            for col in _TABLE1_FORMATS}})
     return pd.DataFrame(rows)
 
 
 def paper_table1() -> pd.DataFrame:
-    """The paper's Table 1 rows of RR_n (mean only) for comparison."""
-    return pd.DataFrame([{"PVC method": figures.method_label(m) if m != "dl" else "DL-PVC (R2U-Net)",
-                          **{name: ("" if v is None else v) for (_, name, _), v in zip(_TABLE1_COLUMNS, vals)}}
-                         for m, vals in PAPER_TABLE1.items()])
+    """The paper's Table 1 (RR_nf and RR_n, 500 test cases), mean (SD), in the layout of :func:`table1`."""
+    return pd.DataFrame([{"SPECT reconstruction": dataset,
+                          "PVC method": "DL-PVC (R2U-Net)" if method == "dl" else figures.method_label(method),
+                          **{figures.METRIC_LABELS[col]: f"{fmt.format(values[col][0])} ({fmt.format(values[col][1])})"
+                             for col, fmt in _TABLE1_FORMATS.items()}}
+                         for (dataset, method), values in PAPER_TABLE1.items()])
 
 
 def stage_timing(results: str) -> pd.DataFrame:
@@ -220,10 +225,10 @@ def build_report(settings: "Settings", results: str, model: str, recon_manifests
                              for r in RECONSTRUCTIONS if paths.calibration_file(results, r).is_file()])
     res_rows = pd.DataFrame([{"reconstruction": m, "matched-filter FWHM (mm)": r["fwhm_mm"], "SD (mm)": r["sd_mm"],
                               "calibration cases": len(r["calibration_cases"]),
-                              "paper (mm)": {"RR": 8.75, "noRR": 21.35}[m]} for m, r in resolution.items()])
+                              "paper (mm)": PAPER_FWHM_MM[m]} for m, r in resolution.items()])
     diff = differences(settings, card["model_cfg"], len(split["train"]), len(split["validation"]), len(split["test"]),
                        len(fail["case"].unique()) if len(fail) else 0)
-    t1 = table1(summary, significance)
+    t1, wilcoxon, paper = table1(summary, significance), wilcoxon_table(summary), paper_table1()
     timing, storage = stage_timing(results), storage_table(results)
     parts = [
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>dlpvc report</title><style>{CSS}</style>"
@@ -243,10 +248,10 @@ def build_report(settings: "Settings", results: str, model: str, recon_manifests
         "Mask-free baselines: Richardson-Lucy and Van Cittert (PETPVC's definitions, the matched-filter FWHM). "
         f"The figures use the default model <b>{html.escape(model)}</b>. {save_table(t1, 'table1.csv')}</p>",
         _table(t1),
-        f"<p class='note'>Paired Wilcoxon p-values of DL-PVC. {save_table(wilcoxon_table(summary), 'table1_wilcoxon.csv')}</p>",
-        _table(wilcoxon_table(summary)),
-        f"<p class='note'>The paper's Table 1 (RR_n, 500 test cases). {save_table(paper_table1(), 'table1_paper.csv')}</p>",
-        _table(paper_table1()),
+        f"<p class='note'>Paired Wilcoxon p-values of DL-PVC. {save_table(wilcoxon, 'table1_wilcoxon.csv')}</p>",
+        _table(wilcoxon),
+        f"<p class='note'>The paper's Table 1 (500 test cases). {save_table(paper, 'table1_paper.csv')}</p>",
+        _table(paper),
         "<h2>Metric distributions (Figure 3)</h2>",
         "<p class='note'>Violins per method and dataset (solid: median; dashed: quartiles).</p>",
         _img(figs["violins"], "metric distributions"),

@@ -22,7 +22,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from pvc_core.domain import DATASETS, PVC_METHODS, dataset_parts  # noqa: E402
 from pvc_core.errors import InputError  # noqa: E402
 from pvc_core.metrics import ssim, vaa, vaa_map  # noqa: E402
-from pvc_core.report.figures import method_label  # noqa: E402
+from pvc_core.report.figures import METRIC_LABELS, method_label  # noqa: E402
 
 __all__ = ["profile_points", "body_crop", "slice_figure", "metric_violins", "voxel_histogram_percent",
            "voxel_histogram", "HISTOGRAM_BINS_REL"]
@@ -38,7 +38,7 @@ VAA_OK_RGB = (0.0, 0.8, 0.8)
 VAA_OFF_RGB = (0.85, 0.1, 0.1)
 ACTIVITY_LABEL = "activity concentration (MBq/mL)"
 HISTOGRAM_BINS_REL = np.linspace(0.0, 1.3, 53)  # relative to the truth's maximum, 0.025 wide
-METRIC_COLUMNS = [("ssim", "SSIM"), ("nrmse_pct", "NRMSE (%)"), ("vaa_pct", "VAA (%)"), ("ad_pct", "AD (%)")]
+METRIC_COLUMNS = list(METRIC_LABELS.items())
 DATASET_ORDER = sorted(DATASETS, key=lambda d: (dataset_parts(d)[0] != "RR", dataset_parts(d)[1] != "nf"))
 # RR (resolution recovery) bright, noRR dark; noise-free blue, noisy orange
 DATASET_COLOURS = {"RR_nf": "#6baed6", "RR_n": "#fdae6b", "noRR_nf": "#08519c", "noRR_n": "#a63603"}

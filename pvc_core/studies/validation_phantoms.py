@@ -75,7 +75,7 @@ def run(chain: StudyChain, results: str, log: Callable[[str], None] = print) -> 
                 continue
             fraction = sum(downsample_mean(vp.compartments[c], sf) for c in compartments)
             rows += region_rows(name, region, paper_key, region_mask(fraction), truth, corrected, alpha)
-            log(f"{STUDY}: {name}/{region}: RC " + ", ".join(f"{r['method']} {r['rc']:.3f}" for r in rows[-4:]))
+            log(f"{STUDY}: {name}/{region}: RC " + ", ".join(f"{r['method']} {r['rc']:.3f}" for r in rows[-len(corrected):]))
         panels = [("truth", truth)] + [(STUDY_METHOD_LABELS[m], corrected[m]) for m in STUDY_METHODS]
         slices_png, hist_png = f"validation_{name}.png", f"validation_{name}_histogram.png"
         slice_figure(panels, truth, mu, chain.voxel_mm, str(out / slices_png), title=f"{name} phantom ({chain.dataset})",
