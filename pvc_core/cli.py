@@ -1,9 +1,12 @@
 """The ``dlpvc`` command: user-facing entry points (see DESIGN.md for the stable names).
 
-Exit codes: 0 success (warnings and notes, one line each, go to stderr), 2 bad input: one line
-on stderr, ``dlpvc <command>: <file or option>: <problem>``, printed before any computation
-starts; 1 when the system refuses to write a file (disk full, permissions changed meanwhile).
-``python -m pvc_core`` is the same command.
+Exit codes, for every command: 0 done (warnings and notes, one line each, go to stderr); 2 the
+call or its input was refused: one line on stderr, ``dlpvc <command>: <file or option>:
+<problem>``, nothing written for it; 1 we failed (an I/O error such as a full disk, or a fault of
+dlpvc: one line, never a traceback; ``DLPVC_DEBUG=1`` shows it); 130 / 143 interrupted by SIGINT /
+SIGTERM, temporaries removed. ``dlpvc apply`` corrects a batch input by input and exits 1 if any
+failed, else 2 if any was refused, else 0 (:mod:`pvc_core.apply.batch`). ``python -m pvc_core`` is
+the same command.
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import sys
 from typing import Sequence
 
+from pvc_core.domain import RECONSTRUCTIONS
 from pvc_core.errors import InputError
 
 
@@ -127,7 +132,11 @@ def _cmd_iy(args: argparse.Namespace) -> int:
     if len(args.fwhm_mm) not in (1, 3):
         raise InputError(f"takes one value or three (array axes 0, 1, 2), got {len(args.fwhm_mm)}", "--fwhm-mm")
     output = require_nifti_output(args.output, "--output", inputs=(args.input, args.labels))
+    if output.exists() and not args.overwrite:
+        raise InputError(f"{output} exists; give --overwrite to replace it", "--output")
     image = load_image(args.input, name="SPECT image", clip_tiny_negatives=True, note=say.note)
+    if not float(image.data.max()) > 0:
+        raise InputError("holds no positive value (all zero or negative): not an activity image", args.input)
     labels = load_labels(args.labels, name="label image")
     require_same_grid(labels, args.labels, image, args.input)
     values = np.unique(labels.data)
@@ -141,7 +150,7 @@ def _cmd_iy(args: argparse.Namespace) -> int:
         say.warning(f"--fwhm-mm: FWHM 0 mm along array axes {zero_axes} means no correction along them")
     fwhm = args.fwhm_mm[0] if len(args.fwhm_mm) == 1 else tuple(args.fwhm_mm)
     out = iterative_yang(image.data, labels.data, fwhm, image.voxel_size_mm, iterations=args.iterations)
-    save_image(output, out, image.affine, "IY-PVC MBq/mL")
+    save_image(output, out, image.affine, "IY-PVC MBq/mL", replace=args.overwrite)
     regions = _regions_text(values)
     fwhm_text = " x ".join(f"{f:g}" for f in args.fwhm_mm)
     print(f"iterative Yang: {args.iterations} iterations, FWHM {fwhm_text} mm, {regions} -> {output}")
@@ -200,64 +209,37 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _apply_jobs(inputs: list[str], outputs: list[str],
-                cts: list[str] | None) -> tuple[list[tuple[str, str, str | None]], Path | None]:
-    """(input, output, ct) per image, and the output folder to create for a folder of inputs.
-
-    Pairs as given, or every NIfTI file and DICOM series folder inside one ``--input`` folder that
-    is not itself a DICOM series, written as ``<name>_dlpvc[.nii.gz]`` into the ``--output`` folder.
-    """
-    from pathlib import Path
-
-    from pvc_core.io.dicom import is_dicom_path
-    from pvc_core.io.outputs import is_nifti_name, nifti_stem
-
-    if len(inputs) != len(outputs):
-        raise InputError(f"{len(inputs)} --input but {len(outputs)} --output; give one --output per --input", "--output")
-    if cts is not None and len(cts) != len(inputs):
-        raise InputError(f"{len(cts)} --ct for {len(inputs)} --input; give one --ct per --input", "--ct")
-    if not (len(inputs) == 1 and Path(inputs[0]).is_dir() and not is_dicom_path(inputs[0])):
-        return [(i, o, None if cts is None else c) for i, o, c in zip(inputs, outputs, cts or [None] * len(inputs))], None
-    folder, out = Path(inputs[0]), Path(outputs[0])
-    if cts is not None:
-        raise InputError("--ct cannot be paired with a folder of inputs; give --input/--output/--ct per image", "--ct")
-    members = sorted(p for p in folder.iterdir() if (p.is_file() and is_nifti_name(p))
-                     or (p.is_dir() and is_dicom_path(p)))
-    if not members:
-        raise InputError("no NIfTI files (.nii, .nii.gz) or DICOM series in this folder", folder)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: a folder of inputs needs an output folder", "--output")
-    jobs = [(str(p), str(out / (f"{nifti_stem(p)}_dlpvc.nii.gz" if p.is_file() else f"{p.name}_dlpvc")), None)
-            for p in members]
-    return jobs, out
-
-
 def _cmd_apply(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from pvc_core.apply.batch import ApplyOptions, run_apply
 
-    from pvc_core.apply.correct import apply_one
-    from pvc_core.apply.model import load_apply_model
+    return run_apply(ApplyOptions(inputs=args.input, outputs=args.output, cts=args.ct, model=args.model,
+                                  device=args.device, reconstruction=args.reconstruction, strict=args.strict,
+                                  overwrite=args.overwrite, skip_existing=args.skip_existing, summary=args.summary))
 
-    say = _Stderr("apply")
-    jobs, out_folder = _apply_jobs(args.input, args.output, args.ct)
-    model = load_apply_model(args.model, args.device)
-    if out_folder is not None:
-        out_folder.mkdir(parents=True, exist_ok=True)
-    failed = 0
-    bar = tqdm(jobs, desc="dlpvc apply", unit="image", disable=len(jobs) < 2 or None, file=sys.stderr)
-    for spect, out, ct in bar:
-        try:
-            side = apply_one(model, spect, out, ct, say=say.note)
-        except InputError as err:
-            failed += 1
-            print(f"dlpvc apply: " + " ".join(str(err).splitlines()), file=sys.stderr, flush=True)
-            continue
-        bar.write(f"{spect} -> {out}: {side['input_total_mbq']:.2f} MBq in, {side['output_total_mbq']:.2f} MBq out, "
-                  f"{side['seconds']:.2f} s on {side['device']}", file=sys.stdout)
-    if failed:
-        if len(jobs) > 1:
-            print(f"dlpvc apply: {failed} of {len(jobs)} images failed (each named above)", file=sys.stderr)
-        return 2
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from pvc_core.apply.domain import describe_domain
+    from pvc_core.apply.model import find_model, registry, shipped_models
+
+    refs = [find_model(args.model, None)] if args.model else shipped_models()
+    defaults = {v: k for k, v in registry().items()}
+    if args.json:
+        print(json.dumps([{"name": r.name, "path": str(r.path), "sha256": r.sha256,
+                           "default_for": defaults.get(r.name), "domain": r.domain,
+                           "test_metrics": (r.card or {}).get("test_metrics")} for r in refs], indent=2))
+        return 0
+    for ref in refs:
+        default = f", the default for {defaults[ref.name]} reconstructions" if ref.name in defaults else ""
+        print(f"{ref.name} ({ref.path}{default})")
+        for line in describe_domain(ref.domain):
+            print(f"  {line}")
+        metrics = (ref.card or {}).get("test_metrics") or {}
+        if metrics.get("vaa_ratio_to_no_pvc"):
+            dl = metrics["methods"]["dl_pvc"]
+            print(f"  test ({metrics.get('n_cases')} cases of {metrics.get('dataset')}): VAA {dl['vaa_pct_mean']:.1f} % "
+                  f"= {metrics['vaa_ratio_to_no_pvc']:.2f} x no PVC, NRMSE {dl['nrmse_pct_mean']:.2f} %")
+    if not refs:
+        print("no models installed; give --model to apply")
     return 0
 
 
@@ -272,6 +254,35 @@ def version() -> str:
         from pvc_core import __version__
 
         return __version__
+
+
+_APPLY_DESCRIPTION = """\
+Correct SPECT images with a trained DL-PVC network: NIfTI in MBq/mL or DICOM NM/PT in Bq/mL, each
+written with the input's geometry, its total activity kept, and a JSON sidecar (model, domain
+check, warnings; research use only, not for diagnosis).
+
+Nothing is ever overwritten or lost: every output and sidecar is checked against every input, the
+inputs' sidecars, the other outputs and the existing files before anything loads; an existing
+output is replaced only with --overwrite (never an input), and a file is written whole or not at
+all. An input outside the model's domain (reconstruction, voxel size, activity ...) is corrected
+with a warning, or refused with --strict; physically impossible input (units off by 1e3/1e6,
+voxel size in metres, fewer than 16 voxels along an axis) is refused."""
+
+
+def _apply_epilog() -> str:
+    from pvc_core.apply.batch import EXIT_CODES
+
+    codes = "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
+    return f"""examples:
+  one NIfTI image (MBq/mL), reconstructed with resolution recovery:
+    dlpvc apply --input spect.nii.gz --output spect_dlpvc.nii.gz --reconstruction RR
+  a folder of NIfTI files and DICOM series folders, resumable, with a summary:
+    dlpvc apply --input patients/ --output corrected/ --skip-existing --summary corrected.jsonl
+  a DICOM series with its CT, for a model trained with the CT channel:
+    dlpvc apply --input study/spect/ --output study/spect_dlpvc/ --ct study/ct/ --model my_model/model.pt
+
+exit codes:
+{codes}"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -294,9 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="system FWHM in mm (0 to 1000; 0 = no correction): one value or three (array axes)")
     y.add_argument("--iterations", type=_iterations, default=10, help="iterations, 1 to 10000 (default 10, as PETPVC)")
     y.add_argument("--output", required=True, help="corrected image (NIfTI: .nii.gz or .nii, in an existing folder)")
+    y.add_argument("--overwrite", action="store_true", help="replace an existing output (never an input)")
     y.set_defaults(func=_cmd_iy)
 
-    ap = sub.add_parser("apply", help="DL-PVC of your SPECT image(s) (NIfTI in MBq/mL, or DICOM NM/PT in Bq/mL)")
+    ap = sub.add_parser("apply", help="DL-PVC of your SPECT image(s) (NIfTI in MBq/mL, or DICOM NM/PT in Bq/mL)",
+                        description=_APPLY_DESCRIPTION, epilog=_apply_epilog(),
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--input", action="append", required=True,
                     help="SPECT: NIfTI file (MBq/mL), DICOM file or series folder; repeat for several, or one folder of "
                          "NIfTI files and DICOM series folders")
@@ -308,7 +322,27 @@ def build_parser() -> argparse.ArgumentParser:
                     help="CT in HU (NIfTI or DICOM series, any grid) for a model that takes the CT channel; one per --input")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                     help="where the network runs (default auto: the GPU when torch sees one)")
+    ap.add_argument("--reconstruction", choices=list(RECONSTRUCTIONS),
+                    help="how the input was reconstructed: RR (OSEM with resolution recovery) or noRR; picks the "
+                         "model and is checked against its domain (default: what the input's sidecar or DICOM "
+                         "header says, else unknown)")
+    ap.add_argument("--strict", action="store_true",
+                    help="refuse an input outside the model's domain or of unknown reconstruction (default: "
+                         "correct it with a warning, on stderr and in the sidecar)")
+    existing = ap.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true",
+                          help="replace existing outputs (never an input or an input's sidecar)")
+    existing.add_argument("--skip-existing", action="store_true",
+                          help="resume a batch: skip an input whose output and sidecar exist from the same input "
+                               "and model")
+    ap.add_argument("--summary", metavar="FILE",
+                    help="write one JSON line per input (input, output, status, reasons, totals, domain)")
     ap.set_defaults(func=_cmd_apply)
+
+    md = sub.add_parser("models", help="the models dlpvc apply can use, with the domain each is valid for")
+    md.add_argument("--model", help="describe this model.pt instead of the shipped ones")
+    md.add_argument("--json", action="store_true", help="print JSON")
+    md.set_defaults(func=_cmd_models)
 
     pl = sub.add_parser("plan", help="what a run of a configuration would redo, stage by stage, and which setting changed")
     pl.add_argument("--configfile", required=True, help="the configuration the next snakemake run uses")
@@ -334,12 +368,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except InputError as err:
-        print(f"dlpvc {args.command}: " + " ".join(str(err).splitlines()), file=sys.stderr)
+        _error_line(args.command, " ".join(str(err).split()))
         return 2
+    except KeyboardInterrupt:
+        _error_line(args.command, "interrupted (SIGINT)")
+        return 130
     except OSError as err:
         where = f"{err.filename}: " if err.filename else ""
-        print(f"dlpvc {args.command}: {where}{err.strerror or err}", file=sys.stderr)
+        _error_line(args.command, f"{where}{err.strerror or err}")
         return 1
+    except Exception as err:  # noqa: BLE001 - a fault of ours: one line, never a traceback
+        if os.environ.get("DLPVC_DEBUG"):
+            raise
+        _error_line(args.command, f"internal error, please report it (DLPVC_DEBUG=1 shows the traceback): "
+                                  f"{' '.join(f'{type(err).__name__}: {err}'.split())}")
+        return 1
+
+
+def _error_line(command: str, text: str) -> None:
+    try:
+        print(f"dlpvc {command}: {text}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

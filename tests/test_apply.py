@@ -115,7 +115,8 @@ def test_ct_on_another_grid_is_averaged_and_refused_outside_range_or_without_ove
 def test_apply_conserves_total_keeps_the_affine_and_writes_a_sidecar(model, spect_file, tmp_path, capsys):
     out = tmp_path / "out" / "corrected.nii.gz"
     out.parent.mkdir()
-    code, stdout, err = _run(capsys, "--input", spect_file, "--output", out, "--model", model, "--device", "cpu")
+    code, stdout, err = _run(capsys, "--input", spect_file, "--output", out, "--model", model, "--device", "cpu",
+                             "--reconstruction", "RR")
     assert code == 0, err
     src, res = load_image(spect_file), load_image(out)
     np.testing.assert_allclose(res.affine, src.affine, atol=1e-5)
@@ -312,7 +313,7 @@ def test_bad_model_output_or_device_is_one_line_exit_2(kind, model, spect_file, 
     args = ["--input", spect_file, "--output", out, "--model", model]
     expected = {"model missing": "--model", "model not a checkpoint": "--model",
                 "model of an incompatible version": "newer", "output folder not writable": "--output",
-                "output equal to the input": "is the input", "cuda without a GPU": "--device",
+                "output equal to the input": "is an input", "cuda without a GPU": "--device",
                 "output not NIfTI for a NIfTI input": "--output", "unequal --input and --output counts": "--output"}[kind]
     if kind == "model missing":
         args[-1] = tmp_path / "none" / "model.pt"

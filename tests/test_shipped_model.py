@@ -39,6 +39,9 @@ def test_apply_without_model_uses_the_shipped_one(tmp_path, capsys):
     code = main(["apply", "--input", str(src), "--output", str(tmp_path / "out.nii.gz")])
     assert code == 0, capsys.readouterr().err
     side = json.loads((tmp_path / "out.json").read_text())
-    assert side["model"]["name"] == "dlpvc_shipped" and side["warnings"] == []
+    assert side["model"]["name"] == "dlpvc_shipped" and side["research_use_only"]
+    # 27 MBq, no stated reconstruction or scatter correction: outside the card's domain, said so
+    assert side["domain"]["status"] == "outside" and len(side["warnings"]) == 1
+    assert any("total activity" in r for r in side["domain"]["reasons"])
     out, inp = load_image(tmp_path / "out.nii.gz").data, load_image(src).data
     assert abs(out.sum(dtype=np.float64) / inp.sum(dtype=np.float64) - 1) < 1e-6

@@ -1,6 +1,7 @@
 """Correct one SPECT image: read, check, resample to the model's grid, correct, resample back, write.
 
-Steps of :func:`apply_one` (each image independent; a bad one never stops the others):
+Steps of :func:`apply_one` (each image independent; a bad one never stops the others), after
+:mod:`pvc_core.apply.plan` has settled where its output goes:
 
 1. **Read** a NIfTI file (values in MBq/mL, the unit of every dlpvc image) or a DICOM file or
    folder (:mod:`pvc_core.io.dicom`: NM or PT, rescale applied, Bq/mL converted to MBq/mL; counts
@@ -8,27 +9,28 @@ Steps of :func:`apply_one` (each image independent; a bad one never stops the ot
    negative activity exceeds :data:`NEGATIVE_MASS_LIMIT` of its positive activity, or without any
    positive voxel, is refused; smaller negatives are set to 0 with a note saying how much
    activity that removed.
-2. **Resample** (activity-conserving, :func:`pvc_core.geometry.resample.resample_activity`) onto
-   the model's grid (:mod:`pvc_core.apply.model_grid`): the training voxel size and orientation.
-3. **Correct** with the network (:func:`pvc_core.training.predict.predict_image`); a model with
-   the CT channel gets the CT as mu at 208 keV on the same grid (:mod:`pvc_core.apply.ct`).
-4. **Resample back** onto the input grid and, for a total-conserving (``sum``) model, scale the
-   result so that its total activity equals the input's (the model grid may extend past the input
-   box by less than a voxel; what the network put there is folded back by this scale): the output
-   total equals the input total to float rounding.
-5. **Write** the output with the input's affine: NIfTI (``.nii``/``.nii.gz``, MBq/mL), or a DICOM
-   series in Bq/mL beside a DICOM input (:func:`pvc_core.io.dicom.write_spect_series`), and a JSON
-   sidecar. Output and sidecar are written to temporary names and renamed, so a failure leaves
-   nothing behind.
+2. **Check** what is physically impossible (:mod:`pvc_core.apply.domain`: voxel size, matrix,
+   image total) and refuse it; gather what the input states about itself (``--reconstruction``,
+   its JSON sidecar, DICOM ReconstructionMethod ...) and compare it with the model's domain:
+   ``inside``, ``outside`` or ``unknown``, a warning (or, with ``strict``, a refusal).
+3. **Resample** (activity-conserving, :func:`pvc_core.geometry.resample.resample_activity`) onto
+   the model's grid (:mod:`pvc_core.apply.model_grid`): the training voxel size.
+4. **Correct** with the network; a model with the CT channel gets the CT as mu at 208 keV on the
+   same grid (:mod:`pvc_core.apply.ct`).
+5. **Resample back** onto the input grid and, for a total-conserving (``sum``) model, scale the
+   result so that its total activity equals the input's: the output total equals the input total
+   to float rounding.
+6. **Hollow guard** (:mod:`pvc_core.apply.hollow`): a hot region that the output turned hollow
+   while the input was not is named in a warning.
+7. **Write** the output with the input's affine: NIfTI (``.nii``/``.nii.gz``, MBq/mL), or a DICOM
+   series in Bq/mL beside a DICOM input (:func:`pvc_core.io.dicom.write_spect_series`, ImageType
+   DERIVED/SECONDARY), then the JSON sidecar, each through :func:`pvc_core.io.atomic.atomic_path`:
+   whole or not at all, never replacing a file unless the plan allows it.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,25 +39,27 @@ from typing import Callable
 import numpy as np
 
 from pvc_core.apply.ct import ct_mu_on_grid
+from pvc_core.apply.domain import (INSIDE, OUTSIDE, InputFacts, activity_problem, check_domain, facts_from_dicom,
+                                   facts_from_sidecar, geometry_problem)
 from pvc_core.apply.model import ApplyModel
 from pvc_core.apply.model_grid import model_grid
+from pvc_core.apply.plan import DICOM, NIFTI, SIDECAR_FORMAT, Job, input_digest, input_sidecar, sidecar_path
 from pvc_core.errors import InputError
 from pvc_core.geometry.resample import resample_activity
-from pvc_core.io import Image, load_image, require_nifti_output, require_output_folder, save_image, write_json
+from pvc_core.io import Image, load_image, save_image, write_json
+from pvc_core.io.atomic import atomic_path
 from pvc_core.io.nifti import TINY_NEGATIVE_FRACTION
-from pvc_core.io.outputs import is_nifti_name, nifti_stem
+from pvc_core.io.outputs import is_nifti_name
 
 #: Negative activity (sum of negative voxels) above this fraction of the positive activity is refused.
 NEGATIVE_MASS_LIMIT = 0.01
-#: Relative difference of voxel size above which the input is flagged as unlike the training data.
-VOXEL_TOLERANCE = 0.05
-#: Sidecar format identifier.
-SIDECAR_FORMAT = "dlpvc-apply"
+#: The mark every output of ``dlpvc apply`` carries (sidecar, DICOM ImageComments).
+RESEARCH_USE = "research use only, not for diagnosis"
 
 Say = Callable[[str], object]
 
-__all__ = ["NEGATIVE_MASS_LIMIT", "VOXEL_TOLERANCE", "SpectInput", "OutputPlan", "read_spect", "read_ct",
-           "plan_output", "correct_image", "apply_one", "sidecar_path"]
+__all__ = ["NEGATIVE_MASS_LIMIT", "RESEARCH_USE", "SIDECAR_FORMAT", "SpectInput", "read_spect", "read_ct",
+           "input_facts", "correct_image", "apply_one", "sidecar_path"]
 
 
 @dataclass
@@ -66,46 +70,30 @@ class SpectInput:
     path: Path
     kind: str                          # "nifti" or "dicom"
     dicom: object | None = None        # pvc_core.io.dicom.DicomSeries for a DICOM input
-    reconstruction: dict | None = None
+    stated: dict = field(default_factory=dict)   # facts the input states (sidecar, DICOM header)
+    stated_by: str | None = None       # where they were read from
     notes: list[str] = field(default_factory=list)
 
-
-@dataclass
-class OutputPlan:
-    """Where the corrected image goes: a NIfTI file or a DICOM folder, and its sidecar."""
-
-    path: Path
-    kind: str                          # "nifti" or "dicom"
-    sidecar: Path
+    @property
+    def total_mbq(self) -> float:
+        return float(self.image.data.sum(dtype=np.float64)) * self.image.voxel_volume_ml
 
 
-def _reconstruction_of_nifti(path: Path) -> dict | None:
-    """The ``reconstruction`` entry of a JSON sidecar beside a NIfTI input (dlpvc writes one)."""
-    side = path.with_name(nifti_stem(path) + ".json")
+def _stated_by_sidecar(path: Path) -> tuple[dict, str | None]:
+    """Facts from the JSON sidecar beside a NIfTI input (``<stem>.json``: dlpvc's or BIDS)."""
+    import json
+
+    side = input_sidecar(path)
     if not side.is_file():
-        return None
+        return {}, None
     try:
         data = json.loads(side.read_text())
     except (OSError, ValueError):
-        return None
-    rec = data.get("reconstruction") if isinstance(data, dict) else None
-    return rec if isinstance(rec, dict) else None
-
-
-def _reconstruction_of_dicom(series) -> dict | None:
-    """Iterations and subsets parsed from DICOM's ReconstructionMethod (0054,1103), e.g. 'OSEM 6i6s'."""
-    ds = series.datasets[0]
-    text = str(getattr(ds, "ReconstructionMethod", "") or "")
-    if not text:
-        return None
-    out: dict = {"method_text": text}
-    it = re.search(r"(\d+)\s*i", text, re.I)
-    sub = re.search(r"(\d+)\s*s", text, re.I)
-    if it:
-        out["iterations"] = int(it.group(1))
-    if sub:
-        out["subsets"] = int(sub.group(1))
-    return out
+        return {}, None
+    if not isinstance(data, dict) or data.get("format") == SIDECAR_FORMAT:
+        return {}, None
+    facts = facts_from_sidecar(data)
+    return facts, (str(side) if facts else None)
 
 
 def _check_activity(data: np.ndarray, source: Path, say: Say) -> np.ndarray:
@@ -136,7 +124,7 @@ def _check_activity(data: np.ndarray, source: Path, say: Say) -> np.ndarray:
 
 
 def read_spect(path: str | os.PathLike, say: Say) -> SpectInput:
-    """Read a SPECT image (NIfTI in MBq/mL, or DICOM NM/PT in Bq/mL) and check it (see the module docstring)."""
+    """Read a SPECT image (NIfTI in MBq/mL, or DICOM NM/PT in Bq/mL) and check it (module docstring, steps 1-2)."""
     from pvc_core.io.dicom import is_dicom_path, read_spect_dicom
 
     path = Path(path)
@@ -146,12 +134,21 @@ def read_spect(path: str | os.PathLike, say: Say) -> SpectInput:
         raise InputError("neither NIfTI (.nii, .nii.gz) nor DICOM", path)
     if is_nifti_name(path):
         img = load_image(path, name="SPECT image")
-        data = _check_activity(img.data, path, say)
-        return SpectInput(Image(data, img.affine), path, "nifti", reconstruction=_reconstruction_of_nifti(path))
-    series = read_spect_dicom(path)
-    data = _check_activity(series.image.data.astype(np.float32), path, say)
-    return SpectInput(Image(data, series.image.affine), path, "dicom", dicom=series,
-                      reconstruction=_reconstruction_of_dicom(series))
+        image, kind, series = img, NIFTI, None
+        stated, stated_by = _stated_by_sidecar(path)
+    else:
+        series = read_spect_dicom(path)
+        image, kind = series.image, DICOM
+        stated, stated_by = facts_from_dicom(series.datasets[0]), "DICOM header"
+    problem = geometry_problem(image.data.shape, image.voxel_size_mm)
+    if problem:
+        raise InputError(problem, path)
+    data = _check_activity(image.data.astype(np.float32, copy=False), path, say)
+    spect = SpectInput(Image(data, image.affine), path, kind, series, stated, stated_by)
+    problem = activity_problem(spect.total_mbq)
+    if problem:
+        raise InputError(problem, path)
+    return spect
 
 
 def read_ct(path: str | os.PathLike) -> Image:
@@ -168,50 +165,17 @@ def read_ct(path: str | os.PathLike) -> Image:
     raise InputError("CT is neither NIfTI (.nii, .nii.gz) nor DICOM", path)
 
 
-def sidecar_path(output: Path, kind: str) -> Path:
-    """``out.nii.gz`` -> ``out.json``; a DICOM folder ``out/`` -> ``out.json`` beside it."""
-    if kind == "nifti":
-        return output.with_name(nifti_stem(output) + ".json")
-    return output.with_name(output.name + ".json")
-
-
-def plan_output(spect_path: str | os.PathLike, output: str | os.PathLike, input_is_dicom: bool) -> OutputPlan:
-    """Check an output path before any computation: NIfTI for a ``.nii``/``.nii.gz`` name, else a
-    new DICOM folder (only for a DICOM input). Refuses the input itself and unwritable folders."""
-    out = Path(output)
-    src = Path(spect_path)
-    if os.fspath(output) and out.resolve() == src.resolve():  # hard links: require_nifti_output's samefile
-        raise InputError(f"{out} is the input; writing would replace it, give another name", "--output")
-    if is_nifti_name(out) or not input_is_dicom:
-        path = require_nifti_output(out, "--output", inputs=[src])
-        return OutputPlan(path, "nifti", sidecar_path(path, "nifti"))
-    if src.is_dir() and src.resolve() in out.resolve().parents:
-        raise InputError(f"{out} lies inside the input DICOM folder {src}; give a folder elsewhere", "--output")
-    path = require_output_folder(out, "--output")
-    return OutputPlan(path, "dicom", sidecar_path(path, "dicom"))
-
-
-def _voxel_warnings(spect: SpectInput, model: ApplyModel) -> list[str]:
-    """What differs between the input and the data the model was trained on (one line each)."""
-    out = []
-    tf = model.trained_for
-    want = tf.get("voxel_mm")
-    have = spect.image.voxel_size_mm
-    if want:
-        rel = max(abs(h - w) / w for h, w in zip(have, want))
-        if rel > VOXEL_TOLERANCE:
-            out.append(f"voxel size {'x'.join(f'{v:.2f}' for v in have)} mm differs from the model's training voxels "
-                       f"{'x'.join(f'{v:.2f}' for v in want)} mm: the image is resampled, but the resolution the "
-                       "network learned to undo is that of its training reconstruction")
-    rec_want = tf.get("reconstruction") or {}
-    rec = spect.reconstruction
-    if rec_want and rec:
-        for key in ("iterations", "subsets"):
-            if key in rec and key in rec_want and int(rec[key]) != int(rec_want[key]):
-                out.append(f"reconstruction {key} {rec[key]} differs from the model's training reconstruction "
-                           f"({rec_want.get('method', 'OSEM')} {rec_want.get('iterations')} iterations x "
-                           f"{rec_want.get('subsets')} subsets)")
-    return out
+def input_facts(spect: SpectInput, reconstruction: str | None = None) -> InputFacts:
+    """What ``spect`` states about itself; ``reconstruction`` (``--reconstruction``) overrides its kind."""
+    stated = dict(spect.stated)
+    sources = {k: spect.stated_by for k in stated}
+    if reconstruction is not None:
+        stated["reconstruction"] = reconstruction
+        sources["reconstruction"] = "--reconstruction"
+    keys = ("reconstruction", "iterations", "subsets", "scatter_correction", "attenuation_correction",
+            "post_filter_fwhm_mm", "collimator", "isotope")
+    return InputFacts(voxel_mm=spect.image.voxel_size_mm, matrix=tuple(int(n) for n in spect.image.data.shape),
+                      total_mbq=spect.total_mbq, sources=sources, **{k: stated.get(k) for k in keys})
 
 
 def correct_image(model: ApplyModel, image: Image, ct: Image | None = None, ct_source: str = "--ct") -> tuple[np.ndarray, dict]:
@@ -239,83 +203,123 @@ def _total_mbq(image: Image) -> float:
     return float(image.data.sum(dtype=np.float64)) * image.voxel_volume_ml
 
 
-def apply_one(model: ApplyModel, spect_path: str | os.PathLike, output: str | os.PathLike,
-              ct_path: str | os.PathLike | None = None, say: Say = print) -> dict:
+@dataclass
+class Outcome:
+    """What :func:`apply_one` did: the sidecar it wrote, and its warnings (one line each)."""
+
+    sidecar: dict
+    warnings: list[str]
+
+
+def apply_one(model: ApplyModel, spect_path: str | os.PathLike | Job, output: str | os.PathLike | None = None,
+              ct_path: str | os.PathLike | None = None, say: Say = print, *, reconstruction: str | None = None,
+              strict: bool = False, replace: bool = False, spect: SpectInput | None = None,
+              warn: Say | None = None) -> dict:
     """Correct one image and write it with its sidecar; returns the sidecar's content.
 
-    Raises :class:`InputError` (naming the file or option) before anything is written when the
-    input, the CT or the output path is bad; a failure while writing removes what was written.
-    """
-    t0 = time.perf_counter()
-    from pvc_core.io.dicom import is_dicom_path
+    ``spect_path`` is a planned :class:`~pvc_core.apply.plan.Job` (what ``dlpvc apply`` passes),
+    or an input path with ``output`` (a NIfTI name, or a folder for a DICOM input; planned here
+    alone). ``say`` gets notes, ``warn`` warnings (default: ``say``), one line each, without a
+    prefix. ``strict`` refuses input outside the model's domain or of unknown reconstruction.
+    ``replace``: the plan allows replacing an existing output. ``spect``: the input, already read.
 
-    src = Path(spect_path)
-    if not src.exists():
-        raise InputError("file or folder not found", src)
-    if model.takes_ct and ct_path is None:
+    Raises :class:`InputError` (naming the file or option) before anything is written when the
+    input, the CT or the output path is bad; a failure while writing leaves nothing behind.
+    """
+    from pvc_core.apply.hollow import hollow_regions
+    from pvc_core.apply.plan import CORRECT, plan_apply
+
+    t0 = time.perf_counter()
+    warn = warn or say
+    if isinstance(spect_path, Job):
+        job = spect_path
+    else:
+        plan = plan_apply([os.fspath(spect_path)], [os.fspath(output)],
+                          None if ct_path is None else [os.fspath(ct_path)], overwrite=replace)
+        job = plan.jobs[0]
+        if job.action != CORRECT:
+            raise InputError("; ".join(job.reasons))
+    src = job.input
+    if model.takes_ct and job.ct is None:
         raise InputError(f"model {model.name} takes the CT as a second input channel; give --ct", "--ct")
-    if not model.takes_ct and ct_path is not None:
+    if not model.takes_ct and job.ct is not None:
         raise InputError(f"model {model.name} was trained without the CT channel; leave --ct out", "--ct")
-    plan = plan_output(src, output, is_dicom_path(src))
-    notes: list[str] = []
+    notes: list[str] = list(job.notes)
+    warnings: list[str] = []
+    for text in job.notes:
+        say(text)
 
     def note(text: str) -> None:
         notes.append(text)
         say(text)
 
-    spect = read_spect(src, note)
-    ct = read_ct(ct_path) if ct_path is not None else None
-    warnings = _voxel_warnings(spect, model)
-    for w in warnings:
-        say(f"WARNING: {src}: {w}")
-    corrected, facts = correct_image(model, spect.image, ct, str(ct_path))
+    def warning(text: str) -> None:
+        warnings.append(text)
+        warn(text)
+
+    spect = spect or read_spect(src, note)
+    ct = read_ct(job.ct) if job.ct is not None else None
+    facts = input_facts(spect, reconstruction)
+    status, reasons = check_domain(facts, model.domain)
+    where = "outside the domain of" if status == OUTSIDE else "not known to lie inside the domain of"
+    if status != INSIDE and strict:
+        raise InputError(f"{where} model {model.name} (--strict refuses it): " + "; ".join(reasons), src)
+    corrected, grid_facts = correct_image(model, spect.image, ct, str(job.ct))
+    if status != INSIDE:
+        warning(f"{src}: {where} model {model.name}: " + "; ".join(reasons))
     out_image = Image(corrected, spect.image.affine)
+    hollow = hollow_regions(spect.image.data, corrected, spect.image.affine)
+    for region in hollow:
+        warning(f"{src}: the output is hollow where the input is not (hot sphere come out as a shell?): "
+                f"{region.describe()}")
     sidecar = {
         "format": SIDECAR_FORMAT,
-        "input": str(src), "input_kind": spect.kind, "output": str(plan.path), "output_kind": plan.kind,
-        "ct": None if ct_path is None else str(ct_path),
+        "status": "done",
+        "research_use_only": RESEARCH_USE,
+        "input": str(src), "input_kind": spect.kind, "input_sha256": input_digest(src),
+        "output": str(job.output), "output_kind": job.output_kind,
+        "ct": None if job.ct is None else str(job.ct),
         "model": {"name": model.name, "path": str(model.path), "sha256": model.sha256, **model.summary()},
-        "input_total_mbq": _total_mbq(spect.image), "output_total_mbq": _total_mbq(out_image),
+        "input_total_mbq": spect.total_mbq, "output_total_mbq": _total_mbq(out_image),
         "input_voxel_mm": list(spect.image.voxel_size_mm), "input_shape": list(spect.image.data.shape),
-        "input_reconstruction": spect.reconstruction,
-        **facts,
+        "input_facts": facts.as_dict(),
+        "domain": {"status": status, "reasons": reasons},
+        "hollow_regions": [r.as_dict() for r in hollow],
+        **grid_facts,
         "device": str(model.device),
         "warnings": warnings, "notes": notes,
     }
-    _write_outputs(plan, out_image, spect, sidecar, t0)
+    _write_outputs(job, out_image, spect, sidecar, t0, replace)
     return sidecar
 
 
-def _write_outputs(plan: OutputPlan, image: Image, spect: SpectInput, sidecar: dict, t0: float) -> None:
-    """Write the image (atomically) and then the sidecar; on failure remove both."""
+def _write_outputs(job: Job, image: Image, spect: SpectInput, sidecar: dict, t0: float, replace: bool) -> None:
+    """Write the image and then its sidecar, each whole or not at all; on failure remove both."""
     from pvc_core.io.dicom import write_spect_series
 
-    written: list[Path] = []
+    out = job.output
+    written = False
     try:
-        if plan.kind == "nifti":
-            save_image(plan.path, image.data, image.affine, "DL-PVC activity MBq/mL")
-            written.append(plan.path)
+        if job.output_kind == NIFTI:
+            save_image(out, image.data, image.affine, "DL-PVC activity MBq/mL (research use only)", replace=replace)
         else:
-            tmp = Path(tempfile.mkdtemp(prefix=f".{plan.path.name}.", dir=plan.path.parent if plan.path.parent.exists()
-                                        else None))
-            try:
-                write_spect_series(spect.dicom, image.data, tmp, "DL-PVC (dlpvc)")
-                if plan.path.exists():
-                    plan.path.rmdir()  # checked empty by plan_output
-                plan.path.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp, plan.path)
-            finally:
-                if tmp.exists():
-                    shutil.rmtree(tmp, ignore_errors=True)
-            written.append(plan.path)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(out, folder=True, replace=replace) as tmp:
+                write_spect_series(spect.dicom, image.data, tmp, "DL-PVC (dlpvc)",
+                                   comment=f"partial-volume corrected by dlpvc: {RESEARCH_USE}")
+        written = True
         sidecar["seconds"] = round(time.perf_counter() - t0, 3)
-        write_json(plan.sidecar, sidecar)
+        write_json(job.sidecar, sidecar, replace=replace)
     except BaseException:
-        for path in written:
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            elif path.exists():
-                path.unlink()
-        if plan.sidecar.exists():
-            plan.sidecar.unlink()
+        if written:
+            _remove_output(out)
         raise
+
+
+def _remove_output(path: Path) -> None:
+    import shutil
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

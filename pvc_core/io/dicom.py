@@ -718,7 +718,7 @@ def _quantise(values_bq_ml: np.ndarray) -> tuple[np.ndarray, str]:
 
 
 def write_spect_series(series: DicomSeries, data_mbq_ml: np.ndarray, out_dir: str | os.PathLike,
-                       series_description: str) -> list[Path]:
+                       series_description: str, comment: str | None = None) -> list[Path]:
     """Write ``data_mbq_ml`` (MBq/mL, laid out ``data[c, r, k]`` as read) as a new DICOM series.
 
     One file per dataset of ``series`` (``slice_0001.dcm`` ... in slice order, or ``image.dcm`` for a
@@ -726,7 +726,9 @@ def write_spect_series(series: DicomSeries, data_mbq_ml: np.ndarray, out_dir: st
     SeriesInstanceUID derived from the input's and ``series_description`` and new SOPInstanceUIDs
     derived from the input's and the new series UID (so writing twice gives the same UIDs), the
     same StudyInstanceUID and FrameOfReferenceUID, SeriesNumber + 1000, ImageType
-    DERIVED/SECONDARY, Units BQML and values in Bq/mL as uint16 with RescaleSlope = max / 65535
+    DERIVED/SECONDARY (the input's further values kept; DERIVED/SECONDARY alone when it had none),
+    ``comment`` in ImageComments, every other attribute of the input (acquisition and
+    radiopharmaceutical timing, decay correction) kept, Units BQML and values in Bq/mL as uint16 with RescaleSlope = max / 65535
     (per file; one for a multi-frame file) and RescaleIntercept 0, uncompressed Explicit VR Little
     Endian. Negative values are clipped to 0.
 
@@ -767,8 +769,9 @@ def write_spect_series(series: DicomSeries, data_mbq_ml: np.ndarray, out_dir: st
         if ds.get("SeriesNumber") not in (None, ""):
             ds.SeriesNumber = (int(ds.SeriesNumber) + 1000) % 2**31
         image_type = list(ds.get("ImageType") or [])
-        if image_type:
-            ds.ImageType = ["DERIVED", "SECONDARY"] + image_type[2:]
+        ds.ImageType = ["DERIVED", "SECONDARY"] + image_type[2:]
+        if comment:
+            ds.ImageComments = comment[:10240]
         ds.DerivationDescription = f"partial-volume correction (dlpvc): {series_description}"[:1024]
         for keyword in _STALE_KEYWORDS:
             if keyword in ds:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from pvc_core.errors import InputError
+from pvc_core.io.atomic import atomic_path
 
 
 def _default(obj: Any) -> Any:
@@ -22,13 +23,14 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write ``data`` as indented JSON via a temporary file and an atomic rename."""
+def write_json(path: str | os.PathLike, data: Any, replace: bool = True) -> None:
+    """Write ``data`` as indented JSON, whole or not at all (:func:`pvc_core.io.atomic.atomic_path`);
+    ``replace=False`` refuses an existing ``path`` (:class:`FileExistsError`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_default) + "\n")
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=2, default=_default) + "\n"
+    with atomic_path(path, replace=replace) as tmp:
+        tmp.write_text(text)
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -19,6 +19,7 @@ import nibabel as nib
 import numpy as np
 
 from pvc_core.errors import InputError
+from pvc_core.io.atomic import atomic_path
 
 
 @dataclass
@@ -62,14 +63,15 @@ LABEL_TOLERANCE = 1e-3
 
 
 def save_image(path: str | os.PathLike, data: np.ndarray, affine_or_voxel_mm, description: str = "",
-               dtype=np.float32) -> Path:
+               dtype=np.float32, replace: bool = True) -> Path:
     """Write a 3-D array as NIfTI (``.nii`` or ``.nii.gz``, by the name) with spatial units mm.
 
     ``affine_or_voxel_mm`` is a 4x4 affine in mm or a voxel size in mm (one number or three), in
     which case the grid is centred on the origin. ``description`` (e.g. ``"activity MBq/mL"``)
-    goes to the header's ``descrip`` field (80 characters at most). The file is written to a
-    temporary name beside ``path`` and renamed, so ``path`` is either absent or complete; the
-    temporary file is removed when writing fails.
+    goes to the header's ``descrip`` field (80 characters at most). The file is written through
+    :func:`pvc_core.io.atomic.atomic_path`, so ``path`` is either absent or complete and nothing
+    is left behind when writing fails; ``replace=False`` refuses an existing ``path``
+    (:class:`FileExistsError`).
     """
     path = Path(path)
     arr = np.asarray(data)
@@ -84,23 +86,25 @@ def save_image(path: str | os.PathLike, data: np.ndarray, affine_or_voxel_mm, de
     img.set_sform(aff, code=1)
     img.set_qform(aff, code=1)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".tmp." + path.name)
-    try:
+    with atomic_path(path, replace=replace) as tmp:
         nib.save(img, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
-def _read_nifti(path: str | os.PathLike, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Data as stored (dtype of the file after scaling) and the affine in mm of a 3-D NIfTI file.
+def read_nifti_geometry(path: str | os.PathLike, name: str = "image") -> tuple[tuple[int, ...], np.ndarray]:
+    """Shape and affine (mm) of a NIfTI file from its header alone (no voxel data is read).
 
-    Raises :class:`InputError` for an empty path, a missing file, a folder, anything nibabel cannot read, an
-    image that is not 3-D (one 4-D volume is accepted), an empty array, an unknown spatial unit
-    or a voxel size that is not positive and finite.
+    Raises :class:`InputError` as :func:`load_image` does for what the header shows: an empty
+    path, a missing file, a folder, a file nibabel cannot read, an image that is not 3-D (one 4-D
+    volume is accepted), an empty array, an unknown spatial unit or a voxel size that is not
+    positive and finite.
     """
+    _, shape, affine = _open_nifti(path, name)
+    return shape, affine
+
+
+def _open_nifti(path: str | os.PathLike, name: str):
+    """(nibabel image, 3-D shape, affine in mm) of a NIfTI file, checked from its header."""
     if not os.fspath(path):
         raise InputError(f"no {name} file given (empty path)")
     path = Path(path)
@@ -110,20 +114,21 @@ def _read_nifti(path: str | os.PathLike, name: str) -> tuple[np.ndarray, np.ndar
         raise InputError(f"{name} is a folder, not a NIfTI file", path)
     try:
         img = nib.load(str(path))
-        data = np.asanyarray(img.dataobj)
+        shape = tuple(int(n) for n in img.shape)
+        dtype = img.get_data_dtype()
         affine = np.asarray(img.affine, dtype=float)
     except Exception as err:  # nibabel raises many types for corrupt files
         text = " ".join(str(err).split())
         raise InputError(f"cannot read {name} as NIfTI ({type(err).__name__}: {text})", path) from None
-    if data.dtype.fields is not None or not (np.issubdtype(data.dtype, np.number) or data.dtype == bool) \
-            or np.issubdtype(data.dtype, np.complexfloating):
-        raise InputError(f"{name} holds {data.dtype} values; give real numbers (one value per voxel)", path)
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    if data.ndim != 3:
-        raise InputError(f"{name} must be a 3-D volume, got {data.ndim}-D shape {data.shape}", path)
-    if data.size == 0:
-        raise InputError(f"{name} is empty (shape {data.shape})", path)
+    if dtype.fields is not None or not (np.issubdtype(dtype, np.number) or dtype == bool) \
+            or np.issubdtype(dtype, np.complexfloating):
+        raise InputError(f"{name} holds {dtype} values; give real numbers (one value per voxel)", path)
+    if len(shape) == 4 and shape[3] == 1:
+        shape = shape[:3]
+    if len(shape) != 3:
+        raise InputError(f"{name} must be a 3-D volume, got {len(shape)}-D shape {shape}", path)
+    if 0 in shape:
+        raise InputError(f"{name} is empty (shape {shape})", path)
     header = img.header
     unit = header.get_xyzt_units()[0] if hasattr(header, "get_xyzt_units") else "unknown"
     if unit not in _UNIT_TO_MM:
@@ -133,7 +138,22 @@ def _read_nifti(path: str | os.PathLike, name: str) -> tuple[np.ndarray, np.ndar
     if not np.all(np.isfinite(affine)) or np.any(voxel_mm <= 0):
         raise InputError(f"{name} has voxel size {tuple(round(float(v), 4) for v in voxel_mm)} mm in its header; "
                          "every edge must be > 0 and finite", path)
-    return data, affine
+    return img, shape, affine
+
+
+def _read_nifti(path: str | os.PathLike, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Data as stored (dtype of the file after scaling) and the affine in mm of a 3-D NIfTI file.
+
+    Raises :class:`InputError` as :func:`read_nifti_geometry` does, and when the voxel data
+    cannot be read (a truncated file).
+    """
+    img, shape, affine = _open_nifti(path, name)
+    try:
+        data = np.asanyarray(img.dataobj)
+    except Exception as err:  # nibabel raises many types for corrupt files
+        text = " ".join(str(err).split())
+        raise InputError(f"cannot read {name} as NIfTI ({type(err).__name__}: {text})", Path(path)) from None
+    return data.reshape(shape), affine
 
 
 def load_image(path: str | os.PathLike, *, allow_negative: bool = True, name: str = "image",

@@ -17,22 +17,29 @@ from collections.abc import Callable, Sequence
 
 from torch import nn
 
-from pvc_core.networks.attention_unet import build_attention_unet
-from pvc_core.networks.output import NonNegativeOutput
-from pvc_core.networks.r2attention_unet import build_r2attention_unet
-from pvc_core.networks.r2unet import build_r2unet
-from pvc_core.networks.resunet import build_resunet
-from pvc_core.networks.unet import build_unet
-from pvc_core.networks.unetpp import build_unetpp
+from importlib import import_module
 
-_BUILDERS: dict[str, Callable[..., nn.Module]] = {
-    "unet": build_unet,
-    "attention_unet": build_attention_unet,
-    "unetpp": build_unetpp,
-    "r2unet": build_r2unet,
-    "r2attention_unet": build_r2attention_unet,
-    "resunet": build_resunet,
+from torch import nn
+
+from pvc_core.networks.output import NonNegativeOutput
+
+#: Architecture name -> (module, builder). Modules are imported when their network is built: the
+#: MONAI-based ones import MONAI, which imports matplotlib (about 1 s), and ``dlpvc apply`` with the
+#: fastMRI ``unet`` needs neither.
+_BUILDERS: dict[str, tuple[str, str]] = {
+    "unet": ("unet", "build_unet"),
+    "attention_unet": ("attention_unet", "build_attention_unet"),
+    "unetpp": ("unetpp", "build_unetpp"),
+    "r2unet": ("r2unet", "build_r2unet"),
+    "r2attention_unet": ("r2attention_unet", "build_r2attention_unet"),
+    "resunet": ("resunet", "build_resunet"),
 }
+
+
+def _builder(name: str) -> Callable[..., nn.Module]:
+    module, function = _BUILDERS[name]
+    return getattr(import_module(f"pvc_core.networks.{module}"), function)
+
 
 #: Architecture names accepted by :func:`build_network` (same as the schema's enum).
 ARCHITECTURES: tuple[str, ...] = tuple(_BUILDERS)
@@ -58,7 +65,7 @@ def build_network(name: str, channels: Sequence[int], residual: bool = True, in_
         raise ValueError(f"channels must list at least 2 positive widths, got {channels}")
     if int(in_channels) < 1:
         raise ValueError(f"in_channels must be >= 1, got {in_channels}")
-    return NonNegativeOutput(_BUILDERS[name](channels, in_channels=int(in_channels), **kw), residual=residual)
+    return NonNegativeOutput(_builder(name)(channels, in_channels=int(in_channels), **kw), residual=residual)
 
 
 def size_divisor(channels: Sequence[int]) -> int:

@@ -10,10 +10,21 @@
 * :mod:`~pvc_core.training.distributed`: data-parallel training over torchrun ranks (PyTorch DDP).
 * :mod:`~pvc_core.training.train`: :func:`train_model` (writes model.pt, model_card.json, history.csv).
 * :mod:`~pvc_core.training.predict`: :func:`load_model`, :func:`predict_image`.
+
+
+Names are imported on first use (PEP 562), so that ``pvc_core.training.predict`` (what ``dlpvc
+apply`` needs) does not import the training loop and its dependencies.
 """
 
-from pvc_core.training.normalisation import conserve_total, rescale_output
-from pvc_core.training.predict import load_model, predict_image
-from pvc_core.training.train import train_model
+from importlib import import_module
 
 __all__ = ["conserve_total", "rescale_output", "load_model", "predict_image", "train_model"]
+
+_WHERE = {"conserve_total": "normalisation", "rescale_output": "normalisation", "load_model": "predict",
+          "predict_image": "predict", "train_model": "train"}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(import_module(f"pvc_core.training.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'pvc_core.training' has no attribute {name!r}")

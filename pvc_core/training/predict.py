@@ -70,6 +70,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for corrupt or foreign files
+        if "weights only load failed" in str(err).lower():  # torch's advice to unpickle it is not ours to give
+            raise InputError("holds Python objects besides tensors, so it is not a dlpvc model checkpoint "
+                             "(dlpvc reads weights only, never code from a model file)", path) from None
         raise InputError(f"cannot read model checkpoint ({type(err).__name__}: {err})".splitlines()[0], path) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise InputError("not a dlpvc model checkpoint (no 'format: dlpvc-model' entry)", path)
