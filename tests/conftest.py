@@ -94,3 +94,31 @@ def faulty_then_rerun(tmp_path_factory):
     second = run_snakemake(wd, config)
     assert second.returncode == 0, second.stderr[-4000:]
     return wd, state
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """An untrained fastMRI U-Net (4-8 channels) saved as a dlpvc ``model.pt`` with a card whose
+    domain is the shipped model's but for any image total from 1 MBq: fast, deterministic, and what
+    `dlpvc apply` needs to run an image end to end (values are not judged, only safety)."""
+    import torch
+
+    from pvc_core.apply.domain import domain_from_trained_for
+    from pvc_core.networks import build_network
+    from pvc_core.training.predict import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+
+    folder = tmp_path_factory.mktemp("tiny_model") / "tiny"
+    folder.mkdir()
+    torch.manual_seed(0)
+    cfg = {"architecture": "unet", "channels": [4, 8], "input": "full", "normalisation": "sum", "tta": False,
+           "attenuation_channel": False}
+    net = build_network("unet", cfg["channels"])
+    torch.save({"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, "model_cfg": cfg,
+                "network_kwargs": {}, "state_dict": net.state_dict()}, folder / "model.pt")
+    trained_for = {"voxel_mm": [4.8] * 3, "matrix": [32] * 3, "isotope": "Lu-177",
+                   "reconstruction": {"name": "RR", "method": "OSEM", "iterations": 6, "subsets": 6,
+                                      "corrections": ["attenuation (CT-based mu map)", "scatter (tew)"]},
+                   "count_level": {"total_activity_mbq": [1.0, 5000.0]}}
+    card = {"model_cfg": cfg, "trained_for": trained_for, "domain": domain_from_trained_for(trained_for)}
+    (folder / "model_card.json").write_text(json.dumps(card, indent=2))
+    return folder / "model.pt"

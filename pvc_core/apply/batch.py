@@ -249,7 +249,7 @@ def _run_jobs(opts: ApplyOptions, plan: ApplyPlan, records: list[_Record], call_
             ref = _model_for(opts, call_model, spect.stated.get("reconstruction"))
             model = models.load(ref)
             side = apply_one(model, job, say=console.note, warn=console.warning, reconstruction=opts.reconstruction,
-                             strict=opts.strict, replace=opts.overwrite, spect=spect)
+                             strict=opts.strict, spect=spect)
         except InputError as err:
             record.status, record.reasons = "refused", [str(err)]
             console.refused(str(err))

@@ -289,7 +289,7 @@ def apply_one(model: ApplyModel, spect_path: str | os.PathLike | Job, output: st
         "device": str(model.device),
         "warnings": warnings, "notes": notes,
     }
-    _write_outputs(job, out_image, spect, sidecar, t0, replace)
+    _write_outputs(job, out_image, spect, sidecar, t0, replace or job.replace)
     return sidecar
 
 

@@ -61,6 +61,8 @@ class Job:
     action: str = CORRECT              # CORRECT, SKIP or REFUSE
     reasons: tuple[str, ...] = ()      # one line each: why refused or skipped
     notes: tuple[str, ...] = ()        # one line each: what the user should know (not a refusal)
+    replace: bool = False              # an existing output or sidecar may be replaced (--overwrite, or a
+                                       # stale sidecar of this output whose image is gone, --skip-existing)
 
     def refused(self, *reasons: str) -> "Job":
         return replace(self, action=REFUSE, reasons=self.reasons + reasons)
@@ -384,6 +386,13 @@ def _sidecar_matches(job: Job, model_sha256: str | None) -> bool:
     return side.get("input_sha256") == input_digest(job.input) and side.get("status", "done") == "done"
 
 
+def _is_stale_sidecar(job: Job) -> bool:
+    """Whether the job's sidecar is one dlpvc wrote for this very output, whose image is gone."""
+    side = _read_sidecar(job.sidecar)
+    return bool(side) and side.get("format") == SIDECAR_FORMAT and not _exists(job.output) \
+        and resolved(side.get("output") or "") == resolved(job.output)
+
+
 def _check_conflicts(jobs: list[Job], overwrite: bool, skip_existing: bool, model_sha256: str | None,
                      summary: str | None) -> list[Job]:
     """Refuse outputs that would destroy an input, collide with each other or replace a file unasked."""
@@ -416,6 +425,13 @@ def _check_conflicts(jobs: list[Job], overwrite: bool, skip_existing: bool, mode
             result.append(job.refused(*reasons))
             continue
         existing = [t for t in (job.output, job.sidecar) if _exists(t)]
+        if overwrite:
+            result.append(replace(job, replace=True))
+            continue
+        if existing == [job.sidecar] and skip_existing and _is_stale_sidecar(job):
+            result.append(replace(job, replace=True, notes=job.notes + (
+                f"{job.sidecar}: its image is gone; correcting again (--skip-existing)",)))
+            continue
         if existing and skip_existing and _exists(job.output) and job.sidecar.is_file() \
                 and _sidecar_matches(job, model_sha256):
             result.append(replace(job, action=SKIP, reasons=(f"{job.output} exists, written from the same input "
