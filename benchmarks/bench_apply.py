@@ -7,6 +7,8 @@ Prints, for the shipped model (``models/dlpvc_shipped/model.pt``; ``--model`` fo
   of ``--repeats`` runs after one warm-up, with the share of each step from one profiled run;
 * the wall time of the whole command (``python -m pvc_core apply``: interpreter start, torch
   import and model loading included), once;
+* the time of a refused call (a missing input: planned and refused before any model loads),
+  in-process and as a whole command, median of 5;
 * the same in-process time on the GPU when torch sees one.
 
     .venv/bin/python benchmarks/bench_apply.py
@@ -18,6 +20,8 @@ The input is a smooth synthetic body-sized activity image (its values do not cha
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import statistics
 import subprocess
 import sys
@@ -56,7 +60,7 @@ def _time_apply(model, src: Path, out_dir: Path, repeats: int) -> list[float]:
     for i in range(repeats + 1):
         out = out_dir / f"out_{i}.nii.gz"
         t0 = time.perf_counter()
-        apply_one(model, src, out, say=lambda s: None)
+        apply_one(model, src, out, say=lambda s: None, reconstruction="RR")
         times.append(time.perf_counter() - t0)
     return times[1:]  # the first run warms up torch's kernels
 
@@ -91,6 +95,25 @@ def _steps(model, src: Path) -> dict[str, float]:
     return t
 
 
+def _refused_times(tmp: Path, repeats: int = 5) -> None:
+    """A refused call (a missing input): our own time in-process, and the whole command's time."""
+    from pvc_core.cli import main as cli
+
+    argv = ["apply", "--input", str(tmp / "missing.nii.gz"), "--output", str(tmp / "r.nii.gz")]
+    inproc, whole = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        with open(os.devnull, "w") as null, contextlib.redirect_stderr(null):
+            code = cli(argv)
+        inproc.append(time.perf_counter() - t0)
+        assert code == 2
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "pvc_core", *argv], capture_output=True)
+        whole.append(time.perf_counter() - t0)
+    print(f"refused call (missing input): in-process median {1000 * statistics.median(inproc):.0f} ms, "
+          f"whole command median {statistics.median(whole):.2f} s (min {min(whole):.2f}, max {max(whole):.2f})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="model.pt (default: the shipped model)")
@@ -122,6 +145,7 @@ def main() -> None:
         if proc.returncode != 0:
             print(proc.stderr)
         print(f"whole command (interpreter, imports, model load, apply): {wall:.2f} s")
+        _refused_times(tmp)
         if torch.cuda.is_available():
             gpu_model = load_apply_model(args.model, "cuda")
             gpu = _time_apply(gpu_model, src, tmp, args.repeats)

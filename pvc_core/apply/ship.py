@@ -2,7 +2,8 @@
 
 ``scripts/ship_model.py results/shipped`` copies ``models/<training>/model.pt`` of the run's
 default model into ``models/dlpvc_shipped/`` and writes its ``model_card.json``: the training's
-card plus ``test_metrics`` measured by the run's ``evaluate_methods`` on the held-out test cases
+card plus its validity ``domain`` (:func:`pvc_core.apply.domain.domain_from_trained_for`) and
+``test_metrics`` measured by the run's ``evaluate_methods`` on the held-out test cases
 (mean and SD per method, and paired two-sided Wilcoxon tests of DL-PVC against no PVC and both
 iterative-Yang variants, per metric, over the same cases).
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pvc_core.apply.domain import domain_from_trained_for
 from pvc_core.domain import NO_PVC, dl_method
 from pvc_core.io import read_json, write_json
 from pvc_core.pipeline import paths
@@ -73,6 +75,7 @@ def ship(results: str | Path, out_dir: str | Path, significance: float = 0.01) -
     shutil.copyfile(paths.model_file(results, training), out_dir / "model.pt")
     card = read_json(paths.model_card_file(results, training))
     card["shipped_as"] = {"model": model, "training": training, "run": str(results)}
+    card["domain"] = domain_from_trained_for(card["trained_for"])
     card["test_metrics"] = test_metrics(paths.metrics_table(results, "main"), model,
                                         card["model_cfg"]["dataset"], significance)
     write_json(out_dir / "model_card.json", card)
