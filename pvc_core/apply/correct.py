@@ -15,8 +15,10 @@ Steps of :func:`apply_one` (each image independent; a bad one never stops the ot
    ``inside``, ``outside`` or ``unknown``, a warning (or, with ``strict``, a refusal).
 3. **Resample** (activity-conserving, :func:`pvc_core.geometry.resample.resample_activity`) onto
    the model's grid (:mod:`pvc_core.apply.model_grid`): the training voxel size.
-4. **Correct** with the network; a model with the CT channel gets the CT as mu at 208 keV on the
-   same grid (:mod:`pvc_core.apply.ct`).
+4. **Correct** with the network in windows of its training matrix laid on the activity
+   (:mod:`pvc_core.apply.fov`), so that a voxel gets the same correction whatever the field of
+   view; a model with the CT channel gets the CT as mu at 208 keV on the same grid
+   (:mod:`pvc_core.apply.ct`).
 5. **Resample back** onto the input grid and, for a total-conserving (``sum``) model, scale the
    result so that its total activity equals the input's: the output total equals the input total
    to float rounding.
@@ -180,6 +182,7 @@ def input_facts(spect: SpectInput, reconstruction: str | None = None) -> InputFa
 
 def correct_image(model: ApplyModel, image: Image, ct: Image | None = None, ct_source: str = "--ct") -> tuple[np.ndarray, dict]:
     """The corrected image (float32, MBq/mL) on ``image``'s grid, and facts for the sidecar."""
+    from pvc_core.apply.fov import predict_fov_invariant
     from pvc_core.training.predict import predict_image
 
     voxel = tuple(model.trained_for.get("voxel_mm") or image.voxel_size_mm)
@@ -188,13 +191,18 @@ def correct_image(model: ApplyModel, image: Image, ct: Image | None = None, ct_s
     mu, ct_coverage = None, None
     if model.takes_ct:
         mu, ct_coverage = ct_mu_on_grid(ct, shape, affine, ct_source)
-    corrected = predict_image(model.module, model.cfg, x, device=model.device, mu_cm=mu)
+    window = model.trained_for.get("matrix")
+    if window:  # windows of the training matrix on the activity: the field of view changes nothing
+        corrected = predict_fov_invariant(model.module, model.cfg, x, window, device=model.device, mu_cm=mu)
+    else:  # a card without the training matrix: the whole grid at once, as before [3.1]
+        corrected = predict_image(model.module, model.cfg, x, device=model.device, mu_cm=mu)
     back = resample_activity(corrected, affine, image.data.shape, image.affine)
     total_in = float(image.data.sum(dtype=np.float64))
     total_back = float(back.sum())
     if model.cfg.get("normalisation") == "sum" and total_back > 0:
         back *= total_in / total_back
-    facts = {"model_grid": {"shape": list(shape), "voxel_mm": list(voxel), "affine": affine.tolist()},
+    facts = {"model_grid": {"shape": list(shape), "voxel_mm": list(voxel), "affine": affine.tolist(),
+                            "window": list(window) if window else None},
              "ct_coverage_fraction": ct_coverage}
     return back.astype(np.float32), facts
 
