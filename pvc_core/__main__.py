@@ -1,7 +1,21 @@
-"""``python -m pvc_core ...`` is ``dlpvc ...``."""
+"""``python -m pvc_core ...`` is ``dlpvc ...``; :func:`run` is the ``dlpvc`` entry point."""
 
 import sys
 
-from pvc_core.cli import main
 
-sys.exit(main())
+def run() -> int:
+    """The ``dlpvc`` command; Ctrl-C while it starts (importing) exits 130 with one line, no traceback."""
+    try:
+        from pvc_core.cli import main
+
+        return main()
+    except KeyboardInterrupt:
+        try:
+            print("dlpvc: interrupted (SIGINT)", file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            pass
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -221,7 +221,14 @@ def _cmd_models(args: argparse.Namespace) -> int:
     from pvc_core.apply.domain import describe_domain
     from pvc_core.apply.model import find_model, registry, shipped_models
 
-    refs = [find_model(args.model, None)] if args.model else shipped_models()
+    if args.model is not None:
+        from pvc_core.apply.model import load_apply_model
+
+        ref = find_model(args.model, None)
+        load_apply_model(ref, "cpu")  # refuses a file that is not a dlpvc model (exit 2)
+        refs = [ref]
+    else:
+        refs = shipped_models()
     defaults = {v: k for k, v in registry().items()}
     if args.json:
         print(json.dumps([{"name": r.name, "path": str(r.path), "sha256": r.sha256,
@@ -270,7 +277,7 @@ voxel size in metres, fewer than 16 voxels along an axis) is refused."""
 
 
 def _apply_epilog() -> str:
-    from pvc_core.apply.batch import EXIT_CODES
+    from pvc_core.apply.exit_codes import EXIT_CODES
 
     codes = "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
     return f"""examples:
@@ -365,6 +372,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help, --version and usage errors (already printed)
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 2)
+    except KeyboardInterrupt:
+        _error_line("", "interrupted (SIGINT)")
+        return 130
     try:
         return args.func(args)
     except InputError as err:
@@ -387,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _error_line(command: str, text: str) -> None:
     try:
-        print(f"dlpvc {command}: {text}", file=sys.stderr, flush=True)
+        print(f"dlpvc {command}: {text}".replace("dlpvc : ", "dlpvc: "), file=sys.stderr, flush=True)
     except (OSError, ValueError):
         pass
 

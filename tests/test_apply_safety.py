@@ -480,3 +480,70 @@ def test_apply_help_ends_with_examples_and_exit_codes(capsys):
     assert tail.count("dlpvc apply --input") == 3 and "--ct" in tail and "exit codes:" in tail
     for code in (" 0 ", " 1 ", " 2 ", "130", "143"):
         assert code in tail.split("exit codes:")[1]
+
+
+# ---- found by benchmarks/awkward_calls.py ------------------------------------------------------------
+
+def test_a_sheared_affine_reports_the_true_totals(tiny_model, tmp_path, capsys):
+    from pvc_core.geometry.resample import total_activity_mbq
+
+    affine = _affine()
+    affine[0, 1] = 2.0  # shear: the voxel volume is |det|, not the product of the edges
+    src = _nifti(tmp_path / "a.nii.gz", affine=affine)
+    code, _, err = _apply(capsys, "--input", src, "--output", tmp_path / "o.nii.gz", "--model", tiny_model,
+                          "--reconstruction", "RR")
+    side = json.loads((tmp_path / "o.json").read_text())
+    truth = total_activity_mbq(load_image(src).data, load_image(src).affine)
+    assert code == 0 and side["input_total_mbq"] == pytest.approx(truth, rel=1e-9)
+    assert side["output_total_mbq"] == pytest.approx(truth, rel=1e-5)
+
+
+@pytest.mark.parametrize("which", ["the output", "the sidecar"])
+def test_a_summary_that_is_an_output_or_its_sidecar_refuses_the_call(which, tiny_model, tmp_path, capsys):
+    src = _nifti(tmp_path / "a.nii.gz")
+    summary = tmp_path / ("o.nii.gz" if which == "the output" else "o.json")
+    code, _, err = _apply(capsys, "--input", src, "--output", tmp_path / "o.nii.gz", "--summary", summary,
+                          "--model", tiny_model)
+    assert code == 2 and len(err) == 1 and f"is {which} of" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nii.gz"]
+
+
+def test_a_mixed_case_suffix_is_refused_before_anything_is_written(tiny_model, tmp_path, capsys):
+    src = _nifti(tmp_path / "a.nii.gz")
+    code, _, err = _apply(capsys, "--input", src, "--output", tmp_path / "b.Nii", "--model", tiny_model)
+    assert code == 2 and len(err) == 1 and "lower or all upper case" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nii.gz"]
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR CS:UserWarning")
+def test_overwrite_never_replaces_a_folder_of_other_files_with_a_dicom_series(tiny_model, tmp_path, capsys):
+    from test_io_dicom import write_slices
+
+    folder = write_slices(tmp_path / "series", gaussian_filter(np.pad(np.full((12, 12, 12), 2e5), 6), 1.5),
+                          spacing=(4.8, 4.8), step=(0, 0, 4.8))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("a physicist's notes")
+    code, _, err = _apply(capsys, "--input", folder, "--output", mine, "--model", tiny_model, "--overwrite")
+    assert code == 2 and len(err) == 1 and "folder of other files" in err[0]
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("model", ["text", ""])
+def test_models_refuses_a_file_that_is_not_a_model(model, tmp_path, capsys):
+    path = tmp_path / "m.pt"
+    path.write_text("not a model")
+    assert main(["models", "--model", str(path) if model else ""]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("dlpvc models: ")
+
+
+def test_ctrl_c_while_the_command_starts_exits_130_in_one_line(capsys, monkeypatch):
+    import pvc_core.cli as cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["apply", "--help"]) == 130
+    assert capsys.readouterr().err.strip() == "dlpvc: interrupted (SIGINT)"

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from pvc_core.apply.exit_codes import EXIT_CODES, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_SIGINT, EXIT_SIGTERM
 from pvc_core.apply.model import ModelRef, find_model
 from pvc_core.apply.plan import CORRECT, REFUSE, SKIP, ApplyPlan, Job, plan_apply
 from pvc_core.errors import InputError
@@ -35,17 +36,6 @@ from pvc_core.io.atomic import atomic_path, remove_pending
 
 __all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_REFUSED", "EXIT_SIGINT", "EXIT_SIGTERM", "EXIT_CODES", "ApplyOptions",
            "Interrupted", "run_apply"]
-
-EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
-#: Exit code -> meaning, for ``--help`` and the docs.
-EXIT_CODES = {
-    EXIT_OK: "done: every input written (or skipped with --skip-existing)",
-    EXIT_FAILED: "we failed on an input (I/O error, a fault of dlpvc); the other inputs were still done",
-    EXIT_REFUSED: "the call or an input was refused (one line each says why; nothing written for it)",
-    EXIT_SIGINT: "interrupted by Ctrl-C (SIGINT); temporaries removed, finished outputs kept",
-    EXIT_SIGTERM: "terminated (SIGTERM, e.g. a batch system's time limit); temporaries removed",
-}
-
 
 class Interrupted(BaseException):
     """Raised by the SIGTERM handler so that the batch unwinds (temporaries removed) and exits 143."""
@@ -141,11 +131,18 @@ class _Models:
         self._loaded: dict[Path, object] = {}
 
     def load(self, ref: ModelRef):
+        """The loaded model; a model that cannot load is tried once (each input then gets its line)."""
         from pvc_core.apply.model import load_apply_model
 
         if ref.path not in self._loaded:
-            self._loaded[ref.path] = load_apply_model(ref, self.device)
-        return self._loaded[ref.path]
+            try:
+                self._loaded[ref.path] = load_apply_model(ref, self.device)
+            except InputError as err:
+                self._loaded[ref.path] = err
+        loaded = self._loaded[ref.path]
+        if isinstance(loaded, InputError):
+            raise loaded
+        return loaded
 
 
 def _model_for(opts: ApplyOptions, call_model: ModelRef | None, stated_kind: str | None) -> ModelRef:

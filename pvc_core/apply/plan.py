@@ -35,7 +35,7 @@ from typing import Sequence
 
 from pvc_core.errors import InputError
 from pvc_core.io.atomic import is_temporary
-from pvc_core.io.outputs import is_nifti_name, nifti_stem
+from pvc_core.io.outputs import NIFTI_WRITABLE_SUFFIXES, is_nifti_name, nifti_stem
 
 __all__ = ["NIFTI", "DICOM", "OUTPUT_TAG", "SIDECAR_FORMAT", "Job", "ApplyPlan", "plan_apply", "sidecar_path",
            "input_sidecar", "input_digest", "is_dlpvc_output", "resolved"]
@@ -193,6 +193,8 @@ def _output_kind(output: Path, input_kind: str) -> tuple[str, str | None]:
     if is_nifti_name(output):
         if name in (".nii", ".nii.gz"):
             return "", "name the output file, e.g. corrected.nii.gz (not only the suffix)"
+        if not output.name.endswith(NIFTI_WRITABLE_SUFFIXES):
+            return "", "write the suffix .nii.gz or .nii (all lower or all upper case): nibabel reads no other"
         return NIFTI, None
     if input_kind == DICOM:
         return DICOM, None
@@ -314,6 +316,8 @@ def plan_apply(inputs: Sequence[str], outputs: Sequence[str], cts: Sequence[str]
 
 def _job(src: Path, out: Path, ct: Path | None, in_folder_mode: bool) -> Job:
     """A job with its kinds and the problems of its own paths (not yet checked against the others)."""
+    from pvc_core.io.dicom import is_dicom_path
+
     job = Job(src, out, sidecar_path(out, NIFTI if is_nifti_name(out) else DICOM), "", "", ct)
     if not src.exists():
         return job.refused(f"{src}: file or folder not found")
@@ -334,6 +338,9 @@ def _job(src: Path, out: Path, ct: Path | None, in_folder_mode: bool) -> Job:
                            f"(e.g. {out / 'corrected.nii.gz'})")
     if out.exists() and not out.is_dir() and out_kind == DICOM:
         return job.refused(f"--output: {out} is an existing file; a DICOM output is a folder, give a new folder name")
+    if out_kind == DICOM and _exists(out) and not is_dlpvc_output(out):
+        return job.refused(f"--output: {out} is a folder of other files (not written by dlpvc apply); it is never "
+                           "replaced, give a new or empty folder")
     if not in_folder_mode:
         problem = _folder_problem(out, out_kind)
         if problem:
@@ -448,11 +455,17 @@ def _check_conflicts(jobs: list[Job], overwrite: bool, skip_existing: bool, mode
 
 
 def _check_summary(target: Path, jobs: Sequence[Job], overwrite: bool) -> None:
-    """Refuse a ``--summary`` file that is an input, exists (without ``overwrite``), or has no folder."""
+    """Refuse a ``--summary`` file that is an input, an output or sidecar of the call, exists (without
+    ``overwrite``), or has no folder."""
     option = "--summary"
     clash = _clash(resolved(target), _protected(list(jobs)))
     if clash:
         raise InputError(f"{target} {clash}; it is never overwritten, give another name", option)
+    for job in jobs:
+        for path, what in ((job.output, "the output"), (job.sidecar, "the sidecar")):
+            if resolved(path) == resolved(target) or (job.output_kind == DICOM and _within(resolved(target),
+                                                                                           resolved(job.output))):
+                raise InputError(f"{target} is {what} of {job.input}; give the summary its own name", option)
     if target.is_dir():
         raise InputError(f"{target} is a folder; give a file name", option)
     if target.exists() and not overwrite:

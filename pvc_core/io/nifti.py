@@ -36,9 +36,9 @@ class Image:
 
     @property
     def voxel_volume_ml(self) -> float:
-        """Volume of one voxel in mL (1 mL = 1000 mm^3)."""
-        x, y, z = self.voxel_size_mm
-        return x * y * z / 1000.0
+        """Volume of one voxel in mL (1 mL = 1000 mm^3): |det| of the affine's 3x3 part, which is the
+        product of the edges for orthogonal axes and stays right for a sheared affine."""
+        return abs(float(np.linalg.det(np.asarray(self.affine, dtype=float)[:3, :3]))) / 1000.0
 
 
 def affine_from_voxel_size(voxel_size_mm: float | tuple[float, float, float], shape: tuple[int, int, int]) -> np.ndarray:

@@ -14,6 +14,8 @@ from pvc_core.errors import InputError
 
 #: File names :func:`pvc_core.io.save_image` writes (nibabel picks the format from the name).
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
+#: The spellings nibabel writes (a mixed-case ``.Nii`` is refused by it).
+NIFTI_WRITABLE_SUFFIXES = (".nii.gz", ".nii", ".NII.GZ", ".NII")
 
 
 def is_nifti_name(path: str | os.PathLike) -> bool:
@@ -47,6 +49,9 @@ def require_nifti_output(path: str | os.PathLike, option: str = "--output",
     if not out.name.lower().endswith(NIFTI_SUFFIXES) or out.name.lower() in NIFTI_SUFFIXES:
         raise InputError(f"{out}: name the output file *.nii.gz or *.nii (NIfTI), "
                          f"not {out.name!r}", option)
+    if not out.name.endswith(NIFTI_WRITABLE_SUFFIXES):
+        raise InputError(f"{out}: write the suffix .nii.gz or .nii (all lower or all upper case): nibabel writes no "
+                         "other", option)
     parent = out.parent
     if not parent.exists():
         raise InputError(f"{out}: folder {parent} does not exist; create it first", option)
