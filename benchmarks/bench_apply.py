@@ -1,6 +1,6 @@
 """``dlpvc apply`` end to end on a 128^3 image of 4.8 mm voxels (the paper's grid).
 
-Prints, for the shipped model (``models/dlpvc_shipped/model.pt``; ``--model`` for another):
+Prints, for the shipped model (``pvc_core/models/dlpvc_shipped/model.pt``; ``--model`` for another):
 
 * the in-process time of :func:`pvc_core.apply.correct.apply_one` (read the NIfTI, check,
   resample onto the model grid, correct, resample back, write the NIfTI and its sidecar), median

@@ -46,6 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pvc_core.apply.fov import predict_fov_invariant, window_alignment, window_layout  # noqa: E402
+from pvc_core.apply.model import SHIPPED_MODEL_DIR  # noqa: E402
 from pvc_core.config import load_config  # noqa: E402
 from pvc_core.metrics import compute_all  # noqa: E402
 from pvc_core.phantom import generate_case  # noqa: E402
@@ -53,7 +54,7 @@ from pvc_core.pvc import truth_labels  # noqa: E402
 from pvc_core.specs import Settings  # noqa: E402
 from pvc_core.training.predict import load_model, predict_image  # noqa: E402
 
-MODEL_DIR = REPO / "models" / "dlpvc_shipped"
+MODEL_DIR = SHIPPED_MODEL_DIR
 BLOCK = 80
 MIN_REGION_VOXELS = 20
 

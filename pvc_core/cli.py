@@ -172,7 +172,7 @@ def _regions_text(values) -> str:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pvc_core.config import load_config
+    from pvc_core.config import DEMO_CONFIG_PATH, load_config
     from pvc_core.io import require_output_folder
     from pvc_core.specs import Settings
     from pvc_core.user_simulation import simulate_user_phantom
@@ -181,7 +181,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     for option, path in (("--activity", args.activity), ("--mu", args.mu)):
         if not Path(path).is_file():
             raise InputError(f"{path}: file not found" if not Path(path).exists() else f"{path}: not a file", option)
-    config_path = args.config or str(Path(__file__).resolve().parents[1] / "config.yaml")
+    config_path = args.config or DEMO_CONFIG_PATH
     settings = Settings.from_config(load_config(config_path))
     summary = simulate_user_phantom(args.activity, args.mu, args.output, settings, seed=args.seed,
                                     progress=lambda m: print(f"dlpvc simulate: {m}", flush=True))
@@ -246,7 +246,11 @@ def _cmd_models(args: argparse.Namespace) -> int:
             print(f"  test ({metrics.get('n_cases')} cases of {metrics.get('dataset')}): VAA {dl['vaa_pct_mean']:.1f} % "
                   f"= {metrics['vaa_ratio_to_no_pvc']:.2f} x no PVC, NRMSE {dl['nrmse_pct_mean']:.2f} %")
     if not refs:
-        print("no models installed; give --model to apply")
+        from pvc_core.apply.model import MODEL_DIR_ENV, MODELS_DIR, models_dir
+
+        folder = models_dir()
+        where = "installed" if folder == MODELS_DIR else f"in {MODEL_DIR_ENV}={folder}"
+        print(f"no models {where}; give --model to apply")
     return 0
 
 
@@ -324,7 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--output", action="append", required=True,
                     help="corrected image: *.nii.gz / *.nii, or a new folder for a DICOM series (DICOM input); one per "
                          "--input (an output folder for a folder of inputs); a JSON sidecar is written beside it")
-    ap.add_argument("--model", help="a dlpvc model.pt (its model_card.json beside it); default: the shipped model")
+    ap.add_argument("--model", help="a dlpvc model.pt (its model_card.json beside it); default: the shipped model "
+                                    "for the reconstruction kind (see dlpvc models), or $DLPVC_MODEL_DIR's when set")
     ap.add_argument("--ct", action="append",
                     help="CT in HU (NIfTI or DICOM series, any grid) for a model that takes the CT channel; one per --input")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
@@ -346,7 +351,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="write one JSON line per input (input, output, status, reasons, totals, domain)")
     ap.set_defaults(func=_cmd_apply)
 
-    md = sub.add_parser("models", help="the models dlpvc apply can use, with the domain each is valid for")
+    md = sub.add_parser("models", help="the models dlpvc apply can use, with the domain each is valid for",
+                        description="The models dlpvc apply can use, with the domain each is valid for: the ones "
+                                    "shipped with dlpvc, or, when the environment variable DLPVC_MODEL_DIR is set, "
+                                    "those of that folder instead (registry.json naming the default model per "
+                                    "reconstruction kind, and one folder per model with model.pt and "
+                                    "model_card.json).")
     md.add_argument("--model", help="describe this model.pt instead of the shipped ones")
     md.add_argument("--json", action="store_true", help="print JSON")
     md.set_defaults(func=_cmd_models)
@@ -360,7 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--activity", required=True, help="activity concentration (NIfTI, MBq/mL)")
     s.add_argument("--mu", required=True, help="attenuation map on the same grid (NIfTI, 1/cm at 208 keV)")
     s.add_argument("--output", required=True, help="output folder (created; must not exist or be empty)")
-    s.add_argument("--config", help="configuration with grid, camera and reconstruction (default: the demo config.yaml)")
+    s.add_argument("--config", help="configuration with grid, camera and reconstruction (default: the demo "
+                                     "configuration, shipped with dlpvc; config.yaml in the repository)")
     s.add_argument("--seed", type=_seed, default=0, help="seed of the Poisson noise, >= 0 (same seed = identical files)")
     s.set_defaults(func=_cmd_simulate)
     return p

@@ -16,9 +16,14 @@ import jsonschema
 import yaml
 
 from pvc_core.errors import InputError
+from pvc_core.resources import package_path
 
-#: The schema travels with the package so that ``dlpvc`` works outside the repository.
-SCHEMA_PATH = Path(__file__).with_name("config_schema.yaml")
+#: The schema travels with the package (package data) so that ``dlpvc`` works outside the repository;
+#: ``config/schema.yaml`` in the repository links to it.
+SCHEMA_PATH = package_path("config_schema.yaml")
+#: The demo configuration (a few dozen cases on a 64^3 grid of 9.6 mm), package data too: the default
+#: of ``dlpvc simulate --config``; ``config.yaml`` in the repository (Snakemake's default) links to it.
+DEMO_CONFIG_PATH = package_path("config_demo.yaml")
 
 
 def load_schema() -> dict:

@@ -43,6 +43,18 @@ def private_cache(tmp_path_factory):
         os.environ["XDG_CACHE_HOME"] = old
 
 
+@pytest.fixture(autouse=True, scope="session")
+def shipped_models_only():
+    """The tests see the models shipped in the package, whatever DLPVC_MODEL_DIR the user has set
+    (tests of DLPVC_MODEL_DIR set it themselves with monkeypatch)."""
+    import os
+
+    old = os.environ.pop("DLPVC_MODEL_DIR", None)
+    yield
+    if old is not None:
+        os.environ["DLPVC_MODEL_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     """A headless-capable Chromium executable (pvc_core.report.render.find_chromium), for tests

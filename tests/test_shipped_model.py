@@ -1,15 +1,22 @@
-"""The shipped model (models/dlpvc_shipped): it loads, its card says what it was trained for and
-how it scored on its held-out test cases, and `dlpvc apply` uses it when --model is omitted."""
+"""The shipped model (pvc_core/models/dlpvc_shipped, package data): it loads, its card says what it
+was trained for and how it scored on its held-out test cases, and `dlpvc apply` uses it when --model
+is omitted; DLPVC_MODEL_DIR replaces the shipped models with a folder of the same layout."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import tomllib
+from fnmatch import fnmatch
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from pvc_core.apply.model import SHIPPED_MODEL_DIR, load_apply_model
+from pvc_core.apply.model import MODELS_DIR, SHIPPED_MODEL_DIR, find_model, load_apply_model
+from pvc_core.config import DEMO_CONFIG_PATH
+from pvc_core.errors import InputError
 from pvc_core.cli import main
 from pvc_core.io import load_image, save_image
 
@@ -45,3 +52,90 @@ def test_apply_without_model_uses_the_shipped_one(tmp_path, capsys):
     assert any("total activity" in r for r in side["domain"]["reasons"])
     out, inp = load_image(tmp_path / "out.nii.gz").data, load_image(src).data
     assert abs(out.sum(dtype=np.float64) / inp.sum(dtype=np.float64) - 1) < 1e-6
+
+
+# ---- package data: found in the package, whatever the working folder --------------------------------
+
+def test_shipped_models_and_demo_config_are_package_data(repo):
+    """Every file of pvc_core/models/ and the demo configuration match pyproject.toml's package-data
+    globs (so a wheel carries them), and the repository's config.yaml is the package's demo config."""
+    package = repo / "pvc_core"
+    assert MODELS_DIR == package / "models" and SHIPPED_MODEL_DIR.parent == MODELS_DIR
+    assert DEMO_CONFIG_PATH == package / "config_demo.yaml"
+    globs = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["pvc_core"]
+    data = [p.relative_to(package).as_posix() for p in sorted(MODELS_DIR.rglob("*")) if p.is_file()]
+    assert "models/registry.json" in data and "models/dlpvc_shipped/model.pt" in data
+    for name in [*data, "config_demo.yaml", "config_schema.yaml"]:
+        assert any(fnmatch(name, g) and name.count("/") == g.count("/") for g in globs), name
+    assert (repo / "config.yaml").resolve() == DEMO_CONFIG_PATH.resolve()
+
+
+
+def test_simulate_without_config_uses_the_packaged_demo_config(tmp_path, monkeypatch):
+    import pvc_core.config as config
+    import pvc_core.user_simulation as user_simulation
+
+    read, seen = [], {}
+    real_load = config.load_config
+    monkeypatch.setattr(config, "load_config", lambda path, *a, **k: read.append(path) or real_load(path, *a, **k))
+    monkeypatch.setattr(user_simulation, "simulate_user_phantom", lambda act, mu, out, settings, **k: seen.update(
+        settings=settings) or {"total_activity_mbq": 1.0, "counts_per_view": {"photopeak": [1.0]}})
+    for name in ("act", "mu"):
+        save_image(tmp_path / f"{name}.nii.gz", np.full((4, 4, 4), 0.1, np.float32), np.diag([4.0, 4.0, 4.0, 1.0]))
+    assert main(["simulate", "--activity", str(tmp_path / "act.nii.gz"), "--mu", str(tmp_path / "mu.nii.gz"),
+                 "--output", str(tmp_path / "sim")]) == 0
+    assert read == [DEMO_CONFIG_PATH] and seen["settings"].grid.recon_matrix == 64
+
+def _model_dir(tmp_path: Path, tiny_model: Path, registry: dict | None) -> Path:
+    """A DLPVC_MODEL_DIR folder: the tiny model as ``tiny/`` and, unless None, ``registry.json``."""
+    folder = tmp_path / "my_models"
+    shutil.copytree(tiny_model.parent, folder / "tiny")
+    if registry is not None:
+        (folder / "registry.json").write_text(json.dumps({"default": registry}))
+    return folder
+
+
+def test_dlpvc_model_dir_replaces_the_shipped_models(tiny_model, tmp_path, capsys, monkeypatch):
+    folder = _model_dir(tmp_path, tiny_model, {"RR": "tiny"})
+    monkeypatch.setenv("DLPVC_MODEL_DIR", str(folder))
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert f"tiny ({folder / 'tiny' / 'model.pt'}, the default for RR reconstructions)" in out
+    assert "dlpvc_shipped" not in out
+    assert find_model(None, "RR").path == folder / "tiny" / "model.pt"
+    src = save_image(tmp_path / "spect.nii.gz", gaussian_filter(np.pad(np.ones((8, 8, 8), np.float32), 8), 2.0),
+                     np.diag([4.8, 4.8, 4.8, 1.0]))
+    assert main(["apply", "--input", str(src), "--output", str(tmp_path / "out.nii.gz"), "--reconstruction", "RR"]) == 0
+    assert json.loads((tmp_path / "out.json").read_text())["model"]["name"] == "tiny"
+    capsys.readouterr()
+    code = main(["apply", "--input", str(src), "--output", str(tmp_path / "norr.nii.gz"), "--reconstruction", "noRR"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"no model in DLPVC_MODEL_DIR={folder} for noRR reconstructions" in err and "RR (tiny)" in err
+    monkeypatch.setenv("DLPVC_MODEL_DIR", "")  # empty: the shipped models
+    assert find_model(None, "RR").path == SHIPPED_MODEL_DIR / "model.pt"
+
+
+def test_dlpvc_model_dir_without_registry_lists_its_models_but_has_no_default(tiny_model, tmp_path, capsys,
+                                                                              monkeypatch):
+    monkeypatch.setenv("DLPVC_MODEL_DIR", str(_model_dir(tmp_path, tiny_model, None)))
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("tiny (") and "the default for" not in out
+    with pytest.raises(InputError, match="no model in DLPVC_MODEL_DIR=.* for RR reconstructions .*exist for: none"):
+        find_model(None, None)
+
+
+@pytest.mark.parametrize("what", ["missing", "file"])
+def test_dlpvc_model_dir_that_is_not_a_folder_is_refused(what, tmp_path, capsys, monkeypatch):
+    value = tmp_path / "nowhere"
+    if what == "file":
+        value.write_text("not a folder")
+    monkeypatch.setenv("DLPVC_MODEL_DIR", str(value))
+    for argv in (["models"], ["apply", "--input", str(tmp_path / "a.nii.gz"), "--output", str(tmp_path / "o.nii.gz")]):
+        if argv[0] == "apply":
+            save_image(tmp_path / "a.nii.gz", np.ones((8, 8, 8), np.float32), np.diag([4.8, 4.8, 4.8, 1.0]))
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"DLPVC_MODEL_DIR: {value}: " in err[0], err
+        assert ("no such folder" if what == "missing" else "not a folder") in err[0]
+    assert not (tmp_path / "o.nii.gz").exists()

@@ -1,33 +1,47 @@
 """The model ``dlpvc apply`` uses: a checkpoint with its model card, or the shipped model.
 
-The shipped models live in the repository under ``models/<name>/`` (``model.pt`` and its
-``model_card.json``, trained by the DAG, e.g. from ``config/shipped.yaml``); ``models/registry.json``
-names the default model for each reconstruction kind (RR today; noRR from [3.4]). ``--model``
-takes another ``model.pt`` (its card is read from the same folder when present). Finding a model
-and reading its card needs no torch (:func:`find_model`), so a call is checked before any
-network loads.
+The shipped models are package data, in ``pvc_core/models/<name>/`` (``model.pt`` and its
+``model_card.json``, trained by the DAG, e.g. from ``config/shipped.yaml``, and put there by
+``scripts/ship_model.py``), found with :mod:`importlib.resources` (:func:`pvc_core.resources.package_path`),
+so a plain ``pip install .`` finds them from any folder. ``pvc_core/models/registry.json`` names the
+default model for each reconstruction kind (RR today; noRR from [3.4]). ``--model`` takes another
+``model.pt`` (its card is read from the same folder when present).
+
+``DLPVC_MODEL_DIR``: when this environment variable is set (and not empty), the folder it names
+replaces the shipped models: the same layout (``registry.json`` and one folder per model), read at
+each call (:func:`models_dir`). ``dlpvc models`` lists that folder's models and ``dlpvc apply``
+without ``--model`` takes the default of its registry; a value that is not a folder is refused
+(exit 2) rather than falling back to the shipped models.
+
+Finding a model and reading its card needs no torch (:func:`find_model`), so a call is checked
+before any network loads.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from pvc_core.apply.domain import card_domain
 from pvc_core.domain import RECONSTRUCTIONS
 from pvc_core.errors import InputError
+from pvc_core.resources import package_path
 
-#: Folder of the models dlpvc ships (one folder each: model.pt, model_card.json) and their registry.
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
-#: The default model for each reconstruction kind: ``{"default": {"RR": "<folder>"}}``.
+#: Folder of the models dlpvc ships, inside the package (one folder each: model.pt, model_card.json)
+#: with their registry.
+MODELS_DIR = package_path("models")
+#: The shipped registry, the default model for each reconstruction kind: ``{"default": {"RR": "<folder>"}}``.
 REGISTRY_FILE = MODELS_DIR / "registry.json"
 #: Folder of the shipped RR model.
 SHIPPED_MODEL_DIR = MODELS_DIR / "dlpvc_shipped"
+#: Environment variable naming a folder (registry.json + model folders) that replaces :data:`MODELS_DIR`.
+MODEL_DIR_ENV = "DLPVC_MODEL_DIR"
 
-__all__ = ["MODELS_DIR", "REGISTRY_FILE", "SHIPPED_MODEL_DIR", "ModelRef", "ApplyModel", "registry", "shipped_models",
-           "find_model", "load_apply_model"]
+__all__ = ["MODELS_DIR", "REGISTRY_FILE", "SHIPPED_MODEL_DIR", "MODEL_DIR_ENV", "ModelRef", "ApplyModel",
+           "models_dir", "registry", "shipped_models", "find_model", "load_apply_model"]
 
 
 @dataclass(frozen=True)
@@ -107,21 +121,39 @@ def _card(model_path: Path) -> dict | None:
     return card if isinstance(card, dict) else None
 
 
+def models_dir() -> Path:
+    """The folder of the installed models: ``$DLPVC_MODEL_DIR`` when set and not empty, else the
+    shipped :data:`MODELS_DIR`. Raises :class:`InputError` naming ``DLPVC_MODEL_DIR`` when it is set
+    to something that is not a folder."""
+    value = os.environ.get(MODEL_DIR_ENV, "")
+    if not value.strip():
+        return MODELS_DIR
+    folder = Path(value).expanduser()
+    if not folder.is_dir():
+        why = "no such folder" if not folder.exists() else "not a folder"
+        raise InputError(f"{value}: {why} (it replaces the shipped models: a folder with registry.json and "
+                         "one folder per model; unset it to use the shipped ones)", MODEL_DIR_ENV)
+    return folder
+
+
 def registry() -> dict[str, str]:
-    """Reconstruction kind -> folder (under :data:`MODELS_DIR`) of the default model for it."""
+    """Reconstruction kind -> folder (under :func:`models_dir`) of the default model for it."""
     try:
-        data = json.loads(REGISTRY_FILE.read_text())
+        data = json.loads((models_dir() / "registry.json").read_text())
     except (OSError, ValueError):
         return {}
-    return {k: v for k, v in (data.get("default") or {}).items() if k in RECONSTRUCTIONS}
+    if not isinstance(data, dict) or not isinstance(data.get("default") or {}, dict):
+        return {}
+    return {k: v for k, v in (data.get("default") or {}).items() if k in RECONSTRUCTIONS and isinstance(v, str)}
 
 
 def shipped_models() -> list[ModelRef]:
-    """Every model folder under :data:`MODELS_DIR` (with its card), sorted by name."""
-    if not MODELS_DIR.is_dir():
+    """Every model folder under :func:`models_dir` (with its card), sorted by name."""
+    folder = models_dir()
+    if not folder.is_dir():  # an installation without its package data
         return []
     return [ModelRef(p / "model.pt", _card(p / "model.pt"), _sha256(p / "model.pt"))
-            for p in sorted(MODELS_DIR.iterdir()) if (p / "model.pt").is_file()]
+            for p in sorted(folder.iterdir()) if (p / "model.pt").is_file()]
 
 
 def find_model(path: str | None, reconstruction: str | None) -> ModelRef:
@@ -136,15 +168,19 @@ def find_model(path: str | None, reconstruction: str | None) -> ModelRef:
             raise InputError(f"{model_path}: model file not found" if not model_path.exists()
                              else f"{model_path}: not a file; give the model.pt file", "--model")
         return ModelRef(model_path, _card(model_path), _sha256(model_path))
+    folder = models_dir()
+    shipped = folder == MODELS_DIR
     defaults = registry()
     kind = reconstruction or "RR"
     if kind not in defaults:
         have = ", ".join(f"{k} ({v})" for k, v in sorted(defaults.items())) or "none"
-        raise InputError(f"no shipped model for {kind} reconstructions (models exist for: {have}); "
+        whose = "no shipped model" if shipped else f"no model in {MODEL_DIR_ENV}={folder}"
+        raise InputError(f"{whose} for {kind} reconstructions (models exist for: {have}); "
                          "give --model with one trained for them, or see dlpvc models", "--reconstruction")
-    model_path = MODELS_DIR / defaults[kind] / "model.pt"
+    model_path = folder / defaults[kind] / "model.pt"
     if not model_path.is_file():
-        raise InputError(f"the shipped model {model_path} is missing from this installation; give --model", "--model")
+        whose = "the shipped model" if shipped else f"{MODEL_DIR_ENV}: the registry's model"
+        raise InputError(f"{whose} {model_path} is missing from this installation; give --model", "--model")
     return ModelRef(model_path, _card(model_path), _sha256(model_path))
 
 

@@ -1,7 +1,7 @@
 """Make the shipped model from a finished DAG run: its network, and a card with its test metrics.
 
 ``scripts/ship_model.py results/shipped`` copies ``models/<training>/model.pt`` of the run's
-default model into ``models/dlpvc_shipped/`` and writes its ``model_card.json``: the training's
+default model into ``pvc_core/models/dlpvc_shipped/`` (package data) and writes its ``model_card.json``: the training's
 card plus its validity ``domain`` (:func:`pvc_core.apply.domain.domain_from_trained_for`) and
 ``test_metrics`` measured by the run's ``evaluate_methods`` on the held-out test cases
 (mean and SD per method, and paired two-sided Wilcoxon tests of DL-PVC against no PVC and both
