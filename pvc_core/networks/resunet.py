@@ -2,7 +2,7 @@
 
 Not one of the paper's architectures: the paper's U-Net is the fastMRI one
 (:mod:`pvc_core.networks.unet`). This variant was dlpvc's ``unet`` before that, and the demo
-figures in the README were measured with it, so it stays available under its own name.
+figures in docs/performance.md were measured with it, so it stays available under its own name.
 MONAI's ``UNet`` with two residual units per level, stride-2 convolutions down, transposed
 convolutions up, instance normalisation and PReLU has one catch for regression: its top level
 is already strided, so its only full-resolution tensor is the one-channel output of a

@@ -5,7 +5,7 @@ Why hand-written kernels: the projector's work is ``n_views x n_planes x n_u x n
 ``exp(-tau)``, assignment to the variance ladder, the 3-tap blur chain) is a separate pass over a
 1 GB tensor. On a 2-core machine the projector is bound by memory traffic, not arithmetic, so
 :mod:`pvc_core.spect.system_model` spent most of its time writing and re-reading intermediates
-(profile in the README). No kept library fuses a sparse gather with a per-element product and a
+(profile in docs/performance.md). No kept library fuses a sparse gather with a per-element product and a
 scatter into depth classes on the CPU (torch's sparse kernels accept one value per non-zero, not
 one per z row; PyTomography rotates dense volumes per view). These kernels do the same arithmetic
 as the torch path (:class:`~pvc_core.spect.system_model.SPECTSystem` with ``backend="torch"``,
