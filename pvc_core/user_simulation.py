@@ -25,16 +25,15 @@ rescaling to a total), mu with :func:`pvc_core.geometry.resample_mean`. A phanto
 
 Then the phantom goes through the case pipeline (:func:`pvc_core.case_pipeline.run_case`: three
 windows, noise-free and Poisson, reconstructed four ways, noRR/RR x n/nf) and is written with the truth and a JSON of what was simulated. Every check of the
-input runs before any projection. Everything is written into a temporary folder that is renamed to
-the output folder only at the end (with the permissions the user's umask gives a new folder), so a
-failure never leaves a partial output folder behind.
+input runs before any projection. Everything is written into a temporary folder
+(:func:`pvc_core.io.atomic.atomic_path`) that is renamed to the output folder only at the end (with
+the permissions the user's umask gives a new folder), so a failure never leaves a partial output
+folder behind.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +48,7 @@ from pvc_core.errors import InputError
 from pvc_core.geometry import (fov_centre_mm, lost_activity_fraction, resample_activity, resample_mean,
                                simulation_frame, total_activity_mbq)
 from pvc_core.io import Image, load_image, save_image, write_json
+from pvc_core.io.atomic import atomic_path
 from pvc_core.pipeline import paths
 from pvc_core.specs import GridSpec, Settings, spec_dict
 
@@ -145,12 +145,6 @@ def prepare_user_phantom(activity_path: str | os.PathLike, mu_path: str | os.Pat
                        outside_fraction=max(0.0, outside))
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def simulate_user_phantom(activity_path: str, mu_path: str, out_dir: str, settings: Settings, seed: int = 0,
                           progress: Callable[[str], None] = print,
                           warn: Callable[[str], None] | None = None, calibration_cache: str | None = None) -> dict:
@@ -176,8 +170,7 @@ def simulate_user_phantom(activity_path: str, mu_path: str, out_dir: str, settin
     proj, seconds = case.projections, case.seconds
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".dlpvc-simulate-", dir=out.parent))
-    try:
+    with atomic_path(out, folder=True) as tmp:  # a new folder, so it follows the umask; an empty `out` is replaced
         save_image(tmp / paths.TRUTH, phantom.truth, phantom.recon_affine, "true activity MBq/mL")
         save_image(tmp / paths.MU, phantom.mu_recon, phantom.recon_affine, "mu 1/cm at 208 keV")
         for noise, p in proj.items():
@@ -202,12 +195,5 @@ def simulate_user_phantom(activity_path: str, mu_path: str, out_dir: str, settin
             "noise_free": proj["nf"].meta, "seconds": seconds, "total_seconds": time.perf_counter() - t_start,
         }
         write_json(tmp / paths.SIMULATION_SUMMARY, summary)
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp made it 0700; a new folder follows the umask
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     progress(f"done in {summary['total_seconds']:.1f} s -> {out}")
     return summary

@@ -123,7 +123,7 @@ def test_bad_input_exit_2_and_no_output(tmp_path, tiny_config, phantom, capsys, 
         assert out.read_text() == "not a folder"
     else:
         assert not out.exists()
-    assert not list(tmp_path.glob(".dlpvc-simulate-*"))
+    assert not list(tmp_path.glob(".dlpvc-tmp-*")) and not list(tmp_path.glob(".dlpvc-simulate-*"))
 
 
 def _stored(tmp_path, name, act_ras, mu_ras, affine_ras, lps):

@@ -7,8 +7,8 @@ called :func:`remove_pending` from its handler, the temporary is removed: a read
 state or the new one, never half a file, and a later folder scan never finds a stray temporary.
 
 Temporaries are hidden names that keep the target's suffix (nibabel picks the format from it),
-``.dlpvc-tmp-<pid>-<n>.<name>``: :func:`is_temporary` recognises them so that folder scans skip
-them.
+``.dlpvc-tmp-<pid>-<n>-<token>.<name>``: :func:`is_temporary` recognises them so that folder scans
+skip them.
 
 Why hand-written: the standard library has ``os.replace`` but no atomic writer, and the usual
 third-party ones (``atomicwrites``, unmaintained) neither handle folders (a DICOM series) nor let
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import secrets
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Iterator
 
 __all__ = ["TEMP_MARK", "atomic_path", "is_temporary", "pending", "remove_pending"]
 
-#: Start of every temporary name (``.dlpvc-tmp-<pid>-<n>.<name>``).
+#: Start of every temporary name (``.dlpvc-tmp-<pid>-<n>-<token>.<name>``).
 TEMP_MARK = ".dlpvc-tmp-"
 
 _counter = itertools.count()
@@ -40,7 +41,9 @@ def is_temporary(path: str | os.PathLike) -> bool:
 
 
 def _temporary_name(target: Path, tag: str = "") -> Path:
-    return target.with_name(f"{TEMP_MARK}{tag}{os.getpid()}-{next(_counter)}.{target.name}")
+    """A hidden name beside ``target``, unique across processes and hosts sharing a folder (pid,
+    counter and a random token)."""
+    return target.with_name(f"{TEMP_MARK}{tag}{os.getpid()}-{next(_counter)}-{secrets.token_hex(4)}.{target.name}")
 
 
 def pending() -> list[Path]:

@@ -13,6 +13,8 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from pvc_core.io.atomic import atomic_path
+
 
 def _get(case: Any, key: str, default=None):
     if isinstance(case, Mapping):
@@ -70,6 +72,7 @@ def montage(cases: Iterable[Any], path: str | os.PathLike, max_cases: int = 6) -
     fig.suptitle("Phantoms: mu at 208 keV (grey) and true activity (colour)", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    with atomic_path(path, replace=True) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
     return path

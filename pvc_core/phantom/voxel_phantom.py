@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from pvc_core.errors import InputError
+from pvc_core.io.atomic import atomic_path
 from pvc_core.geometry.blocks import sample_nearest
 from pvc_core.phantom.settings import Grid, PhantomSettings
 
@@ -178,18 +179,20 @@ def write_interfile_labels(header_path: str | os.PathLike, labels: np.ndarray, v
     arr = np.asarray(labels)
     dt = np.dtype(dtype)
     data_path = header_path.with_suffix(".i33")
-    np.ascontiguousarray(arr.transpose(2, 1, 0)).astype(dt).tofile(data_path)
+    with atomic_path(data_path, replace=True) as tmp:
+        np.ascontiguousarray(arr.transpose(2, 1, 0)).astype(dt).tofile(tmp)
     fmt = {"u": "unsigned integer", "i": "signed integer", "f": "float"}[dt.kind]
     big = dt.byteorder == ">" or (dt.byteorder == "=" and not np.little_endian)
     vx = np.broadcast_to(np.asarray(voxel_mm, float), (3,))
-    header_path.write_text(
-        "!INTERFILE :=\n"
-        f"!name of data file := {data_path.name}\n"
-        f"imagedata byte order := {'BIGENDIAN' if big else 'LITTLEENDIAN'}\n"
-        f"!number format := {fmt}\n!number of bytes per pixel := {dt.itemsize}\n"
-        + "".join(f"!matrix size [{i + 1}] := {n}\n" for i, n in enumerate(arr.shape))
-        + "".join(f"scaling factor (mm/pixel) [{i + 1}] := {v:.6f}\n" for i, v in enumerate(vx))
-        + "!data offset in bytes := 0\n!END OF INTERFILE :=\n")
+    with atomic_path(header_path, replace=True) as tmp:
+        tmp.write_text(
+            "!INTERFILE :=\n"
+            f"!name of data file := {data_path.name}\n"
+            f"imagedata byte order := {'BIGENDIAN' if big else 'LITTLEENDIAN'}\n"
+            f"!number format := {fmt}\n!number of bytes per pixel := {dt.itemsize}\n"
+            + "".join(f"!matrix size [{i + 1}] := {n}\n" for i, n in enumerate(arr.shape))
+            + "".join(f"scaling factor (mm/pixel) [{i + 1}] := {v:.6f}\n" for i, v in enumerate(vx))
+            + "!data offset in bytes := 0\n!END OF INTERFILE :=\n")
     return header_path
 
 

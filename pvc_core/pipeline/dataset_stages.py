@@ -13,6 +13,7 @@ import pandas as pd
 from pvc_core.domain import DATASETS, DECONVOLUTIONS, IY_MASKS, NO_PVC, dataset_name, dl_method
 from pvc_core.errors import InputError
 from pvc_core.io import load_image, read_json, save_image, write_json
+from pvc_core.io.atomic import atomic_path
 from pvc_core.pipeline import paths
 from pvc_core.pipeline.shards import failed_cases, read_manifest
 from pvc_core.seeding import rng_for
@@ -231,9 +232,11 @@ def evaluate(spec: EvaluationSpec, results: str, split_path: str, recon_manifest
                 img = load_image(path, name=method).data
                 rows.append({"case": case, "dataset": dataset, "method": method, **compute_all(img, truth, alpha=alpha)})
     df = pd.DataFrame(rows)
-    df.to_csv(out_csv, index=False)
+    with atomic_path(out_csv, replace=True) as tmp:
+        df.to_csv(tmp, index=False)
     summary = summarise(df, spec.significance)
-    summary.to_csv(out_summary, index=False)
+    with atomic_path(out_summary, replace=True) as tmp:
+        summary.to_csv(tmp, index=False)
     log(summary.to_string(index=False))
     return df
 

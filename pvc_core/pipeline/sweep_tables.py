@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from pvc_core.domain import dl_method
+from pvc_core.io.atomic import atomic_path
 
 #: Metrics compared, and whether higher is better. ``abs_ad_pct`` is |activity deviation|.
 STAGE_METRICS = {"ssim": True, "nrmse_pct": False, "vaa_pct": True, "abs_ad_pct": False}
@@ -94,7 +95,8 @@ def write_sweep_tables(stages: Mapping[str, Sequence[Mapping]], metrics_csv: str
     tables = {}
     for stage, variants in stages.items():
         tables[stage] = table = compare_stage(stage, variants, metrics, significance)
-        table.to_csv(outputs[stage], index=False)
+        with atomic_path(outputs[stage], replace=True) as tmp:
+            table.to_csv(tmp, index=False)
         n_sig = int(table["significant"].sum())
         log(f"sweep stage {stage}: {len(table)} tests, {n_sig} significant after Holm at {significance:g}")
     return tables

@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pvc_core.io import load_image, read_json  # noqa: E402
+from pvc_core.io.atomic import atomic_path  # noqa: E402
 from pvc_core.pipeline import paths  # noqa: E402
 
 #: Column labels of the evaluation metrics (``pvc_core.pipeline.dataset_stages.METRIC_COLUMNS``).
@@ -57,7 +58,8 @@ def training_curve(history_csv: str | Path, out: str) -> str:
     ax.set_yscale("log")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out, dpi=90)
+    with atomic_path(out, replace=True) as tmp:
+        fig.savefig(tmp, dpi=90)
     plt.close(fig)
     return out
 
@@ -85,6 +87,7 @@ def activity_histograms(results: str, cases: list[int], dataset: str, model: str
     ax.set_ylabel("voxels (%)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out, dpi=90)
+    with atomic_path(out, replace=True) as tmp:
+        fig.savefig(tmp, dpi=90)
     plt.close(fig)
     return out

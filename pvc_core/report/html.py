@@ -19,6 +19,7 @@ import yaml
 from pvc_core import __version__
 from pvc_core.domain import RECONSTRUCTIONS
 from pvc_core.io import load_image, read_json
+from pvc_core.io.atomic import atomic_path
 from pvc_core.pipeline import paths
 from pvc_core.pipeline.fingerprints import CASE_STAGES
 from pvc_core.pipeline.shards import read_manifest
@@ -182,7 +183,8 @@ def build_report(settings: "Settings", results: str, model: str, recon_manifests
     table_dir.mkdir(parents=True, exist_ok=True)
 
     def save_table(df: pd.DataFrame, name: str) -> str:
-        df.to_csv(table_dir / name, index=False)
+        with atomic_path(table_dir / name, replace=True) as tmp:
+            df.to_csv(tmp, index=False)
         return f"CSV: <code>tables/{html.escape(name)}</code>"
 
     metrics = pd.read_csv(paths.metrics_table(results, "main"))
@@ -303,6 +305,7 @@ def build_report(settings: "Settings", results: str, model: str, recon_manifests
         f"<p class='note'>Report built in {time.perf_counter() - t_start:.1f} s.</p>",
         "</body></html>",
     ]
-    out.write_text("\n".join(parts))
+    with atomic_path(out, replace=True) as tmp:
+        tmp.write_text("\n".join(parts))
     log(f"report -> {out} ({out.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - t_start:.1f} s)")
     return str(out)

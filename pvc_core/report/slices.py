@@ -21,6 +21,7 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from pvc_core.domain import DATASETS, PVC_METHODS, dataset_parts  # noqa: E402
 from pvc_core.errors import InputError  # noqa: E402
+from pvc_core.io.atomic import atomic_path  # noqa: E402
 from pvc_core.metrics import ssim, vaa, vaa_map  # noqa: E402
 from pvc_core.report.figures import METRIC_LABELS, method_label  # noqa: E402
 
@@ -237,7 +238,8 @@ def slice_figure(panels: list[tuple[str, np.ndarray]], truth: np.ndarray, mu_per
     _draw_profiles(fig.add_subplot(grid[2, :]), images, t, y, z, crop[0], voxel_mm)
     if title:
         fig.suptitle(title)
-    fig.savefig(out, dpi=DPI)
+    with atomic_path(out, replace=True) as tmp:
+        fig.savefig(tmp, dpi=DPI)
     plt.close(fig)
     return out
 
@@ -324,7 +326,8 @@ def metric_violins(metrics: pd.DataFrame, out: str) -> str:
         ax.grid(axis="y", alpha=0.3)
     handles = [Patch(facecolor=colours[d], edgecolor="black", label=d) for d in datasets]
     fig.legend(handles=handles, loc="outside upper center", ncols=max(len(datasets), 1), fontsize=8)
-    fig.savefig(out, dpi=DPI)
+    with atomic_path(out, replace=True) as tmp:
+        fig.savefig(tmp, dpi=DPI)
     plt.close(fig)
     return out
 
@@ -376,6 +379,7 @@ def voxel_histogram(images: list[tuple[str, np.ndarray]], truth: np.ndarray, out
     ax.legend(fontsize=7)
     if title:
         ax.set_title(title)
-    fig.savefig(out, dpi=DPI)
+    with atomic_path(out, replace=True) as tmp:
+        fig.savefig(tmp, dpi=DPI)
     plt.close(fig)
     return out

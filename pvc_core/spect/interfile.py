@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from pvc_core.errors import InputError
+from pvc_core.io.atomic import atomic_path
 from pvc_core.spect.energy_windows import WINDOW_NAMES
 from pvc_core.spect.projections import SIMULATED_SCATTER, Projections
 
@@ -78,7 +79,8 @@ def write_projections(path_stem: str | Path, projections: Projections) -> Path:
         name = f"{stem.name}_{w}"
         data = projections.windows[w].astype("<f4")
         # (view, u, z) -> (view, row = z descending, column = u)
-        np.ascontiguousarray(np.transpose(data, (0, 2, 1))[:, ::-1, :]).tofile(stem.parent / f"{name}.a00")
+        with atomic_path(stem.parent / f"{name}.a00", replace=True) as tmp:
+            np.ascontiguousarray(np.transpose(data, (0, 2, 1))[:, ::-1, :]).tofile(tmp)
         bounds = _window_bounds(projections, w)
         win_keys = [f"energy window [1] := {w}"]
         set_lines.append(f"energy window [{i}] := {w}")
@@ -97,13 +99,15 @@ def write_projections(path_stem: str | Path, projections: Projections) -> Path:
                   "!number format := short float", "!number of bytes per pixel := 4",
                   "data units := counts",
                   "!SPECT STUDY (acquired data) :=", *_common_keys(projections), "!END OF INTERFILE :="]
-        (stem.parent / f"{name}.h00").write_text("\n".join(header) + "\n")
+        with atomic_path(stem.parent / f"{name}.h00", replace=True) as tmp:
+            tmp.write_text("\n".join(header) + "\n")
     set_lines += _common_keys(projections)
     set_lines += [f"angles (deg) := {_fmt_list(projections.angles_deg)}", "data units := counts",
                   f"dlpvc meta (json) := {json.dumps(projections.meta, default=_json_default, sort_keys=True)}",
                   "!END OF INTERFILE :="]
     header_path = stem.with_name(stem.name + ".hdr")
-    header_path.write_text("\n".join(set_lines) + "\n")
+    with atomic_path(header_path, replace=True) as tmp:
+        tmp.write_text("\n".join(set_lines) + "\n")
     return header_path
 
 

@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pvc_core.domain import NO_PVC  # noqa: E402
+from pvc_core.io.atomic import atomic_path  # noqa: E402
 from pvc_core.pipeline import paths  # noqa: E402
 from pvc_core.studies.chain import STUDY_METHOD_LABELS, StudyChain  # noqa: E402
 from pvc_core.studies.manifest import write_manifest  # noqa: E402
@@ -116,8 +117,10 @@ def run(chain: StudyChain, results: str, log: Callable[[str], None] = print) -> 
     summary = summary[["edge_voxels", "edge_mm", "method", "rc", "rc_sd", "n"]]
     out = paths.study_dir(results)
     out.mkdir(parents=True, exist_ok=True)
-    cases.to_csv(out / CASES_TABLE, index=False)
-    summary.to_csv(paths.study_table(results, STUDY), index=False)
+    with atomic_path(out / CASES_TABLE, replace=True) as tmp:
+        cases.to_csv(tmp, index=False)
+    with atomic_path(paths.study_table(results, STUDY), replace=True) as tmp:
+        summary.to_csv(tmp, index=False)
     rc_figure(summary, chain.voxel_mm, str(out / FIGURE))
     slice_figure(examples, str(out / SLICES))
     write_manifest(results, STUDY, "Minimum feature size (Figure 5)", paragraphs(summary, chain),
@@ -170,7 +173,8 @@ def rc_figure(summary: pd.DataFrame, voxel_mm: float, out: str) -> str:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    fig.savefig(out, dpi=90)
+    with atomic_path(out, replace=True) as tmp:
+        fig.savefig(tmp, dpi=90)
     plt.close(fig)
     return out
 
@@ -198,6 +202,7 @@ def slice_figure(examples: dict[int, tuple[np.ndarray, dict, np.ndarray]], out: 
             ax.set_title(f"{edge} voxel cube: {'truth' if name == 'truth' else STUDY_METHOD_LABELS[name]}{rc}", fontsize=7)
             ax.axis("off")
         fig.colorbar(im, ax=axes[r, :].tolist(), shrink=0.8, label="MBq/mL")
-    fig.savefig(out, dpi=90)
+    with atomic_path(out, replace=True) as tmp:
+        fig.savefig(tmp, dpi=90)
     plt.close(fig)
     return out

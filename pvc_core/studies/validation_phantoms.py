@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from pvc_core.io.atomic import atomic_path
 from pvc_core.pipeline import paths
 from pvc_core.studies.chain import STUDY_METHOD_LABELS, STUDY_METHODS, StudyChain
 from pvc_core.studies.manifest import write_manifest
@@ -86,7 +87,8 @@ def run(chain: StudyChain, results: str, log: Callable[[str], None] = print) -> 
                      slices_png),
                     (f"{name}: activity-concentration-voxel histogram inside the true activity (Figure 7C).", hist_png)]
     table = pd.DataFrame(rows)
-    table.to_csv(paths.study_table(results, STUDY), index=False)
+    with atomic_path(paths.study_table(results, STUDY), replace=True) as tmp:
+        table.to_csv(tmp, index=False)
     write_manifest(results, STUDY, "Validation phantoms (Table 2, Figure 7)", paragraphs(table, chain),
                    [("Per phantom, region and method: SSIM, NRMSE (%) and VAA (%) over the region, RC; paper_* are "
                      "the paper's measured values (Table 2; RR_n, its ellipsoid rows are in its supplement).", paths.study_table(results, STUDY).name)],

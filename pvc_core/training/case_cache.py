@@ -31,7 +31,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ import numpy as np
 
 from pvc_core.errors import InputError
 from pvc_core.io import load_image
+from pvc_core.io.atomic import atomic_path
 from pvc_core.training.normalisation import attenuation_input, input_scale
 
 #: Identifies a cache record; bump ``CACHE_VERSION`` when the layout or the arrays change.
@@ -258,15 +258,10 @@ def _write_entry(cache_dir: Path, stem: str, cid: str, sources: dict, in_path: s
 
 
 def _atomic_write(path: Path, write: Callable) -> None:
-    """Write through ``write(binary file)`` to a unique temporary file, then rename it to ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write through ``write(binary file)`` to a new temporary file (:func:`pvc_core.io.atomic.atomic_path`),
+    then rename it to ``path``."""
+    with atomic_path(path, replace=True) as tmp, open(tmp, "xb") as fh:
+        write(fh)
 
 
 def _load_npy(path: Path, mmap: bool) -> np.ndarray:

@@ -31,6 +31,7 @@ import torch
 
 import pvc_core
 from pvc_core.errors import InputError
+from pvc_core.io.atomic import atomic_path
 from pvc_core.specs import flatten
 from pvc_core.training.case_cache import CachedCase
 from pvc_core.training.predict import CHECKPOINT_VERSION as MODEL_FORMAT_VERSION
@@ -105,16 +106,8 @@ def save_training_checkpoint(path: str | os.PathLike, checkpoint: Mapping) -> No
     if missing:
         raise ValueError(f"training checkpoint lacks {', '.join(missing)}")
     payload = {"format": TRAINING_CHECKPOINT_FORMAT, "format_version": TRAINING_CHECKPOINT_VERSION, **checkpoint}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path, replace=True) as tmp, open(tmp, "wb") as fh:
+        torch.save(payload, fh)
 
 
 def load_training_checkpoint(path: str | os.PathLike, key: Mapping,

@@ -29,6 +29,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
+from pvc_core.io.atomic import atomic_path
 from pvc_core.training.dataset import EpochBatchSampler, SampleKey
 
 __all__ = ["DistContext", "RankBatchSampler", "distributed_context", "launch_torchrun", "rank_share", "state_digest"]
@@ -163,7 +164,7 @@ def launch_torchrun(job: dict, nproc: int, job_file: str | os.PathLike, log=prin
     import subprocess
     import sys
 
-    with open(job_file, "w") as fh:
+    with atomic_path(job_file, replace=True) as tmp, open(tmp, "w") as fh:
         json.dump(job, fh)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(int(nproc)),
            "-m", "pvc_core.training", str(job_file)]

@@ -66,6 +66,7 @@ from pvc_core.config import load_schema
 from pvc_core.pipeline.paths import HISTORY, MODEL_CARD, MODEL_WEIGHTS, TRAINING_CHECKPOINT
 from pvc_core.errors import InputError
 from pvc_core.io import write_json
+from pvc_core.io.atomic import atomic_path
 from pvc_core.metrics import nrmse, vaa
 from pvc_core.networks import build_network, count_parameters, size_divisor
 from pvc_core.pipeline.models import RUNTIME_KEYS, model_identity
@@ -235,9 +236,8 @@ def _save_checkpoint(path: Path, state_dict: dict, cfg: dict, network_kwargs: di
         "pvc_core_version": pvc_core.__version__,
         "torch_version": str(torch.__version__),
     }
-    tmp = path.with_name(".tmp." + path.name)
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path, replace=True) as tmp, open(tmp, "wb") as fh:
+        torch.save(ckpt, fh)
 
 
 HISTORY_FIELDS = ("epoch", "train_loss", "val_loss", "val_nrmse_pct", "val_vaa_pct", "seconds")
@@ -245,13 +245,11 @@ HISTORY_FIELDS = ("epoch", "train_loss", "val_loss", "val_nrmse_pct", "val_vaa_p
 
 def _write_history(path: Path, history: Sequence[dict]) -> None:
     """``history.csv`` (one row per epoch so far), written atomically."""
-    tmp = path.with_name(f".tmp.{path.name}")
-    with open(tmp, "w", newline="") as fh:
+    with atomic_path(path, replace=True) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(HISTORY_FIELDS))
         writer.writeheader()
         for row in history:
             writer.writerow({k: (f"{v:.8g}" if isinstance(v, float) else v) for k, v in row.items()})
-    os.replace(tmp, path)
 
 
 def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cfg: dict,

@@ -1,56 +1,20 @@
-"""DICOM SPECT and CT series read into an :class:`~pvc_core.io.nifti.Image`, and SPECT written back.
-
-Conventions
------------
-*Array layout.* ``data[c, r, k]`` is the pixel at column ``c``, row ``r`` of slice ``k``: the
-pixel array of each slice is transposed and the slices are stacked on axis 2. For a multi-frame
-file, frame ``k`` is slice ``k`` (the file's frame order is kept).
-
-*Geometry.* DICOM patient coordinates are LPS (x to the patient's left, y posterior, z head). The
-centre of pixel (row ``r``, column ``c``) of slice ``k`` lies at
-``IPP_k + c * PixelSpacing[1] * rowdir + r * PixelSpacing[0] * coldir``, where
-``ImageOrientationPatient = rowdir + coldir`` (``rowdir``: direction of increasing column index).
-The LPS affine has columns ``rowdir * PixelSpacing[1]``, ``coldir * PixelSpacing[0]`` and the
-slice step vector, and translation ``IPP_0``; :class:`Image` gets it in NIfTI RAS+ (mm), i.e.
-left-multiplied by ``diag(-1, -1, 1, 1)``. Single-slice files are sorted along the slice normal
-``rowdir x coldir`` and the step is ``(IPP_last - IPP_first) / (n - 1)``. A multi-frame file uses
-per-frame ``PlanePositionSequence`` positions where present, else
-``normal * SpacingBetweenSlices`` (``SliceThickness`` when absent; a negative spacing runs against
-the normal). ``ImagePositionPatient`` / ``ImageOrientationPatient`` are looked up at the top level,
-in the functional groups, then in ``DetectorInformationSequence`` (NM).
-
-*Values.* Stored pixel value x ``RescaleSlope`` + ``RescaleIntercept`` (defaults 1 and 0), in
-float64, then float32. SPECT (modality NM or PT) is returned in MBq/mL: the unit comes from
-``Units`` (0054,1001), else from ``RealWorldValueMappingSequence`` (whose slope and intercept are
-then used instead of the rescale ones), else from ``RescaleType`` (0028,1054). Bq/mL (``BQML``),
-kBq/mL and MBq/mL are accepted; counts, no unit or any other unit are refused. CT is returned in
-Hounsfield units.
-
-*Writing.* :func:`write_spect_series` mirrors the input: one file per input dataset, each a copy
-of the input with new, deterministic series and instance UIDs (same study and frame of
-reference), values in Bq/mL stored as uint16 with a linear rescale slope, uncompressed Explicit VR
-Little Endian.
-
-Every problem with a user's file is an :class:`~pvc_core.errors.InputError` naming the path.
-"""
+"""DICOM SPECT and CT series: detection (:func:`is_dicom_path`) and reading into an
+:class:`~pvc_core.io.nifti.Image` (conventions in :mod:`pvc_core.io.dicom`)."""
 
 from __future__ import annotations
 
-import copy
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
-from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
-from pydicom.valuerep import format_number_as_ds
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from pvc_core.errors import InputError
+from pvc_core.io.dicom.common import DicomSeries, _n_frames
 from pvc_core.io.outputs import is_nifti_name
 from pvc_core.io.nifti import Image
 
@@ -92,35 +56,6 @@ _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 #: (unit as spelled in the header or None, slope, intercept) turning stored pixels into that unit.
 _Scaling = tuple[str | None, float, float]
-
-
-@dataclass
-class DicomSeries:
-    """A DICOM image series read as one 3-D :class:`Image`, with what is needed to write it back.
-
-    Attributes
-    ----------
-    image:
-        float32 values (SPECT: MBq/mL; CT: Hounsfield units) and the affine in mm, NIfTI RAS+.
-    datasets:
-        The pydicom datasets with pixel data, in slice order (one per file), or the one
-        multi-frame dataset.
-    files:
-        The files the datasets were read from, in the same order.
-    modality:
-        ``"NM"``, ``"PT"`` or ``"CT"``.
-    multiframe:
-        Whether the series is one multi-frame file.
-    unit:
-        The unit as found in the header, e.g. ``"BQML"``, ``"Bq/ml"``, ``"HU"``.
-    """
-
-    image: Image
-    datasets: list
-    files: list[Path]
-    modality: str
-    multiframe: bool
-    unit: str
 
 
 # --------------------------------------------------------------------------------------- detection
@@ -213,13 +148,6 @@ def _dcmread(path: Path) -> Dataset | None:
 
 def _has_pixels(ds: Dataset) -> bool:
     return any(keyword in ds for keyword in _PIXEL_KEYWORDS)
-
-
-def _n_frames(ds: Dataset) -> int:
-    try:
-        return max(1, int(ds.get("NumberOfFrames") or 1))
-    except (TypeError, ValueError):
-        return 1
 
 
 def _modality(ds: Dataset) -> str:
@@ -393,7 +321,7 @@ def _stack_step(positions: np.ndarray, normal: np.ndarray, path: Path, name: str
 
 def _affine(rowdir: np.ndarray, coldir: np.ndarray, spacing: np.ndarray, step: np.ndarray,
             ipp0: np.ndarray) -> np.ndarray:
-    """RAS+ affine (mm) of ``data[c, r, k]`` from LPS geometry (see the module docstring)."""
+    """RAS+ affine (mm) of ``data[c, r, k]`` from LPS geometry (see :mod:`pvc_core.io.dicom`)."""
     lps = np.eye(4)
     lps[:3, 0] = rowdir * spacing[1]
     lps[:3, 1] = coldir * spacing[0]
@@ -422,7 +350,7 @@ def _rwvm_items(ds: Dataset) -> list[Dataset]:
 
 def _unit_and_scaling(ds: Dataset) -> _Scaling:
     """The value unit as spelled in the header (None if there is none) and the slope and intercept
-    that turn stored pixel values into that unit (see the module docstring for the sources)."""
+    that turn stored pixel values into that unit (see :mod:`pvc_core.io.dicom` for the sources)."""
     slope, intercept = _rescale(ds)
     units = str(ds.get("Units") or "").strip()
     if units:
@@ -606,7 +534,7 @@ def read_spect_dicom(path: str | os.PathLike) -> DicomSeries:
 
     ``path`` is a multi-frame NM file, or a folder holding one series: single-slice NM/PT files or
     one multi-frame file. Values are stored pixel x slope + intercept converted from the header's
-    unit (Bq/mL, kBq/mL or MBq/mL) to MBq/mL; the affine is RAS+ in mm (module docstring).
+    unit (Bq/mL, kBq/mL or MBq/mL) to MBq/mL; the affine is RAS+ in mm (:mod:`pvc_core.io.dicom`).
 
     Raises :class:`InputError` naming the path for a missing path, a folder without DICOM files
     or with several series, a file that is not DICOM or holds no pixel data, a modality other than
@@ -651,154 +579,3 @@ def read_ct_dicom(path: str | os.PathLike) -> DicomSeries:
     unit = rescale_type if rescale_type and rescale_type.upper() != "US" else "HU"
     return DicomSeries(image=Image(data=values.astype(np.float32), affine=affine), datasets=datasets, files=files,
                        modality=modality, multiframe=multiframe, unit=unit)
-
-
-# ---------------------------------------------------------------------------------------- writing
-
-#: Attributes dropped from written datasets: they describe the old pixel values or encoding.
-_STALE_KEYWORDS = (
-    "SmallestImagePixelValue", "LargestImagePixelValue", "SmallestPixelValueInSeries",
-    "LargestPixelValueInSeries", "PixelPaddingValue", "PixelPaddingRangeLimit", "WindowCenter", "WindowWidth",
-    "WindowCenterWidthExplanation", "VOILUTSequence", "FloatPixelData", "DoubleFloatPixelData",
-    "ExtendedOffsetTable", "ExtendedOffsetTableLengths", "PixelDataProviderURL",
-)
-
-_UINT16_MAX = 65535
-
-
-def _ds_number(value: float) -> tuple[str, float]:
-    """``value`` as a DICOM decimal string (at most 16 characters) and the float it encodes."""
-    text = format_number_as_ds(float(value))
-    return text, float(text)
-
-
-def _bqml_mapping(slope_text: str) -> Sequence:
-    """A RealWorldValueMappingSequence mapping uint16 pixels 0..65535 to Bq/mL with ``slope``."""
-    code = Dataset()
-    code.CodeValue = "Bq/ml"
-    code.CodingSchemeDesignator = "UCUM"
-    code.CodeMeaning = "becquerels/milliliter"
-    item = Dataset()
-    item.add_new(0x00409216, "US", 0)            # RealWorldValueFirstValueMapped
-    item.add_new(0x00409211, "US", _UINT16_MAX)  # RealWorldValueLastValueMapped
-    item.RealWorldValueIntercept = 0.0
-    item.RealWorldValueSlope = float(slope_text)
-    item.LUTExplanation = "Bq/ml"
-    item.LUTLabel = "BQML"
-    item.MeasurementUnitsCodeSequence = Sequence([code])
-    return Sequence([item])
-
-
-def _set_scaling(ds: Dataset, slope_text: str) -> None:
-    """Rescale slope/intercept, unit and real-world mapping of ``ds`` (and its functional groups)."""
-    ds.RescaleSlope = slope_text
-    ds.RescaleIntercept = "0"
-    ds.Units = "BQML"
-    if "RescaleType" in ds:
-        ds.RescaleType = "BQML"
-    if "RealWorldValueMappingSequence" in ds:
-        ds.RealWorldValueMappingSequence = _bqml_mapping(slope_text)
-    for fg_keyword in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
-        for item in ds.get(fg_keyword) or []:
-            for transform in item.get("PixelValueTransformationSequence") or []:
-                transform.RescaleSlope = slope_text
-                transform.RescaleIntercept = "0"
-                if "RescaleType" in transform:
-                    transform.RescaleType = "BQML"
-            if "RealWorldValueMappingSequence" in item:
-                item.RealWorldValueMappingSequence = _bqml_mapping(slope_text)
-
-
-def _quantise(values_bq_ml: np.ndarray) -> tuple[np.ndarray, str]:
-    """uint16 pixels and the slope (as a decimal string) with pixels x slope ~ values (Bq/mL >= 0)."""
-    top = float(values_bq_ml.max()) if values_bq_ml.size else 0.0
-    slope_text, slope = _ds_number(top / _UINT16_MAX) if top > 0 else ("1", 1.0)
-    pixels = np.clip(np.rint(values_bq_ml / slope), 0, _UINT16_MAX).astype("<u2")
-    return pixels, slope_text
-
-
-def write_spect_series(series: DicomSeries, data_mbq_ml: np.ndarray, out_dir: str | os.PathLike,
-                       series_description: str, comment: str | None = None) -> list[Path]:
-    """Write ``data_mbq_ml`` (MBq/mL, laid out ``data[c, r, k]`` as read) as a new DICOM series.
-
-    One file per dataset of ``series`` (``slice_0001.dcm`` ... in slice order, or ``image.dcm`` for a
-    multi-frame input) in ``out_dir`` (created). Each is a copy of the input dataset with a new
-    SeriesInstanceUID derived from the input's and ``series_description`` and new SOPInstanceUIDs
-    derived from the input's and the new series UID (so writing twice gives the same UIDs), the
-    same StudyInstanceUID and FrameOfReferenceUID, SeriesNumber + 1000, ImageType
-    DERIVED/SECONDARY (the input's further values kept; DERIVED/SECONDARY alone when it had none),
-    ``comment`` in ImageComments, every other attribute of the input (acquisition and
-    radiopharmaceutical timing, decay correction) kept, Units BQML and values in Bq/mL as uint16 with RescaleSlope = max / 65535
-    (per file; one for a multi-frame file) and RescaleIntercept 0, uncompressed Explicit VR Little
-    Endian. Negative values are clipped to 0.
-
-    Raises ``ValueError`` when ``data_mbq_ml`` does not have the shape of ``series.image.data``
-    or holds NaN or infinity. Returns the written paths.
-    """
-    values = np.asarray(data_mbq_ml, dtype=np.float64)
-    if values.shape != series.image.data.shape:
-        raise ValueError(f"data of shape {values.shape} does not match the DICOM series' shape "
-                         f"{series.image.data.shape}")
-    if not np.all(np.isfinite(values)):
-        raise ValueError("data holds NaN or infinite values")
-    if series.multiframe != (len(series.datasets) == 1 and _n_frames(series.datasets[0]) > 1) \
-            or (not series.multiframe and len(series.datasets) != values.shape[2]):
-        raise ValueError("the DicomSeries' datasets do not match its image (multi-frame flag or slice count)")
-    bq_ml = np.clip(values, 0.0, None) * 1e6
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-    first = series.datasets[0]
-    source_series = str(first.get("SeriesInstanceUID") or first.get("SOPInstanceUID") or "")
-    series_uid = generate_uid(entropy_srcs=[source_series, "dlpvc", series_description])
-
-    if series.multiframe:
-        jobs = [(first, bq_ml.transpose(2, 1, 0), out_dir / "image.dcm")]
-    else:
-        jobs = [(ds, bq_ml[:, :, k].T, out_dir / f"slice_{k + 1:04d}.dcm") for k, ds in enumerate(series.datasets)]
-
-    written = []
-    for index, (source, frames, target) in enumerate(jobs):
-        ds = copy.deepcopy(source)
-        pixels, slope_text = _quantise(frames)
-        source_sop = str(source.get("SOPInstanceUID") or f"{source_series}.{index}")
-        sop_uid = generate_uid(entropy_srcs=[source_sop, series_uid])
-        ds.SOPInstanceUID = sop_uid
-        ds.SeriesInstanceUID = series_uid
-        ds.SeriesDescription = series_description[:64]
-        if ds.get("SeriesNumber") not in (None, ""):
-            ds.SeriesNumber = (int(ds.SeriesNumber) + 1000) % 2**31
-        image_type = list(ds.get("ImageType") or [])
-        ds.ImageType = ["DERIVED", "SECONDARY"] + image_type[2:]
-        if comment:
-            ds.ImageComments = comment[:10240]
-        ds.DerivationDescription = f"partial-volume correction (dlpvc): {series_description}"[:1024]
-        for keyword in _STALE_KEYWORDS:
-            if keyword in ds:
-                delattr(ds, keyword)
-        _set_scaling(ds, slope_text)
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated = 16
-        ds.BitsStored = 16
-        ds.HighBit = 15
-        ds.PixelRepresentation = 0
-        if "PixelData" in ds:
-            del ds.PixelData
-        ds.add_new(0x7FE00010, "OW", pixels.tobytes())
-
-        meta = ds.file_meta if getattr(ds, "file_meta", None) is not None else FileMetaDataset()
-        meta.MediaStorageSOPClassUID = ds.SOPClassUID
-        meta.MediaStorageSOPInstanceUID = sop_uid
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.file_meta = meta
-
-        tmp = target.with_name(".tmp." + target.name)
-        try:
-            ds.save_as(tmp, enforce_file_format=True)
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        written.append(target)
-    return written
