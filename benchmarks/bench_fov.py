@@ -170,7 +170,8 @@ def paper_case(case: int, settings: Settings, calibration, cache: Path | None) -
 
 
 def paper_cases(module, cfg, window, n: int, first: int, cache: Path | None) -> list[dict]:
-    from pvc_core.calibration import calibration_for, factors
+    from pvc_core.calibration import factors
+    from pvc_core.pipeline.calibration_stage import calibration_for
 
     settings = Settings.from_config(load_config(REPO / "config" / "paper.yaml"))
     g = settings.grid

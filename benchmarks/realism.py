@@ -6,7 +6,7 @@ Usage: .venv/bin/python benchmarks/realism.py [--matrix 64] [--sim-factor 2] [--
 Protocol: the configuration's camera and reconstruction (default config/paper.yaml: 120 views x
 30 s, OSEM noRR 10x2, RR 6x6) on a grid of --matrix voxels of 4.8 mm (64 covers the 216 mm water
 phantom and keeps the run to minutes on 2 CPU cores; 128 is the paper's full field of view),
-calibrated with the configuration's cylinder (pvc_core.calibration.calibration_for).
+calibrated with the configuration's cylinder (pvc_core.pipeline.calibration_stage.calibration_for).
 
 Prints per phantom and region, next to the paper's value where it has one (Table 2, RR_n, no PVC):
 

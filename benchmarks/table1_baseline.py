@@ -12,7 +12,7 @@ Protocol: the configuration's (default config/paper.yaml: 128^3 x 4.8 mm, 120 vi
 RR 6x6). ``--matrix`` changes the grid and, unless ``--voxel-mm`` is given, scales the voxel so
 that the field of view stays the configuration's (32 -> 19.2 mm for paper.yaml): a body must fit.
 Every case goes through :func:`pvc_core.case_pipeline.run_case` with the calibration from
-:func:`pvc_core.calibration.calibration_for` (computed once, then cached).
+:func:`pvc_core.pipeline.calibration_stage.calibration_for` (computed once, then cached).
 
 Per reconstruction (``--reconstructions``, default RR) and noise level (noise-free and Poisson),
 as the DAG does it:
@@ -47,7 +47,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pvc_core.calibration import calibration_for, factors  # noqa: E402
+from pvc_core.calibration import factors  # noqa: E402
+from pvc_core.pipeline.calibration_stage import calibration_for  # noqa: E402
 from pvc_core.case_pipeline import run_case  # noqa: E402
 from pvc_core.config import load_config  # noqa: E402
 from pvc_core.domain import NO_PVC, NOISE_LEVELS, dataset_name, dataset_parts  # noqa: E402

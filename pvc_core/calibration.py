@@ -25,20 +25,17 @@ stream, the same TEW and OSEM.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
+from pvc_core.case_pipeline import reconstruct_one, recon_grid_mu, simulate_noise_free
 from pvc_core.phantom.settings import Grid
 from pvc_core.seeding import rng_for
 from pvc_core.specs import CalibrationSpec, CameraSpec, GridSpec, ReconSpec
-
-if TYPE_CHECKING:
-    from pvc_core.specs import Settings
+from pvc_core.spect import add_poisson_noise
 
 #: Linear attenuation coefficient of water at 208 keV (1/cm; NIST XCOM, as pvc_core.validation).
 MU_WATER_PER_CM = 0.1350
@@ -109,9 +106,6 @@ def voi_mask(spec: CalibrationSpec, grid: Grid) -> np.ndarray:
 def calibrate(spec: CalibrationSpec, camera: CameraSpec, grid: GridSpec, recons: Sequence[ReconSpec],
               seed: int) -> dict[str, CalibrationResult]:
     """Acquire and reconstruct the calibration cylinder; one :class:`CalibrationResult` per reconstruction."""
-    from pvc_core.case_pipeline import reconstruct_one, recon_grid_mu, simulate_noise_free
-    from pvc_core.spect import add_poisson_noise
-
     t0 = time.perf_counter()
     activity, mu, true_mbq = calibration_phantom(spec, grid)
     projections = simulate_noise_free(activity, mu, camera, grid, recons)
@@ -136,38 +130,3 @@ def calibrate(spec: CalibrationSpec, camera: CameraSpec, grid: GridSpec, recons:
 def factors(results: Mapping[str, CalibrationResult | Mapping]) -> dict[str, float]:
     """Reconstruction -> calibration factor, from results or their dicts."""
     return {k: float(v.factor if isinstance(v, CalibrationResult) else v["factor"]) for k, v in results.items()}
-
-
-def calibration_for(settings: "Settings", cache_dir: str | os.PathLike | None = None,
-                    log=None) -> dict[str, dict]:
-    """The calibration of every reconstruction of ``settings`` outside the DAG (``dlpvc simulate``,
-    the benchmarks): computed as the ``calibrate_reconstruction`` rule does, and kept in
-    ``cache_dir`` (default ``$XDG_CACHE_HOME/dlpvc/calibration``, else ``~/.cache/...``) under the
-    fingerprint of its dependencies, so a changed camera or protocol is never served a stale one.
-    """
-    from pvc_core.io import read_json, write_json
-    from pvc_core.pipeline.fingerprints import StageGraph, fingerprint
-
-    root = Path(cache_dir) if cache_dir else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dlpvc" / "calibration"
-    graph = StageGraph(settings)
-    out = {}
-    for name, recon in settings.reconstructions.items():
-        fp = fingerprint(graph.dependencies(f"calibration_{name}"))
-        path = root / f"{name}-{fp}.json"
-        record = None
-        if path.is_file():
-            try:
-                record = read_json(path)
-            except (OSError, ValueError):
-                record = None
-        if record is None:
-            result = calibrate(settings.calibration, settings.camera, settings.grid, [recon], settings.seed)[name]
-            record = {**result.as_dict(), "fingerprint": fp}
-            try:
-                write_json(path, record)
-            except OSError:  # a read-only home: compute again next time
-                pass
-            if log:
-                log(f"calibration {name}: factor {result.factor:.4f} ({result.seconds:.1f} s)")
-        out[name] = record
-    return out

@@ -15,15 +15,14 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from pvc_core.domain import NOISE_LEVELS, dataset_name
+from pvc_core.geometry.blocks import downsample_mean
 from pvc_core.seeding import rng_for
 from pvc_core.specs import CameraSpec, GridSpec, ReconSpec
-from pvc_core.spect import Projections
+from pvc_core.spect import Projections, add_poisson_noise
 
 
 def recon_grid_mu(mu_sim_per_cm: np.ndarray, grid: GridSpec) -> np.ndarray:
     """Attenuation (1/cm) on the reconstruction grid: block mean of the phantom grid's."""
-    from pvc_core.geometry.blocks import downsample_mean
-
     return downsample_mean(mu_sim_per_cm, grid.sim_factor)
 
 
@@ -34,6 +33,7 @@ def simulate_noise_free(activity_sim_mbq_ml: np.ndarray, mu_sim_per_cm: np.ndarr
     ``recons`` (optional) are the reconstructions that follow in this process: the cached
     system is built for their subsets (speed only; the counts do not depend on it).
     """
+    # lazy: torch (~1.5 s) for the phantom stage and `dlpvc simulate`'s checks; tests patch pvc_core.spect.simulate_projections
     from pvc_core.spect import simulate_projections
 
     return simulate_projections(activity_sim_mbq_ml, mu_sim_per_cm, grid.sim.voxel_mm, camera, grid,
@@ -42,8 +42,6 @@ def simulate_noise_free(activity_sim_mbq_ml: np.ndarray, mu_sim_per_cm: np.ndarr
 
 def add_noise(noise_free: Projections, seed: int, case_id: int) -> Projections:
     """Step 2: the Poisson realisation of every window, from the stream of (seed, case id)."""
-    from pvc_core.spect import add_poisson_noise
-
     return add_poisson_noise(noise_free, rng_for(seed, case_id, "noise"))
 
 
@@ -62,7 +60,7 @@ def reconstruct_levels(projections: Mapping[str, Projections], mu_recon_per_cm: 
     Each image equals :func:`reconstruct_one` of its projections alone; the batch only shares
     the projector's passes over the cached geometry.
     """
-    from pvc_core.spect import reconstruct_together
+    from pvc_core.spect import reconstruct_together  # lazy: torch (~1.5 s)
 
     if not calibration_factor > 0 or not np.isfinite(calibration_factor):
         raise ValueError(f"calibration factor of {recon.name} must be positive and finite, got {calibration_factor}")

@@ -41,15 +41,17 @@ from typing import Callable
 
 import numpy as np
 
-from pvc_core.calibration import calibration_for, factors
-from pvc_core.case_pipeline import run_case
+from pvc_core.calibration import factors
+from pvc_core.case_pipeline import recon_grid_mu, run_case
 from pvc_core.domain import RECONSTRUCTIONS, dataset_parts
 from pvc_core.errors import InputError
 from pvc_core.geometry import (fov_centre_mm, lost_activity_fraction, resample_activity, resample_mean,
                                simulation_frame, total_activity_mbq)
+from pvc_core.geometry.blocks import downsample_activity
 from pvc_core.io import Image, load_image, save_image, write_json
 from pvc_core.io.atomic import atomic_path
 from pvc_core.pipeline import paths
+from pvc_core.pipeline.calibration_stage import calibration_for
 from pvc_core.specs import GridSpec, Settings, spec_dict
 
 #: Above this, a "mu map" is almost surely in Hounsfield units or 1/m (water is 0.135 1/cm at 208 keV).
@@ -117,9 +119,6 @@ def prepare_user_phantom(activity_path: str | os.PathLike, mu_path: str | os.Pat
     Raises :class:`InputError` naming the file for unreadable or implausible input and when more
     than :data:`MAX_ACTIVITY_OUTSIDE` of the activity lies outside the field of view.
     """
-    from pvc_core.case_pipeline import recon_grid_mu
-    from pvc_core.geometry.blocks import downsample_activity
-
     activity = load_image(activity_path, allow_negative=False, name="activity")
     mu = load_image(mu_path, allow_negative=True, name="mu map")  # negative values are checked (HU) below
     check_phantom(activity, mu, str(activity_path), str(mu_path), warn)
@@ -155,7 +154,7 @@ def simulate_user_phantom(activity_path: str, mu_path: str, out_dir: str, settin
     lines, ``warn`` warnings (default: ``progress``). Every :class:`InputError` is raised before
     any projection is computed.
     """
-    from pvc_core.spect import rr_response, write_projections
+    from pvc_core.spect import rr_response, write_projections  # lazy: torch (~1.5 s) only after the inputs are checked
 
     out = check_output_folder(out_dir)
     grid = settings.grid

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pvc_core.calibration import calibrate, calibration_for, calibration_phantom, cylinder_fraction, factors, voi_mask
+from pvc_core.calibration import calibrate, calibration_phantom, cylinder_fraction, factors, voi_mask
+from pvc_core.pipeline.calibration_stage import calibration_for
 from pvc_core.case_pipeline import run_case
 from pvc_core.config import load_config
 from pvc_core.phantom.settings import Grid

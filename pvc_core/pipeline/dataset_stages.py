@@ -69,7 +69,7 @@ def usable_split(split_path: str, manifests: list[str]) -> dict:
 def measure_resolution(reconstruction: str, spec: ResolutionSpec, results: str, split_path: str,
                        recon_manifests: list[str], out: str, log: Log = print) -> dict:
     """Matched-filter FWHM (mm) of a reconstruction from noise-free calibration cases."""
-    from pvc_core.resolution import matched_filter_fwhm
+    from pvc_core.resolution import matched_filter_fwhm  # lazy: torch (~1.5 s); this module is also the report's
 
     split = usable_split(split_path, recon_manifests)
     cases = split["train"][: spec.calibration_cases]
@@ -111,7 +111,7 @@ def train_network(spec: dict, seed: int, results: str, split_path: str, recon_ma
     left in ``out_dir`` by a job of the same ``fingerprint`` (a resubmitted job) is resumed.
     ``trained_for`` (:func:`pvc_core.pipeline.models.trained_for`) goes into the model card.
     """
-    from pvc_core.training import train_model
+    from pvc_core.training import train_model  # lazy: torch (~2 s); this module is also the report's
 
     split = usable_split(split_path, recon_manifests)
     val = split["validation"] or split["train"][:1]
@@ -132,7 +132,7 @@ def predict_test_cases(model: str, model_path: str, results: str, split_path: st
     model predicts in bf16 autocast on CUDA, in fp32 on the CPU. ``out`` records the model, its
     training (the folder of ``model_path``), dataset, normalisation and the seconds per case.
     """
-    from pvc_core.training import load_model, predict_image
+    from pvc_core.training import load_model, predict_image  # lazy: torch (~2 s); this module is also the report's
     from pvc_core.training.predict import takes_attenuation
 
     module, spec = load_model(model_path, device="auto")
@@ -162,7 +162,7 @@ def correct_iterative_yang(dataset: str, spec: PvcSpec, results: str, split_path
     ``truth``: the ground-truth activity mask (the paper's setting, favourable to IY);
     ``spect``: a mask thresholded from the SPECT image alone (what a user without the truth has).
     """
-    from pvc_core.pvc import iterative_yang, threshold_labels, truth_labels
+    from pvc_core.pvc import iterative_yang, threshold_labels, truth_labels  # lazy: torch (~1.5 s); this module is also the report's
 
     split = usable_split(split_path, recon_manifests)
     fwhm = read_json(resolution_path)["fwhm_mm"]
@@ -189,7 +189,7 @@ def correct_deconvolution(dataset: str, spec: PvcSpec, results: str, split_path:
                           resolution_path: str, out: str, log: Log = print) -> dict:
     """The mask-free baselines of the test cases: Richardson-Lucy (``rl``) and reblurred Van
     Cittert (``vc``) with the matched-filter FWHM, PETPVC's definitions (:mod:`pvc_core.pvc.deconvolution`)."""
-    from pvc_core.pvc import richardson_lucy, van_cittert
+    from pvc_core.pvc import richardson_lucy, van_cittert  # lazy: torch (~1.5 s); this module is also the report's
 
     split = usable_split(split_path, recon_manifests)
     fwhm = read_json(resolution_path)["fwhm_mm"]
@@ -214,7 +214,7 @@ def evaluate(spec: EvaluationSpec, results: str, split_path: str, recon_manifest
              out_csv: str, out_summary: str, log: Log = print) -> pd.DataFrame:
     """Metrics per test case x dataset x PVC method (none, IY with both masks, RL and VC, each DL model),
     over the test cases finished in every reconstruction."""
-    from pvc_core.metrics import compute_all
+    from pvc_core.metrics import compute_all  # lazy: scikit-image (~0.3 s), evaluation only
 
     split = usable_split(split_path, recon_manifests)
     alpha = spec.alpha
@@ -252,7 +252,7 @@ REFERENCE_METHODS = (NO_PVC, "iy_truth")
 def paired_wilcoxon_p(a: pd.Series, b: pd.Series) -> float:
     """Two-sided paired Wilcoxon signed-rank p-value of two case-indexed series (scipy's
     ``wilcoxon``) over the cases both have; 1.0 when every difference is 0, NaN without a pair."""
-    from scipy.stats import wilcoxon
+    from scipy.stats import wilcoxon  # lazy: scipy.stats (~0.6 s), evaluation only
 
     both = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner").dropna()
     if both.empty:

@@ -35,9 +35,11 @@ from pathlib import Path
 from collections.abc import Mapping
 from typing import Any
 
-from pvc_core.domain import RECONSTRUCTIONS, dataset_parts
+from pvc_core.domain import DATASETS, RECONSTRUCTIONS, dataset_parts
+from pvc_core.io import write_json
 from pvc_core.specs import Settings, flatten, spec_dict
 from pvc_core.pipeline.models import INFERENCE_KEYS, model_identity, training_name, trainings
+from pvc_core.pipeline.paths import STUDIES
 
 #: Bump a stage's number when a code change alters its outputs: every case of that stage and
 #: everything downstream is then redone.
@@ -185,8 +187,6 @@ class StageGraph:
 
     def evaluate_dependencies(self, models: list[str]) -> dict[str, Any]:
         """Evaluation of a suite: every dataset's reconstructions and iterative Yang, the models."""
-        from pvc_core.domain import DATASETS
-
         deps: dict[str, Any] = {}
         for d in DATASETS:
             deps.update(self.dependencies(f"iy_{d}"))
@@ -205,8 +205,6 @@ class StageGraph:
     def report_dependencies(self, models: list[str], sweep_models: list[str] = ()) -> dict[str, Any]:
         """The report: the evaluation of its ``models`` (the first is the default model), the
         montage, the studies and, when a sweep is configured, the sweep's evaluation."""
-        from pvc_core.pipeline.paths import STUDIES
-
         deps = {**self.evaluate_dependencies(list(models)), **self.dependencies("montage")}
         for study in STUDIES:
             deps.update(self.dependencies(f"study_{study}"))
@@ -234,6 +232,4 @@ def fan_in_record(results: str | Path, job: str) -> Path:
 
 def record_fan_in(results: str | Path, job: str, fp: str, dependencies: Mapping[str, Any]) -> None:
     """Record what a finished fan-in job was computed from (read by ``dlpvc plan``)."""
-    from pvc_core.io import write_json
-
     write_json(fan_in_record(results, job), {"fingerprint": fp, "depends_on": dict(dependencies)})

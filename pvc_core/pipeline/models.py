@@ -21,13 +21,11 @@ import hashlib
 import json
 from typing import Mapping
 
+from pvc_core.config import load_schema
 from pvc_core.domain import dataset_parts
 from pvc_core.phantom.materials import PHOTOPEAK_KEV
-
-#: Keys of ``$defs/model`` that choose how fast a training runs, not what it computes (beyond
-#: floating-point rounding, as another GPU would): left out of the training's fingerprint and of
-#: its checkpoint's resume key, recorded in the model card (``training.runtime``).
-RUNTIME_KEYS = ("channels_last", "deterministic", "compile", "device", "num_workers")
+# What defines a training (RUNTIME_KEYS, model_identity) lives with the training; re-exported.
+from pvc_core.training.files import RUNTIME_KEYS, model_identity  # noqa: F401
 
 #: Keys of ``$defs/model`` that act only when a trained network is applied, not in its training.
 INFERENCE_KEYS = ("normalisation", "tta")
@@ -41,8 +39,6 @@ NAME_HASH_DIGITS = 8
 
 @functools.lru_cache(maxsize=1)
 def _model_defaults() -> str:
-    from pvc_core.config import load_schema
-
     props = load_schema()["$defs"]["model"]["properties"]
     return json.dumps({k: v["default"] for k, v in props.items() if "default" in v})
 
@@ -50,11 +46,6 @@ def _model_defaults() -> str:
 def complete_spec(spec: Mapping) -> dict:
     """A copy of a model specification with the schema's defaults (``$defs/model``) filled in."""
     return {**json.loads(_model_defaults()), **copy.deepcopy(dict(spec))}
-
-
-def model_identity(spec: Mapping) -> dict:
-    """``spec`` without its :data:`RUNTIME_KEYS`: what defines the trained weights and their use."""
-    return {k: v for k, v in spec.items() if k not in RUNTIME_KEYS}
 
 
 def training_spec(spec: Mapping) -> dict:

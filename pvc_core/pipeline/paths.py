@@ -39,17 +39,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from pvc_core.domain import DATASETS, NOISE_LEVELS, RECONSTRUCTIONS  # noqa: F401 (re-exported vocabulary)
+# A training's file names are spelled where the training writes them (the floor below); re-exported.
+from pvc_core.training.files import HISTORY, MODEL_CARD, MODEL_WEIGHTS, TRAINING_CHECKPOINT  # noqa: F401
 
 TRUTH_SIM = "truth_sim.nii.gz"
 MU_SIM = "mu_sim.nii.gz"
 LABELS_SIM = "labels_sim.nii.gz"
 TRUTH = "truth.nii.gz"
 MU = "mu.nii.gz"
-MODEL_WEIGHTS = "model.pt"
-MODEL_CARD = "model_card.json"
-HISTORY = "history.csv"
-#: The training's checkpoint beside the model (not a rule output: Snakemake must not delete it).
-TRAINING_CHECKPOINT = "checkpoint.pt"
 DONE = "done.json"
 #: What ``dlpvc simulate`` writes beside its images.
 SIMULATION_SUMMARY = "simulation.json"

@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 
 def set_threads(n: int) -> None:
     """Limit torch (and BLAS through torch) to ``n`` threads, as the scheduler granted."""
-    import torch
+    import torch  # lazy: torch (~1.5 s) only for the jobs that set its threads
 
     torch.set_num_threads(max(1, int(n)))
 
@@ -60,7 +60,7 @@ def snakemake_job(smk):
     p = smk.params
     on_success = None
     if hasattr(p, "job") and hasattr(p, "fingerprint"):
-        from pvc_core.pipeline.fingerprints import record_fan_in
+        from pvc_core.pipeline.fingerprints import record_fan_in  # lazy: schema and scipy (~0.6 s), fan-in jobs only
 
         def on_success() -> None:
             record_fan_in(p.results, p.job, p.fingerprint, p.depends_on)

@@ -14,6 +14,7 @@ import pandas as pd  # noqa: E402
 
 from pvc_core.io import load_image, read_json  # noqa: E402
 from pvc_core.io.atomic import atomic_path  # noqa: E402
+from pvc_core.phantom import montage  # noqa: E402
 from pvc_core.pipeline import paths  # noqa: E402
 
 #: Column labels of the evaluation metrics (``pvc_core.pipeline.dataset_stages.METRIC_COLUMNS``).
@@ -30,8 +31,6 @@ def method_label(method: str) -> str:
 
 def phantom_montage(results: str, manifest_path: str, out: str, n_cases: int = 3, log: Callable = print) -> str:
     """Axial and coronal sections of the first cases of a shard (paper's Figure 2)."""
-    from pvc_core.phantom import montage
-
     done = (read_json(manifest_path).get("done") or [])[:n_cases]
     cases = []
     for case in done:

@@ -23,9 +23,11 @@ from pvc_core.io.atomic import atomic_path
 from pvc_core.pipeline import paths
 from pvc_core.pipeline.fingerprints import CASE_STAGES
 from pvc_core.pipeline.shards import read_manifest
-from pvc_core.pipeline.dataset_stages import REFERENCE_METHODS
+from pvc_core.pipeline.dataset_stages import REFERENCE_METHODS, usable_split
 from pvc_core.report import figures
+from pvc_core.report.differences import differences
 from pvc_core.report.paper import PAPER_FWHM_MM, PAPER_TABLE1
+from pvc_core.report.slices import metric_violins, slice_figure
 from pvc_core.specs import spec_dict
 
 if TYPE_CHECKING:
@@ -171,10 +173,6 @@ def build_report(settings: "Settings", results: str, model: str, recon_manifests
     from the main evaluation (every model of ``training.datasets``); ``sweep_stages``: the sweep's
     stage tables shown as the supplement.
     """
-    from pvc_core.pipeline.dataset_stages import usable_split
-    from pvc_core.report.differences import differences
-    from pvc_core.report.slices import metric_violins, slice_figure
-
     t_start = time.perf_counter()
     out = Path(out)
     fig_dir = out.parent / "figures"

@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Callable, Mapping
 
 from pvc_core.specs import Settings
+from pvc_core.studies import min_feature_size, validation_phantoms
+from pvc_core.studies.chain import StudyChain
 
 
 def run_study(study: str, settings: Settings, results: str, model_path: str, inference: Mapping,
@@ -19,9 +21,6 @@ def run_study(study: str, settings: Settings, results: str, model_path: str, inf
     """Run ``study`` (one of :data:`pvc_core.pipeline.paths.STUDIES`) with the default model
     (``model_path`` applied with its ``inference`` keys) and the resolution and calibration of its
     reconstruction; returns the study's summary table."""
-    from pvc_core.studies import min_feature_size, validation_phantoms
-    from pvc_core.studies.chain import StudyChain
-
     modules = {min_feature_size.STUDY: min_feature_size, validation_phantoms.STUDY: validation_phantoms}
     if study not in modules:
         raise ValueError(f"unknown study {study!r}; expected one of {sorted(modules)}")

@@ -14,10 +14,15 @@ from typing import Any
 
 import numpy as np
 
+from pvc_core.case_pipeline import recon_grid_mu, reconstruct_one, simulate_noise_free
 from pvc_core.domain import NO_PVC, dataset_parts
 from pvc_core.io import read_json
+from pvc_core.pvc import iterative_yang, threshold_labels, truth_labels
 from pvc_core.seeding import rng_for
 from pvc_core.specs import Settings
+from pvc_core.spect import add_poisson_noise
+from pvc_core.training import load_model, predict_image
+from pvc_core.training.predict import takes_attenuation
 
 #: The methods of a study, in display order: no PVC, IY (true mask), IY (SPECT mask), DL-PVC.
 STUDY_METHODS = (NO_PVC, "iy_truth", "iy_spect", "dl")
@@ -48,8 +53,6 @@ class StudyChain:
                 calibration_path: str) -> "StudyChain":
         """The chain of a run: its default model (``model_path`` with its ``inference`` keys), the
         resolution and calibration files of that model's reconstruction."""
-        from pvc_core.training import load_model
-
         module, cfg = load_model(model_path, device="auto")
         cfg = {**cfg, **dict(inference)}
         return cls(settings, cfg["dataset"], float(read_json(calibration_path)["factor"]),
@@ -64,9 +67,6 @@ class StudyChain:
         """(reconstruction in MBq/mL, mu in 1/cm), both on the reconstruction grid, of a phantom
         on the simulation grid; the Poisson noise (noisy datasets) comes from
         ``rng_for(seed, index, stream)``, so every study image is reproducible from the run's seed."""
-        from pvc_core.case_pipeline import recon_grid_mu, reconstruct_one, simulate_noise_free
-        from pvc_core.spect import add_poisson_noise
-
         s = self.settings
         reconstruction, noise = dataset_parts(self.dataset)
         recon = s.reconstructions[reconstruction]
@@ -82,10 +82,6 @@ class StudyChain:
         """The ``methods`` (of :data:`STUDY_METHODS`) applied to ``image`` (MBq/mL): the truth
         gives IY its mask (``iy_truth``); ``iy_spect`` thresholds the image itself at 40 % of its
         maximum; ``dl`` is the default model."""
-        from pvc_core.pvc import iterative_yang, threshold_labels, truth_labels
-        from pvc_core.training import predict_image
-        from pvc_core.training.predict import takes_attenuation
-
         vox = (self.voxel_mm,) * 3
         iters = self.settings.pvc.iy_iterations
         steps = {

@@ -22,7 +22,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pvc_core.domain import NO_PVC  # noqa: E402
+from pvc_core.geometry.blocks import downsample_activity  # noqa: E402
 from pvc_core.io.atomic import atomic_path  # noqa: E402
+from pvc_core.phantom import generate_case  # noqa: E402
 from pvc_core.pipeline import paths  # noqa: E402
 from pvc_core.studies.chain import STUDY_METHOD_LABELS, StudyChain  # noqa: E402
 from pvc_core.studies.manifest import write_manifest  # noqa: E402
@@ -84,9 +86,6 @@ def cube_recovery(image: np.ndarray, cube: np.ndarray, concentration_mbq_ml: flo
 def run(chain: StudyChain, results: str, log: Callable[[str], None] = print) -> pd.DataFrame:
     """Run the study with the run's settings; writes its tables, figures and manifest under
     ``results/studies/`` and returns the summary table (edge_voxels, edge_mm, method, rc, rc_sd, n)."""
-    from pvc_core.geometry.blocks import downsample_activity
-    from pvc_core.phantom import generate_case
-
     s = chain.settings
     spec = s.studies.min_feature_size
     sf = s.grid.sim_factor

@@ -19,10 +19,14 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from pvc_core.geometry.blocks import downsample_activity, downsample_mean
 from pvc_core.io.atomic import atomic_path
+from pvc_core.metrics import nrmse, recovery_coefficient, ssim, vaa
 from pvc_core.pipeline import paths
+from pvc_core.report.slices import slice_figure, voxel_histogram
 from pvc_core.studies.chain import STUDY_METHOD_LABELS, STUDY_METHODS, StudyChain
 from pvc_core.studies.manifest import write_manifest
+from pvc_core.validation.phantoms import PAPER_TABLE2_METHODS, REGIONS, build_validation_phantom
 
 STUDY = "validation_phantoms"
 METRICS = ("ssim", "nrmse_pct", "vaa_pct", "rc")
@@ -40,9 +44,6 @@ def region_mask(fraction: np.ndarray) -> np.ndarray:
 def region_rows(phantom: str, region: str, paper_key: str, mask: np.ndarray, truth: np.ndarray,
                 corrected: dict[str, np.ndarray], alpha: float) -> list[dict]:
     """One row per method: SSIM, NRMSE (%), VAA (%) over ``mask`` and RC, with the paper's row."""
-    from pvc_core.metrics import nrmse, recovery_coefficient, ssim, vaa
-    from pvc_core.validation.phantoms import PAPER_TABLE2_METHODS
-
     rows = []
     for method, image in corrected.items():
         paper = PAPER_TABLE2_METHODS.get(paper_key, {}).get(method, {})
@@ -56,10 +57,6 @@ def region_rows(phantom: str, region: str, paper_key: str, mask: np.ndarray, tru
 def run(chain: StudyChain, results: str, log: Callable[[str], None] = print) -> pd.DataFrame:
     """Run the study with the run's settings; writes its table, figures and manifest under
     ``results/studies/`` and returns the table (phantom, region, method, voxels, metrics, paper_*)."""
-    from pvc_core.geometry.blocks import downsample_activity, downsample_mean
-    from pvc_core.report.slices import slice_figure, voxel_histogram
-    from pvc_core.validation.phantoms import REGIONS, build_validation_phantom
-
     s = chain.settings
     sf = s.grid.sim_factor
     alpha = s.evaluation.alpha

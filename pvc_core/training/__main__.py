@@ -38,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not isinstance(job, dict) or len(job) != 1 or next(iter(job)) not in ("train_model", "train_network"):
             raise InputError("expected one key, 'train_model' or 'train_network', with its arguments", argv[0])
         (name, kwargs), = job.items()
+        # lazy: import only what this job runs (the pipeline stage adds pandas and the split reading)
         if name == "train_model":
             from pvc_core.training import train_model as function
         else:

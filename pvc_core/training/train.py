@@ -63,19 +63,18 @@ from torch import nn
 
 import pvc_core
 from pvc_core.config import load_schema
-from pvc_core.pipeline.paths import HISTORY, MODEL_CARD, MODEL_WEIGHTS, TRAINING_CHECKPOINT
 from pvc_core.errors import InputError
 from pvc_core.io import write_json
 from pvc_core.io.atomic import atomic_path
 from pvc_core.metrics import nrmse, vaa
 from pvc_core.networks import build_network, count_parameters, size_divisor
-from pvc_core.pipeline.models import RUNTIME_KEYS, model_identity
 from pvc_core.seeding import torch_seed_for
 from pvc_core.training.case_cache import CachedCase, Pair, prepare_cases
 from pvc_core.training.checkpoint import (load_training_checkpoint, restore_rng_states, resume_key, rng_states,
                                           save_training_checkpoint)
 from pvc_core.training.dataset import EpochBatchSampler, StreamingCaseDataset
 from pvc_core.training.distributed import DistContext, RankBatchSampler, distributed_context, state_digest
+from pvc_core.training.files import HISTORY, MODEL_CARD, MODEL_WEIGHTS, RUNTIME_KEYS, TRAINING_CHECKPOINT, model_identity
 from pvc_core.training.loader import batches_of, default_num_workers, make_loader
 from pvc_core.training.losses import LOSSES, batch_loss, per_sample_loss
 from pvc_core.training.normalisation import rescale_output
@@ -308,7 +307,7 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
     autocast on CUDA; refused on the CPU), ``channels_last`` (channels_last_3d memory format),
     ``deterministic`` (``False`` on CUDA: cudnn.benchmark), ``compile`` (``torch.compile``).
     Only ``precision`` is part of the model's identity (the resume key and the pipeline's
-    fingerprint); the others (:data:`~pvc_core.pipeline.models.RUNTIME_KEYS`) change the speed
+    fingerprint); the others (:data:`~pvc_core.training.files.RUNTIME_KEYS`) change the speed
     and at most the rounding, and are recorded in the model card's ``training.runtime``.
 
     A ``checkpoint.pt`` in ``out_dir`` from a training of the same specification is resumed

@@ -29,9 +29,10 @@ from typing import Callable
 import numpy as np
 from scipy.ndimage import map_coordinates
 
-from pvc_core.calibration import calibration_for, factors
+from pvc_core.calibration import factors
 from pvc_core.case_pipeline import run_case
 from pvc_core.metrics import bounding_box, nrmse, nrmse_bounding_box, recovery_coefficient, ssim, vaa
+from pvc_core.pipeline.calibration_stage import calibration_for
 from pvc_core.geometry.blocks import downsample_activity
 from pvc_core.resolution import matched_filter_fwhm
 from pvc_core.specs import Settings
