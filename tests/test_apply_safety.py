@@ -547,3 +547,63 @@ def test_ctrl_c_while_the_command_starts_exits_130_in_one_line(capsys, monkeypat
     monkeypatch.setattr(cli, "build_parser", interrupted)
     assert cli.main(["apply", "--help"]) == 130
     assert capsys.readouterr().err.strip() == "dlpvc: interrupted (SIGINT)"
+
+
+def test_an_interrupt_after_the_sidecar_is_committed_keeps_both_and_counts_it_done(tiny_model, tmp_path, capsys,
+                                                                                   monkeypatch):
+    import pvc_core.io.atomic as atomic
+
+    src = _nifti(tmp_path / "a.nii.gz")
+    real, raised = atomic._fsync_folder, []
+
+    def interrupt_after_the_json(folder):
+        real(folder)
+        if (folder / "o.json").exists() and not raised:
+            raised.append(True)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic, "_fsync_folder", interrupt_after_the_json)
+    summary = tmp_path / "s.jsonl"
+    code, _, err = _apply(capsys, "--input", src, "--output", tmp_path / "o.nii.gz", "--model", tiny_model,
+                          "--summary", summary)
+    assert code == 130 and (tmp_path / "o.nii.gz").exists() and (tmp_path / "o.json").exists()
+    assert json.loads(summary.read_text())["status"] == "done" and "1 of 1 image(s) written" in err[-1]
+
+
+@pytest.mark.parametrize("output", [".", "/"])
+def test_a_folder_named_as_a_nifti_output_is_refused(output, tiny_model, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    src = _nifti(tmp_path / "a.nii.gz")
+    code, _, err = _apply(capsys, "--input", src, "--output", output, "--model", tiny_model)
+    assert code == 2 and len(err) == 1 and "is a folder" in err[0]
+
+
+def test_a_batch_with_stderr_closed_or_stdout_full_still_writes_everything(tiny_model, tmp_path):
+    d = tmp_path / "in"
+    for i in range(2):
+        _nifti(d / f"p{i}.nii.gz", i)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    base = " ".join(f"'{a}'" for a in _cli("apply", "--input", d, "--model", tiny_model, "--reconstruction", "RR"))
+    for out, redirect in (("o1", "2>&-"), ("o2", "> /dev/full")):
+        res = subprocess.run(["bash", "-c", f"{base} --output '{tmp_path / out}' {redirect}"], capture_output=True,
+                             text=True, timeout=300, env=env)
+        assert res.returncode == 0, (redirect, res.stderr)
+        assert sorted(p.name for p in (tmp_path / out).glob("*.nii.gz")) == ["p0_dlpvc.nii.gz", "p1_dlpvc.nii.gz"]
+
+
+def test_a_mixed_case_input_suffix_is_refused_with_what_to_do(tiny_model, tmp_path, capsys):
+    src = _nifti(tmp_path / "a.nii.gz")
+    odd = tmp_path / "b.Nii.Gz"
+    src.rename(odd)
+    code, _, err = _apply(capsys, "--input", odd, "--output", tmp_path / "o.nii.gz", "--model", tiny_model)
+    assert code == 2 and len(err) == 1 and "mixed-case suffix" in err[0]
+
+
+def test_a_summary_inside_the_output_folder_of_a_folder_batch(tiny_model, tmp_path, capsys):
+    d = tmp_path / "in"
+    _nifti(d / "p.nii.gz")
+    out = tmp_path / "out"
+    code, _, err = _apply(capsys, "--input", d, "--output", out, "--model", tiny_model, "--reconstruction", "RR",
+                          "--summary", out / "summary.jsonl")
+    assert code == 0, err
+    assert json.loads((out / "summary.jsonl").read_text())["status"] == "done"

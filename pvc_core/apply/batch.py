@@ -72,8 +72,8 @@ class _Console:
         if not self.stdout_open:
             return
         try:
-            print(text, flush=True)
-        except BrokenPipeError:  # `dlpvc apply ... | head`: stop printing, keep working
+            print(text, file=sys.stdout, flush=True) if sys.stdout is not None else None
+        except (OSError, ValueError):  # `| head` (broken pipe), `> /dev/full`: stop printing, keep working
             self.stdout_open = False
             try:
                 devnull = os.open(os.devnull, os.O_WRONLY)
@@ -83,6 +83,8 @@ class _Console:
                 pass
 
     def _err(self, text: str) -> None:
+        if sys.stderr is None:  # started with stderr closed (2>&-)
+            return
         try:
             print(self.prefix + " ".join(str(text).split()), file=sys.stderr, flush=True)
         except (BrokenPipeError, OSError, ValueError):
@@ -154,6 +156,7 @@ def _model_for(opts: ApplyOptions, call_model: ModelRef | None, stated_kind: str
 
 def _write_summary(path: str, records: list[_Record], overwrite: bool) -> None:
     target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)  # e.g. inside the output folder of a folder batch
     with atomic_path(target, replace=overwrite) as tmp:
         tmp.write_text("".join(json.dumps(r.as_dict()) + "\n" for r in records))
 
@@ -188,8 +191,8 @@ def run_apply(opts: ApplyOptions, console: _Console | None = None) -> int:
         code = stop.code if isinstance(stop, Interrupted) else EXIT_SIGINT
         name = stop.name if isinstance(stop, Interrupted) else "SIGINT"
         for record in records:
-            if record.status in ("not started", "running"):
-                record.status = "interrupted" if record.status == "running" else "not started"
+            if record.status == "running":  # the signal may have come after both files were committed
+                record.status = "done" if _finished(record.job) else "interrupted"
         done = sum(r.status == "done" for r in records)
         console.refused(f"interrupted by {name}: {done} of {len(records)} image(s) written, the rest not; "
                         "no partial file left")
@@ -213,6 +216,18 @@ def run_apply(opts: ApplyOptions, console: _Console | None = None) -> int:
     if "refused" in statuses:
         return EXIT_REFUSED
     return EXIT_OK
+
+
+def _finished(job: Job) -> bool:
+    """Whether the job's output and its sidecar, from this input, are on disk (both are written whole)."""
+    from pvc_core.apply.plan import SIDECAR_FORMAT, input_digest
+
+    try:
+        side = json.loads(job.sidecar.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(side, dict) and side.get("format") == SIDECAR_FORMAT and side.get("status") == "done" \
+        and job.output.exists() and side.get("input_sha256") == input_digest(job.input)
 
 
 def _in_main_thread() -> bool:
@@ -268,7 +283,7 @@ def _run_jobs(opts: ApplyOptions, plan: ApplyPlan, records: list[_Record], call_
 
 def _progress(n: int):
     """A progress bar on stderr for a batch on a terminal (none otherwise)."""
-    if n < 2 or not sys.stderr.isatty():
+    if n < 2 or sys.stderr is None or not sys.stderr.isatty():
         return None
     from tqdm import tqdm
 

@@ -319,9 +319,22 @@ def _write_outputs(job: Job, image: Image, spect: SpectInput, sidecar: dict, t0:
         sidecar["seconds"] = round(time.perf_counter() - t0, 3)
         write_json(job.sidecar, sidecar, replace=replace)
     except BaseException:
-        if written:
+        # an image without its sidecar is removed; once the sidecar is committed (a signal may land
+        # while its folder is synced) both are whole and stay
+        if written and not _sidecar_committed(job.sidecar, sidecar):
             _remove_output(out)
         raise
+
+
+def _sidecar_committed(path: Path, content: dict) -> bool:
+    """Whether ``path`` holds the sidecar ``content`` (this very write, committed)."""
+    import json
+
+    try:
+        side = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(side, dict) and all(side.get(k) == content.get(k) for k in ("input_sha256", "output", "seconds"))
 
 
 def _remove_output(path: Path) -> None:

@@ -159,6 +159,8 @@ def _kind_of_input(path: Path) -> tuple[str, str | None]:
     if is_nifti_name(path):
         if path.is_dir():
             return "", "is a folder with a NIfTI name; give the NIfTI file"
+        if not path.name.endswith(NIFTI_WRITABLE_SUFFIXES):
+            return "", "has a mixed-case suffix, which nibabel does not read; rename it to .nii.gz or .nii"
         return NIFTI, None
     if is_dicom_path(path):
         if path.is_dir():
@@ -318,6 +320,9 @@ def _job(src: Path, out: Path, ct: Path | None, in_folder_mode: bool) -> Job:
     """A job with its kinds and the problems of its own paths (not yet checked against the others)."""
     from pvc_core.io.dicom import is_dicom_path
 
+    if not out.name or out.name in (".", ".."):
+        return Job(src, out, out, "", "", ct).refused(f"--output: {out} is a folder; give a file or new folder name "
+                                                      "inside it")
     job = Job(src, out, sidecar_path(out, NIFTI if is_nifti_name(out) else DICOM), "", "", ct)
     if not src.exists():
         return job.refused(f"{src}: file or folder not found")
@@ -470,6 +475,6 @@ def _check_summary(target: Path, jobs: Sequence[Job], overwrite: bool) -> None:
         raise InputError(f"{target} is a folder; give a file name", option)
     if target.exists() and not overwrite:
         raise InputError(f"{target} exists; give --overwrite to replace it", option)
-    problem = _folder_problem(target, NIFTI)
+    problem = _folder_problem(target, DICOM)  # missing folders are created (e.g. a folder batch's output folder)
     if problem:
         raise InputError(f"{target}: {problem}", option)
