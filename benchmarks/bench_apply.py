@@ -71,7 +71,7 @@ def _steps(model, src: Path) -> dict[str, float]:
     from pvc_core.apply.model_grid import model_grid
     from pvc_core.geometry.resample import resample_activity
     from pvc_core.io import save_image
-    from pvc_core.training.predict import predict_image
+    from pvc_core.apply.fov import predict_fov_invariant
 
     t = {}
     t0 = time.perf_counter()
@@ -83,11 +83,16 @@ def _steps(model, src: Path) -> dict[str, float]:
     x = resample_activity(img.data, img.affine, shape, aff).astype(np.float32)
     t["resample to model grid"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    y = predict_image(model.module, model.cfg, x, device=model.device)
-    t["network"] = time.perf_counter() - t0
+    y = predict_fov_invariant(model.module, model.cfg, x, model.trained_for["matrix"], device=model.device)
+    t["network (windows)"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     back = resample_activity(y, aff, img.data.shape, img.affine)
     t["resample back"] = time.perf_counter() - t0
+    from pvc_core.apply.hollow import hollow_regions
+
+    t0 = time.perf_counter()
+    hollow_regions(img.data, back.astype(np.float32), img.affine)
+    t["hollow guard"] = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         save_image(Path(tmp) / "o.nii.gz", back.astype(np.float32), img.affine)
