@@ -17,7 +17,7 @@ within the partition's time limit (a longer job would wait forever with reason
 PartitionTimeLimit). Values that are Python expressions (e.g. ``attempt * 4000``) are evaluated
 with ``attempt=1``. Only the profile is read: a resource that a rule declares itself and the
 profile does not override is not seen, which is why profiles/slurm sizes every submitted rule
-(tests/test_slurm_check.py keeps it so).
+(tests/workflow/test_slurm_check.py keeps it so).
 
 Units: memory in MB as ``sbatch --mem`` and ``sinfo``'s ``%m`` count it (the plugin passes
 ``mem_mb`` to ``--mem`` unchanged; ``mem: 16G`` is 16000 MB as in Snakemake); CPUs and GPUs are

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install Debian's `chromium` for tests/test_report_render.py, which renders the HTML report in
+# Install Debian's `chromium` for tests/workflow/test_report_render.py, which renders the HTML report in
 # headless Chromium (pvc_core/report/render.py) and checks that every embedded figure loads.
 # Debian/Ubuntu, run as root (or with password-less sudo).
 #

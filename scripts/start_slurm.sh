@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start a single-node SLURM cluster on this machine for tests/test_slurm.py, which runs the tiny
+# Start a single-node SLURM cluster on this machine for tests/workflow/test_slurm.py, which runs the tiny
 # DAG through profiles/slurm adapted to this node. Debian/Ubuntu, run as root (or with sudo).
 #
 #   bash scripts/start_slurm.sh          # install (once), configure, start, wait until idle

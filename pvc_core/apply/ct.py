@@ -53,7 +53,7 @@ def ct_mu_on_grid(ct: Image, shape: tuple[int, int, int], affine: np.ndarray, so
     together (:func:`_oblique_mean_and_coverage`). Why: :func:`resample_mean`'s oblique path costs
     >= 8 sub-points per *source* voxel, twice (mu, coverage), so a 256 x 256 x 150 CT at 2 mm took
     ~30 s and a 512 x 512 x 300 one minutes; the result stays within 1 % of the direct resampling
-    (mean |difference| over the body; tests/test_apply_ct.py). Aligned grids: exact, as before.
+    (mean |difference| over the body; tests/apply/test_apply_ct.py). Aligned grids: exact, as before.
     """
     lo, hi = float(ct.data.min()), float(ct.data.max())
     if lo < HU_RANGE[0] or hi > HU_RANGE[1]:

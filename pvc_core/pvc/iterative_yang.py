@@ -3,7 +3,7 @@
 The paper (Leube et al., J Nucl Med 2024) compares DL-PVC with 10 iterations of PETPVC's iterative
 Yang (IY) method, given the matched-filter FWHM and the ground-truth activity mask. This module
 reproduces PETPVC v1.2.12 (ITK 5.2) to the bit for binary masks (verified against PETPVC output in
-``tests/test_pvc_iterative_yang.py``) and runs on CPU or CUDA through PyTorch.
+``tests/pvc/test_pvc_iterative_yang.py``) and runs on CPU or CUDA through PyTorch.
 
 Algorithm (P: the input image, w_k: region k's weights, G: PETPVC's blur, see
 :mod:`pvc_core.pvc.itk_gaussian`). Start with f = P; each iteration

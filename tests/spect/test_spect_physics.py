@@ -18,7 +18,7 @@ from pvc_core.spect.scatter import primary_window_fractions, scatter_tables
 from pvc_core.spect.system_model import SPECTSystem
 from pvc_core.specs import CameraSpec, GridSpec
 
-CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

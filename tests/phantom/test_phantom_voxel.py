@@ -15,7 +15,7 @@ from pvc_core.phantom.materials import mu_208kev
 from pvc_core.phantom.voxel_phantom import load_label_volume, read_interfile_header, write_interfile_labels
 from pvc_core.specs import phantom_specs
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config" / "test.yaml"
 XCAT = REPO.parent / "shared" / "phantoms" / "mesh50_xcat" / "Voxelized_mesh50XCAT_WholeBody.zip"
 TABLE = {0: "outside", 1: "soft_tissue", 2: "lung", 3: "cortical_bone"}

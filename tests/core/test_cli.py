@@ -314,7 +314,7 @@ def test_version(capsys):
 
 
 def test_python_dash_m_runs_the_same_command(tmp_path):
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     done = subprocess.run([sys.executable, "-m", "pvc_core", "--version"], cwd=root, capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.startswith("dlpvc ")
     done = subprocess.run([sys.executable, "-m", "pvc_core", "evaluate", "--image", str(tmp_path / "none.nii.gz"),

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _run(cmd: list[str], cwd: Path, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:

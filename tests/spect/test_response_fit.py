@@ -21,7 +21,7 @@ from pvc_core.spect.response_fit import (FIT_DISTANCES_MM, FittedResponse, fit_p
 from pvc_core.spect.system_cache import clear_system_cache, get_system
 from pvc_core.specs import CameraSpec, GridSpec, recon_spec
 
-CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -16,7 +16,7 @@ from pvc_core.phantom.materials import mu_208kev
 from pvc_core.phantom.settings import Grid
 from pvc_core.specs import phantom_specs
 
-CONFIG = Path(__file__).resolve().parents[1] / "config" / "test.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "test.yaml"
 
 
 @pytest.fixture(scope="module")

@@ -346,7 +346,7 @@ def test_bad_model_output_or_device_is_one_line_exit_2(kind, model, spect_file, 
 # ---- DICOM in, DICOM or NIfTI out ---------------------------------------------------------------
 
 def _pt_folder(tmp: Path, name: str = "pt", **kw) -> Path:
-    from test_io_dicom import write_slices
+    from helpers.dicom_series import write_slices
 
     vol = np.transpose(_spect(9)[0], (1, 0, 2)).astype(np.float64) * 1e6  # MBq/mL -> Bq/mL, vol[c, r, k]
     return write_slices(tmp / name, vol, spacing=(VOXEL, VOXEL), step=(0.0, 0.0, VOXEL), **kw)
@@ -381,7 +381,7 @@ def test_dicom_series_in_dicom_series_out_same_geometry_and_total(model, tmp_pat
 
 @pytestmark_dicom
 def test_nm_multiframe_in_nifti_out(model, tmp_path, capsys):
-    from test_io_dicom import write_nm
+    from helpers.dicom_series import write_nm
 
     vol = np.transpose(_spect(4)[0], (1, 0, 2)).astype(np.float64) * 1e6
     src = write_nm(tmp_path / "nm.dcm", vol, spacing=(VOXEL, VOXEL), spacing_between=VOXEL)

@@ -17,7 +17,7 @@ from pvc_core.spect import (Projections, add_poisson_noise, orbit_radii_mm, read
                             simulate_projections, write_projections)
 from pvc_core.specs import CameraSpec, GridSpec, ReconSpec, recon_spec
 
-CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -18,7 +18,7 @@ from pvc_core.studies.min_feature_size import central_cube, cube_recovery, inser
 from pvc_core.studies.validation_phantoms import region_mask, region_rows
 from pvc_core.validation.phantoms import build_validation_phantom
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 # ---- minimum feature size --------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pvc_core.pipeline.fingerprints import CASE_STAGES, StageGraph, changed_keys
 from pvc_core.pipeline.models import main_models, model_name, model_specs, training_name
 from pvc_core.specs import Settings
 
-CONFIG = Path(__file__).resolve().parents[1] / "config" / "test.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "test.yaml"
 #: Generic job keys of the default model's training and prediction (their names carry a hash of
 #: the model's specification, so a changed training setting also changes the name).
 TRAIN, PREDICT = "train", "predict"

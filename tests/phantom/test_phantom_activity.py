@@ -12,7 +12,7 @@ from pvc_core.phantom.activity import random_activity
 from pvc_core.phantom.settings import Grid, PhantomSettings
 from pvc_core.seeding import rng_for
 
-CONFIG = Path(__file__).resolve().parents[1] / "config" / "test.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "test.yaml"
 GRID = Grid(48, 6.0)
 
 

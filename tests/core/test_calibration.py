@@ -13,7 +13,7 @@ from pvc_core.config import load_config
 from pvc_core.phantom.settings import Grid
 from pvc_core.specs import CalibrationSpec, Settings
 
-CONFIG = Path(__file__).resolve().parents[1] / "config" / "test.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "test.yaml"
 
 
 def _settings(**calibration) -> Settings:

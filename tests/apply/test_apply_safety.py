@@ -21,7 +21,7 @@ from pvc_core.cli import main
 from pvc_core.io import load_image, save_image
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 VOXEL = 4.8
 
 
@@ -434,7 +434,7 @@ def test_apply_imports_neither_matplotlib_nor_the_training_loop():
 
 
 def test_a_nifti_inside_a_dicom_folder_is_refused_not_ignored(tiny_model, tmp_path, capsys):
-    from test_io_dicom import write_slices
+    from helpers.dicom_series import write_slices
 
     folder = write_slices(tmp_path / "series", np.full((20, 20, 20), 5e5))
     _nifti(folder / "extra.nii.gz")
@@ -445,7 +445,7 @@ def test_a_nifti_inside_a_dicom_folder_is_refused_not_ignored(tiny_model, tmp_pa
 @pytest.mark.filterwarnings("ignore:Invalid value for VR CS:UserWarning")
 def test_dicom_output_is_derived_secondary_marked_research_only_and_keeps_timing_tags(tiny_model, tmp_path, capsys):
     import pydicom
-    from test_io_dicom import write_slices
+    from helpers.dicom_series import write_slices
 
     def edit(ds, k):
         del ds.ImageType
@@ -517,7 +517,7 @@ def test_a_mixed_case_suffix_is_refused_before_anything_is_written(tiny_model, t
 
 @pytest.mark.filterwarnings("ignore:Invalid value for VR CS:UserWarning")
 def test_overwrite_never_replaces_a_folder_of_other_files_with_a_dicom_series(tiny_model, tmp_path, capsys):
-    from test_io_dicom import write_slices
+    from helpers.dicom_series import write_slices
 
     folder = write_slices(tmp_path / "series", gaussian_filter(np.pad(np.full((12, 12, 12), 2e5), 6), 1.5),
                           spacing=(4.8, 4.8), step=(0, 0, 4.8))

@@ -619,7 +619,7 @@ def test_torchrun_two_ranks_train_identical_weights_and_rank_0_writes(pairs, tmp
         "train_pairs": [[str(a), str(b)] for a, b in pairs], "val_pairs": [[str(a), str(b)] for a, b in pairs[:1]],
         "model_cfg": {**TINY_CFG, "epochs": 2, "device": "cpu"}, "out_dir": str(out), "seed": 5, "num_workers": 0}}))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
-        [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+        [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
     run = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "pvc_core.training", str(job)],
                          env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -25,7 +25,7 @@ from pvc_core.training.losses import W_GRADIENT, W_SOFT_VAA, batch_loss, per_sam
 from pvc_core.training.train import network_kwargs
 from pvc_core.training.train import complete_model_cfg
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAPER = ROOT / "config" / "paper.yaml"
 
 

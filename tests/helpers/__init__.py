@@ -1,0 +1,1 @@
+"""Helpers shared by the tests of several folders (not tests themselves; ``tests/`` is on sys.path)."""
