@@ -290,7 +290,7 @@ FRAME_UID = "1.2.826.0.1.3680043.8.498.7002"
 def write_dicom(path: Path, vol: np.ndarray, *, vox=VOX, modality="PT", units="BQML",
                 image_type=("ORIGINAL", "PRIMARY"), recon=None, series_uid=None, multiframe=False, ct=False,
                 edit=None, scale=1e6, prefix="IM") -> Path:
-    """Write ``vol[c, r, k]`` (MBq/mL, or HU for ``ct``) as DICOM the way tests/test_io_dicom.py does:
+    """Write ``vol[c, r, k]`` (MBq/mL, or HU for ``ct``) as DICOM the way tests/helpers/dicom_series.py does:
     single-slice PT/NM/CT files (axial, ``vox`` mm pixels and slice step) or one NM multi-frame file
     with its geometry in DetectorInformationSequence and the unit in RealWorldValueMappingSequence."""
     import pydicom  # noqa: F401
@@ -697,8 +697,9 @@ def build_catalogue(cuda: bool, root_user: bool) -> list[Case]:
                                                               "s.jsonl", "--overwrite", *rr),
       setup=seq(std(), lambda fx: fx.text("s.jsonl", "old\n")), expect="ok", outputs=("b.nii.gz",),
       may_change=("s.jsonl",), check=_summary_lines("s.jsonl", 1, ("done",)))
-    C("sum-06", "--summary in a missing folder", A("--input", "a.nii.gz", "--output", "b.nii.gz", "--summary",
-                                                   "no/s.jsonl"), setup=std())
+    C("sum-06", "--summary in a missing folder (created, like an output folder)",
+      A("--input", "a.nii.gz", "--output", "b.nii.gz", "--summary", "no/s.jsonl", *rr), setup=std(), expect="ok",
+      outputs=("b.nii.gz",), extra_new=("no/s.jsonl",))
     C("sum-07", "--summary is a folder", A("--input", "a.nii.gz", "--output", "b.nii.gz", "--summary", "sdir"),
       setup=seq(std(), lambda fx: fx.mkdir("sdir")))
     C("sum-08", "--summary is the output's sidecar", A("--input", "a.nii.gz", "--output", "b.nii.gz", "--summary",
@@ -728,8 +729,8 @@ def build_catalogue(cuda: bool, root_user: bool) -> list[Case]:
       expect="ok", outputs=("B.NII.GZ",))
     C("name-05", "input upper case A.NII.GZ", A("--input", "A.NII.GZ", "--output", "b.nii.gz", *rr),
       setup=std("A.NII.GZ"), expect="ok", outputs=("b.nii.gz",))
-    C("name-06", "input mixed case a.Nii, output b.NII", A("--input", "a.Nii", "--output", "b.NII", *rr),
-      setup=seq(std("a.nii"), lambda fx: _rename(fx, "a.nii", "a.Nii")), expect="ok", outputs=("b.NII",))
+    C("name-06", "input mixed case a.Nii (nibabel cannot read it): refused with what to do",
+      A("--input", "a.Nii", "--output", "b.NII", *rr), setup=seq(std("a.nii"), lambda fx: _rename(fx, "a.nii", "a.Nii")))
     C("name-07", "spaces in names", A("--input", "my scan.nii.gz", "--output", "my out.nii.gz", *rr),
       setup=std("my scan.nii.gz"), expect="ok", outputs=("my out.nii.gz",))
     C("name-08", "unicode names", A("--input", "pätient_ü_测试.nii.gz", "--output", "корр_é.nii.gz", *rr),
@@ -1278,9 +1279,9 @@ def build_catalogue(cuda: bool, root_user: bool) -> list[Case]:
       setup=seq(std("D/a.nii.gz"), std("E/b.nii.gz")), single=False)
     C("dir-36", "folder input, --output . (cwd)", A("--input", "D", "--output", ".", *rr), setup=std("D/a.nii.gz"),
       expect="batch", rc=0, outputs=("a_dlpvc.nii.gz",))
-    C("dir-37", "folder with a mixed-case a.Nii.Gz", A("--input", "D", "--output", "out", *rr),
-      setup=seq(std("D/a.nii.gz"), lambda fx: _rename(fx, "D/a.nii.gz", "D/a.Nii.Gz")), expect="batch", rc=0,
-      outputs=("out/a_dlpvc.nii.gz",))
+    C("dir-37", "folder with a mixed-case a.Nii.Gz (refused, the rest corrected)", A("--input", "D", "--output", "out", *rr),
+      setup=seq(std("D/a.nii.gz"), std("D/b.nii.gz"), lambda fx: _rename(fx, "D/a.nii.gz", "D/a.Nii.Gz")),
+      expect="batch", rc=2, outputs=("out/b_dlpvc.nii.gz",))
     C("dir-35", "folder with a DICOM series sub-folder holding a NIfTI file", A("--input", "D", "--output", "out", *rr),
       setup=lambda fx: (fx.nii("D/a.nii.gz"), fx.dicom("D/series"), fx.nii("D/series/x.nii.gz", seed=2)),
       expect="batch", rc=2, single=False, outputs=("out/a_dlpvc.nii.gz",), absent=("out/series_dlpvc",))

@@ -380,7 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dlpvc`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     try:
-        args = build_parser().parse_args(argv)
+        args, extra = build_parser().parse_known_args(argv)
+        if extra:
+            _error_line(args.command, f"unrecognized arguments: {' '.join(extra)} (see dlpvc {args.command} --help)")
+            return 2
     except SystemExit as done:  # --help, --version and usage errors (already printed)
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 2)
     except KeyboardInterrupt:

@@ -161,8 +161,20 @@ def _write_summary(path: str, records: list[_Record], overwrite: bool) -> None:
         tmp.write_text("".join(json.dumps(r.as_dict()) + "\n" for r in records))
 
 
-def _on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
-    raise Interrupted(EXIT_SIGTERM, "SIGTERM")
+#: Signals received during the call. The handlers also raise, but an exception raised while Python
+#: runs a finaliser (``__del__``) is printed and dropped, so the batch checks this between inputs too.
+_received: list[Interrupted] = []
+
+
+def _on_signal(signum, frame):  # noqa: ARG001 - signal handler signature
+    stop = Interrupted(EXIT_SIGTERM, "SIGTERM") if signum == signal.SIGTERM else Interrupted(EXIT_SIGINT, "SIGINT")
+    _received.append(stop)
+    raise stop
+
+
+def _stop_if_signalled() -> None:
+    if _received:
+        raise _received[0]
 
 
 def run_apply(opts: ApplyOptions, console: _Console | None = None) -> int:
@@ -179,10 +191,11 @@ def run_apply(opts: ApplyOptions, console: _Console | None = None) -> int:
     for text in plan.notes:
         console.note(text)
     records = [_Record(job) for job in plan.jobs]
-    previous = None
+    previous = {}
     in_main = _in_main_thread()
+    _received.clear()
     if in_main:
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     code = None
     try:
         _run_jobs(opts, plan, records, call_model, console)
@@ -198,7 +211,8 @@ def run_apply(opts: ApplyOptions, console: _Console | None = None) -> int:
                         "no partial file left")
     finally:
         if in_main:
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
         if opts.summary is not None:
             try:
                 _write_summary(opts.summary, records, opts.overwrite)
@@ -243,6 +257,7 @@ def _run_jobs(opts: ApplyOptions, plan: ApplyPlan, records: list[_Record], call_
     models = _Models(opts.device)
     bar = _progress(len(records))
     for record in records:
+        _stop_if_signalled()
         job = record.job
         if job.action == SKIP:
             record.status, record.reasons = "skipped", list(job.reasons)
@@ -279,6 +294,7 @@ def _run_jobs(opts: ApplyOptions, plan: ApplyPlan, records: list[_Record], call_
         _tick(bar)
     if bar is not None:
         bar.close()
+    _stop_if_signalled()
 
 
 def _progress(n: int):
