@@ -30,7 +30,7 @@ from typing import Sequence
 
 from pvc_core.apply.exit_codes import EXIT_CODES, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_SIGINT, EXIT_SIGTERM
 from pvc_core.apply.model import ModelRef, find_model
-from pvc_core.apply.plan import CORRECT, REFUSE, SKIP, ApplyPlan, Job, plan_apply
+from pvc_core.apply.plan import CORRECT, REFUSE, SKIP, ApplyPlan, Job, plan_apply, written_from
 from pvc_core.errors import InputError
 from pvc_core.io.atomic import atomic_path, remove_pending
 
@@ -147,9 +147,10 @@ class _Models:
         return loaded
 
 
-def _model_for(opts: ApplyOptions, call_model: ModelRef | None, stated_kind: str | None) -> ModelRef:
-    """The model of one input: ``--model``, or the default for the reconstruction it states (RR if none)."""
-    if call_model is not None and (opts.model or opts.reconstruction or not stated_kind):
+def _model_for(opts: ApplyOptions, call_model: ModelRef, stated_kind: str | None) -> ModelRef:
+    """The model of one input: the call's (``--model``, or the default for ``--reconstruction``, else
+    RR), unless neither option is given and the input states its reconstruction kind."""
+    if opts.model or opts.reconstruction or not stated_kind:
         return call_model
     return find_model(None, stated_kind)
 
@@ -205,7 +206,7 @@ def run_apply(opts: ApplyOptions, console: _Console | None = None) -> int:
         name = stop.name if isinstance(stop, Interrupted) else "SIGINT"
         for record in records:
             if record.status == "running":  # the signal may have come after both files were committed
-                record.status = "done" if _finished(record.job) else "interrupted"
+                record.status = "done" if written_from(record.job) else "interrupted"
         done = sum(r.status == "done" for r in records)
         console.refused(f"interrupted by {name}: {done} of {len(records)} image(s) written, the rest not; "
                         "no partial file left")
@@ -230,18 +231,6 @@ def run_apply(opts: ApplyOptions, console: _Console | None = None) -> int:
     if "refused" in statuses:
         return EXIT_REFUSED
     return EXIT_OK
-
-
-def _finished(job: Job) -> bool:
-    """Whether the job's output and its sidecar, from this input, are on disk (both are written whole)."""
-    from pvc_core.apply.plan import SIDECAR_FORMAT, input_digest
-
-    try:
-        side = json.loads(job.sidecar.read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(side, dict) and side.get("format") == SIDECAR_FORMAT and side.get("status") == "done" \
-        and job.output.exists() and side.get("input_sha256") == input_digest(job.input)
 
 
 def _in_main_thread() -> bool:

@@ -45,11 +45,12 @@ from pvc_core.apply.domain import (INSIDE, OUTSIDE, InputFacts, activity_problem
                                    facts_from_sidecar, geometry_problem)
 from pvc_core.apply.model import ApplyModel
 from pvc_core.apply.model_grid import model_grid
-from pvc_core.apply.plan import DICOM, NIFTI, SIDECAR_FORMAT, Job, input_digest, input_sidecar, sidecar_path
+from pvc_core.apply.plan import (DICOM, NIFTI, SIDECAR_FORMAT, Job, content_digest, input_sidecar, read_sidecar,
+                                 sidecar_path)
 from pvc_core.errors import InputError
 from pvc_core.geometry.resample import resample_activity
 from pvc_core.io import Image, load_image, save_image, write_json
-from pvc_core.io.atomic import atomic_path
+from pvc_core.io.atomic import atomic_path, remove_path
 from pvc_core.io.nifti import TINY_NEGATIVE_FRACTION
 from pvc_core.io.outputs import is_nifti_name
 
@@ -83,16 +84,9 @@ class SpectInput:
 
 def _stated_by_sidecar(path: Path) -> tuple[dict, str | None]:
     """Facts from the JSON sidecar beside a NIfTI input (``<stem>.json``: dlpvc's or BIDS)."""
-    import json
-
     side = input_sidecar(path)
-    if not side.is_file():
-        return {}, None
-    try:
-        data = json.loads(side.read_text())
-    except (OSError, ValueError):
-        return {}, None
-    if not isinstance(data, dict) or data.get("format") == SIDECAR_FORMAT:
+    data = read_sidecar(side)
+    if data is None or data.get("format") == SIDECAR_FORMAT:
         return {}, None
     facts = facts_from_sidecar(data)
     return facts, (str(side) if facts else None)
@@ -284,7 +278,7 @@ def apply_one(model: ApplyModel, spect_path: str | os.PathLike | Job, output: st
         "format": SIDECAR_FORMAT,
         "status": "done",
         "research_use_only": RESEARCH_USE,
-        "input": str(src), "input_kind": spect.kind, "input_sha256": input_digest(src),
+        "input": str(src), "input_kind": spect.kind, "input_sha256": content_digest(src),
         "output": str(job.output), "output_kind": job.output_kind,
         "ct": None if job.ct is None else str(job.ct),
         "model": {"name": model.name, "path": str(model.path), "sha256": model.sha256, **model.summary()},
@@ -322,25 +316,11 @@ def _write_outputs(job: Job, image: Image, spect: SpectInput, sidecar: dict, t0:
         # an image without its sidecar is removed; once the sidecar is committed (a signal may land
         # while its folder is synced) both are whole and stay
         if written and not _sidecar_committed(job.sidecar, sidecar):
-            _remove_output(out)
+            remove_path(out)
         raise
 
 
 def _sidecar_committed(path: Path, content: dict) -> bool:
     """Whether ``path`` holds the sidecar ``content`` (this very write, committed)."""
-    import json
-
-    try:
-        side = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(side, dict) and all(side.get(k) == content.get(k) for k in ("input_sha256", "output", "seconds"))
-
-
-def _remove_output(path: Path) -> None:
-    import shutil
-
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
+    side = read_sidecar(path)
+    return side is not None and all(side.get(k) == content.get(k) for k in ("input_sha256", "output", "seconds"))

@@ -19,13 +19,13 @@ before any network loads.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from pvc_core.apply.domain import card_domain
+from pvc_core.apply.plan import content_digest
 from pvc_core.domain import RECONSTRUCTIONS
 from pvc_core.errors import InputError
 from pvc_core.resources import package_path
@@ -60,11 +60,6 @@ class ModelRef:
     @property
     def domain(self) -> dict:
         return card_domain(self.card)
-
-    @property
-    def reconstruction(self) -> str | None:
-        """The reconstruction kind the model is for (its domain), or None when its card does not say."""
-        return (self.domain.get("reconstruction") or {}).get("kind")
 
 
 @dataclass
@@ -102,14 +97,6 @@ class ApplyModel:
         return {"model_cfg": {k: self.cfg.get(k) for k in keys}, "trained_for": self.trained_for,
                 "domain": self.domain, "test_metrics": card.get("test_metrics"),
                 "best_epoch": (card.get("training") or {}).get("best_epoch")}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _card(model_path: Path) -> dict | None:
@@ -152,7 +139,7 @@ def shipped_models() -> list[ModelRef]:
     folder = models_dir()
     if not folder.is_dir():  # an installation without its package data
         return []
-    return [ModelRef(p / "model.pt", _card(p / "model.pt"), _sha256(p / "model.pt"))
+    return [ModelRef(p / "model.pt", _card(p / "model.pt"), content_digest(p / "model.pt"))
             for p in sorted(folder.iterdir()) if (p / "model.pt").is_file()]
 
 
@@ -167,7 +154,7 @@ def find_model(path: str | None, reconstruction: str | None) -> ModelRef:
         if not model_path.is_file():
             raise InputError(f"{model_path}: model file not found" if not model_path.exists()
                              else f"{model_path}: not a file; give the model.pt file", "--model")
-        return ModelRef(model_path, _card(model_path), _sha256(model_path))
+        return ModelRef(model_path, _card(model_path), content_digest(model_path))
     folder = models_dir()
     shipped = folder == MODELS_DIR
     defaults = registry()
@@ -181,7 +168,7 @@ def find_model(path: str | None, reconstruction: str | None) -> ModelRef:
     if not model_path.is_file():
         whose = "the shipped model" if shipped else f"{MODEL_DIR_ENV}: the registry's model"
         raise InputError(f"{whose} {model_path} is missing from this installation; give --model", "--model")
-    return ModelRef(model_path, _card(model_path), _sha256(model_path))
+    return ModelRef(model_path, _card(model_path), content_digest(model_path))
 
 
 def load_apply_model(path: str | ModelRef | None, device: str = "auto") -> ApplyModel:

@@ -38,7 +38,7 @@ from pvc_core.io.atomic import is_temporary
 from pvc_core.io.outputs import NIFTI_WRITABLE_SUFFIXES, is_nifti_name, nifti_stem
 
 __all__ = ["NIFTI", "DICOM", "OUTPUT_TAG", "SIDECAR_FORMAT", "Job", "ApplyPlan", "plan_apply", "sidecar_path",
-           "input_sidecar", "input_digest", "is_dlpvc_output", "resolved"]
+           "input_sidecar", "content_digest", "read_sidecar", "written_from", "is_dlpvc_output", "resolved"]
 
 NIFTI, DICOM = "nifti", "dicom"
 #: Appended to an input's name for its output in folder mode.
@@ -100,7 +100,8 @@ def input_sidecar(path: str | os.PathLike) -> Path:
     return path.with_name((nifti_stem(path) if is_nifti_name(path) else path.name) + ".json")
 
 
-def _read_sidecar(path: Path) -> dict | None:
+def read_sidecar(path: str | os.PathLike) -> dict | None:
+    """A JSON sidecar as a dict, or None when it is missing, unreadable or not an object."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -112,7 +113,7 @@ def is_dlpvc_output(path: str | os.PathLike) -> bool:
     """Whether ``path`` (a NIfTI file or DICOM folder) was written by ``dlpvc apply``: its sidecar says so."""
     path = Path(path)
     kind = NIFTI if is_nifti_name(path) else DICOM
-    side = _read_sidecar(sidecar_path(path, kind))
+    side = read_sidecar(sidecar_path(path, kind))
     return bool(side) and side.get("format") == SIDECAR_FORMAT
 
 
@@ -122,8 +123,8 @@ def _files_of(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
-def input_digest(path: str | os.PathLike) -> str:
-    """SHA-256 of an input's bytes: a file, or every (non-hidden) file of a folder with its relative name."""
+def content_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, or of every (non-hidden) file of a folder with its relative name."""
     path = Path(path)
     digest = hashlib.sha256()
     for file in _files_of(path):
@@ -388,19 +389,20 @@ def _clash(target: Path, protected: list[tuple[Path, bool, str]]) -> str | None:
     return None
 
 
-def _sidecar_matches(job: Job, model_sha256: str | None) -> bool:
-    side = _read_sidecar(job.sidecar)
-    if not side or side.get("format") != SIDECAR_FORMAT:
+def written_from(job: Job, model_sha256: str | None = None) -> bool:
+    """Whether the job's output exists with a dlpvc sidecar recording this input's digest (and, when
+    given, this model): the output is what correcting the input now would write."""
+    side = read_sidecar(job.sidecar)
+    if not side or side.get("format") != SIDECAR_FORMAT or side.get("status", "done") != "done":
         return False
-    model = side.get("model") or {}
-    if model_sha256 is not None and model.get("sha256") != model_sha256:
+    if model_sha256 is not None and (side.get("model") or {}).get("sha256") != model_sha256:
         return False
-    return side.get("input_sha256") == input_digest(job.input) and side.get("status", "done") == "done"
+    return _exists(job.output) and side.get("input_sha256") == content_digest(job.input)
 
 
 def _is_stale_sidecar(job: Job) -> bool:
     """Whether the job's sidecar is one dlpvc wrote for this very output, whose image is gone."""
-    side = _read_sidecar(job.sidecar)
+    side = read_sidecar(job.sidecar)
     return bool(side) and side.get("format") == SIDECAR_FORMAT and not _exists(job.output) \
         and resolved(side.get("output") or "") == resolved(job.output)
 
@@ -444,8 +446,7 @@ def _check_conflicts(jobs: list[Job], overwrite: bool, skip_existing: bool, mode
             result.append(replace(job, replace=True, notes=job.notes + (
                 f"{job.sidecar}: its image is gone; correcting again (--skip-existing)",)))
             continue
-        if existing and skip_existing and _exists(job.output) and job.sidecar.is_file() \
-                and _sidecar_matches(job, model_sha256):
+        if existing and skip_existing and written_from(job, model_sha256):
             result.append(replace(job, action=SKIP, reasons=(f"{job.output} exists, written from the same input "
                                                              "by the same model (--skip-existing)",)))
             continue

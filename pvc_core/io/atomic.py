@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["TEMP_MARK", "atomic_path", "is_temporary", "pending", "remove_pending"]
+__all__ = ["TEMP_MARK", "atomic_path", "is_temporary", "pending", "remove_pending", "remove_path"]
 
 #: Start of every temporary name (``.dlpvc-tmp-<pid>-<n>-<token>.<name>``).
 TEMP_MARK = ".dlpvc-tmp-"
@@ -51,7 +51,8 @@ def pending() -> list[Path]:
     return list(_pending)
 
 
-def _remove(path: Path) -> None:
+def remove_path(path: Path) -> None:
+    """Remove a file, link or folder (and what it holds); nothing happens when it is absent."""
     try:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
@@ -64,7 +65,7 @@ def _remove(path: Path) -> None:
 def remove_pending() -> None:
     """Remove every temporary in flight; call it from a signal handler before exiting."""
     for path in list(_pending):
-        _remove(path)
+        remove_path(path)
         _pending.pop(path, None)
 
 
@@ -116,7 +117,7 @@ def atomic_path(target: str | os.PathLike, *, folder: bool = False, replace: boo
         _fsync_folder(target.parent)
     finally:
         if tmp.exists() or tmp.is_symlink():
-            _remove(tmp)
+            remove_path(tmp)
         _pending.pop(tmp, None)
 
 
@@ -135,7 +136,7 @@ def _commit(tmp: Path, target: Path, replace: bool) -> None:
             os.replace(target, aside)
             os.replace(tmp, target)
         finally:
-            _remove(aside)
+            remove_path(aside)
             _pending.pop(aside, None)
         return
     os.replace(tmp, target)

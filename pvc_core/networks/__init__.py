@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from torch import nn
-
 from importlib import import_module
 
 from torch import nn

@@ -27,11 +27,15 @@ def template(tmp_path_factory) -> Path:
 
 
 def test_plan_reads_no_voxels_and_writes_nothing(template, tmp_path):
-    src = tmp_path / "a.nii.gz"
-    shutil.copy(template, src)
+    import nibabel as nib
+
+    src = tmp_path / "a.nii"  # uncompressed, then cut after its header: the voxels cannot be read
+    nib.save(nib.load(template), src)
+    src.write_bytes(src.read_bytes()[:400])
     before = sorted(tmp_path.rglob("*"))
-    plan = plan_apply([str(src)], [str(tmp_path / "new" / "o")], None)
-    assert plan.jobs[0].action == REFUSE and "only" not in plan.jobs[0].reasons[0]
+    plan = plan_apply([str(src), str(src)], [str(tmp_path / "o.nii.gz"), str(tmp_path / "new" / "o")], None)
+    assert plan.jobs[0].action == CORRECT  # planned from the header alone
+    assert plan.jobs[1].action == REFUSE and "*.nii.gz or *.nii" in plan.jobs[1].reasons[0]
     assert sorted(tmp_path.rglob("*")) == before
 
 

@@ -420,8 +420,8 @@ def test_a_pickle_that_is_not_weights_gives_our_line_not_torchs_advice(tmp_path,
     torch.save({"format": "dlpvc-model", "object": Path("x")}, bad)
     src = _nifti(tmp_path / "a.nii.gz")
     code, _, err = _apply(capsys, "--input", src, "--output", tmp_path / "o.nii.gz", "--model", bad)
-    assert code == 2 and len(err) == 1 and "weights only" in err[0].lower() or "not a dlpvc model" in err[0]
-    assert "trust" not in err[0] and "weights_only" not in err[0]
+    assert code == 2 and len(err) == 1 and err[0].startswith("dlpvc apply: --model: ")
+    assert "not a dlpvc model checkpoint" in err[0] and "trust" not in err[0] and "weights_only" not in err[0]
 
 
 def test_apply_imports_neither_matplotlib_nor_the_training_loop():
