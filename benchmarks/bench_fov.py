@@ -19,7 +19,7 @@ relative difference of region means (26-connected components of the truth; all, 
 (b) **Paper-protocol cases.** ``--n`` cases (ids ``--first``..) of config/paper.yaml: 128^3 x
 4.8 mm, 120 views x 30 s, OSEM RR 6x6 with the oracle ('simulated') scatter correction, Poisson
 noise (RR_n: the shipped model's own chain), simulated with ``generate_case`` +
-``run_case`` as benchmarks/table1_baseline.py does. VAA (``pvc_core.metrics.compute_all``, mask
+the acquisition chain as benchmarks/table1_baseline.py does. VAA (``pvc_core.metrics.compute_all``, mask
 truth > 0, the config's alpha) of no PVC, today's whole-image correction and the fov-invariant
 one, each over the whole image and over the central 80^3 block (there also: the block corrected
 on its own); the ratio of the mean VAA to no PVC's; the seconds per 128^3 image of both.
@@ -153,15 +153,16 @@ def padding_test(module, cfg, window, fwhm_mm: float, body_case: int) -> dict:
 
 
 def paper_case(case: int, settings: Settings, calibration, cache: Path | None) -> tuple[np.ndarray, np.ndarray, str]:
-    from pvc_core.case_pipeline import run_case
+    from pvc_core.spect.acquisition import AcquisitionChain, NoiseSeed
 
     path = cache / f"paper_{case}.npz" if cache else None
     if path and path.is_file():
         d = np.load(path)
         return d["img"], d["truth"], str(d["bed"]) if "bed" in d else "?"
     pc = generate_case(case, settings.seed, settings.phantom, settings.grid)
-    r = run_case(pc.activity_mbq_ml, pc.mu_per_cm, settings.camera, settings.grid, [settings.reconstructions["RR"]],
-                 settings.seed, case, calibration=calibration, noise_levels=("n",))
+    chain = AcquisitionChain(settings.camera, settings.grid, (settings.reconstructions["RR"],))
+    r = chain.acquire(pc.activity_mbq_ml, pc.mu_per_cm, NoiseSeed(settings.seed, case), calibration=calibration,
+                      noise_levels=("n",))
     img, truth = r.images["RR_n"], pc.activity_recon_mbq_ml
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ Usage::
 Per grid size, in one run on the same machine:
 
 1. **The case**: a synthetic torso (elliptical body, lungs, spine, four hot spheres) on the phantom
-   grid (``sim_factor`` 2 finer), through :func:`pvc_core.case_pipeline.run_case`, the code the
+   grid (``sim_factor`` 2 finer), through :meth:`pvc_core.spect.acquisition.AcquisitionChain.acquire`, the code the
    DAG and ``dlpvc simulate`` run: noise-free simulation of the three windows (``project_at:
    sim``), Poisson noise, and noRR (10 x 2) and RR (6 x 6) OSEM with TEW scatter correction, each
    reconstruction for both noise levels in one batch. The system cache is cleared first, so the
@@ -42,8 +42,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pvc_core.case_pipeline import run_case
+from pvc_core.spect.acquisition import AcquisitionChain, NoiseSeed
 from pvc_core.config import load_config
+from pvc_core.spect.collimator import Collimator
 from pvc_core.spect.orbit import orbit_radii_mm, view_angles_deg
 from pvc_core.spect.simulate import sum_pool
 from pvc_core.spect.system_cache import clear_system_cache
@@ -96,7 +97,8 @@ def time_case(cfg: dict, device: torch.device) -> tuple[dict[str, float], np.nda
     recons = [recon_spec(cfg, "noRR"), recon_spec(cfg, "RR")]
     _sync(device)
     t0 = time.perf_counter()
-    result = run_case(act, mu, camera, grid, recons, seed=1, case_id=0, calibration={"noRR": 1.0, "RR": 1.0})
+    result = AcquisitionChain(camera, grid, tuple(recons)).acquire(act, mu, NoiseSeed(1, 0),
+                                                                   calibration={"noRR": 1.0, "RR": 1.0})
     _sync(device)
     total = time.perf_counter() - t0
     times = {"simulate (3 windows)": result.seconds["simulate"], "noise": result.seconds["noise"],
@@ -120,7 +122,7 @@ def pytomography_forward_seconds(act_mbq: np.ndarray, mu: np.ndarray, cfg: dict,
     radii = orbit_radii_mm(mu, v, angles, camera.orbit.clearance_mm, camera.orbit.body_threshold_per_cm,
                            camera.orbit.min_radius_mm)
     d_mm = np.linspace(0.0, radii.max() + n * v / 2.0, 50)
-    slope, intercept = np.polyfit(d_mm / 10.0, camera.collimator.sigma_mm(d_mm) / 10.0, 1)
+    slope, intercept = np.polyfit(d_mm / 10.0, Collimator.from_spec(camera.collimator).sigma_mm(d_mm) / 10.0, 1)
     with torch.no_grad(), pytomography_on(device):
         cm = v / 10.0
         object_meta = SPECTObjectMeta([cm, cm, cm], (n, n, n))
@@ -146,7 +148,8 @@ def projector_difference(act_mbq: np.ndarray, mu: np.ndarray, cfg: dict) -> dict
     angles = view_angles_deg(camera.n_views, camera.orbit.start_angle_deg)
     radii = orbit_radii_mm(mu, v, angles, camera.orbit.clearance_mm, camera.orbit.body_threshold_per_cm,
                            camera.orbit.min_radius_mm)
-    systems = {be: SPECTSystem(mu, v, angles, radii, camera.collimator, camera.counts_per_mbq, backend=be)
+    collimator = Collimator.from_spec(camera.collimator)
+    systems = {be: SPECTSystem(mu, v, angles, radii, collimator, camera.counts_per_mbq, backend=be)
                for be in ("torch", "numba")}
     f = torch.from_numpy(act_mbq)
     support = torch.from_numpy(systems["numba"]._support.astype(np.float32))[:, :, None]

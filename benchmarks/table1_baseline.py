@@ -11,7 +11,7 @@ Cases: ``generate_case(case id, config seed, ...)`` for the ids ``--first`` .. `
 Protocol: the configuration's (default config/paper.yaml: 128^3 x 4.8 mm, 120 views x 30 s, OSEM
 RR 6x6). ``--matrix`` changes the grid and, unless ``--voxel-mm`` is given, scales the voxel so
 that the field of view stays the configuration's (32 -> 19.2 mm for paper.yaml): a body must fit.
-Every case goes through :func:`pvc_core.case_pipeline.run_case` with the calibration from
+Every case goes through :meth:`pvc_core.spect.acquisition.AcquisitionChain.acquire` with the calibration from
 :func:`pvc_core.pipeline.calibration_stage.calibration_for` (computed once, then cached).
 
 Per reconstruction (``--reconstructions``, default RR) and noise level (noise-free and Poisson),
@@ -49,7 +49,6 @@ sys.path.insert(0, str(REPO))
 
 from pvc_core.calibration import factors  # noqa: E402
 from pvc_core.pipeline.calibration_stage import calibration_for  # noqa: E402
-from pvc_core.case_pipeline import run_case  # noqa: E402
 from pvc_core.config import load_config  # noqa: E402
 from pvc_core.domain import NO_PVC, NOISE_LEVELS, dataset_name, dataset_parts  # noqa: E402
 from pvc_core.metrics import compute_all  # noqa: E402
@@ -58,6 +57,7 @@ from pvc_core.pipeline.dataset_stages import METRIC_COLUMNS, summarise  # noqa: 
 from pvc_core.report.paper import PAPER_FWHM_MM, PAPER_TABLE1  # noqa: E402
 from pvc_core.pvc import iterative_yang, truth_labels  # noqa: E402
 from pvc_core.resolution import matched_filter_fwhm  # noqa: E402
+from pvc_core.spect.acquisition import AcquisitionChain, NoiseSeed  # noqa: E402
 from pvc_core.specs import Settings  # noqa: E402
 
 IY_TRUTH = "iy_truth"  # the DAG's name of IY with the true-activity mask
@@ -179,8 +179,9 @@ def main() -> None:
         t0 = time.perf_counter()
         pc = generate_case(case, settings.seed, settings.phantom, grid)
         t["phantom"] = time.perf_counter() - t0
-        result = run_case(pc.activity_mbq_ml, pc.mu_per_cm, settings.camera, grid, recons, settings.seed, case,
-                          calibration=calibration, noise_levels=NOISE_LEVELS)
+        result = AcquisitionChain(settings.camera, grid, tuple(recons)).acquire(
+            pc.activity_mbq_ml, pc.mu_per_cm, NoiseSeed(settings.seed, case), calibration=calibration,
+            noise_levels=NOISE_LEVELS)
         t["simulate"] = result.seconds["simulate"] + result.seconds.get("noise", 0.0)
         t["reconstruct"] = sum(result.seconds[f"recon {r.name}"] for r in recons)
         truth = pc.activity_recon_mbq_ml

@@ -18,9 +18,9 @@ stays the camera's in-air sensitivity, and what the chain adds or loses in a bod
 (attenuation correction, TEW's bias, OSEM's positivity) is calibrated out the way a clinic's
 measurement would, not assumed away.
 
-Here the cylinder goes through the same case pipeline as every case
-(:func:`pvc_core.case_pipeline.run_case`): same simulator, Poisson noise from its own seeded
-stream, the same TEW and OSEM.
+Here the cylinder goes through the one acquisition chain as every case
+(:meth:`pvc_core.spect.acquisition.AcquisitionChain.acquire`, uncalibrated): same simulator,
+Poisson noise from its own seeded stream, the same scatter correction and OSEM.
 """
 
 from __future__ import annotations
@@ -31,11 +31,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from pvc_core.case_pipeline import reconstruct_one, recon_grid_mu, simulate_noise_free
+from pvc_core.domain import dataset_name
 from pvc_core.phantom.settings import Grid
-from pvc_core.seeding import rng_for
 from pvc_core.specs import CalibrationSpec, CameraSpec, GridSpec, ReconSpec
-from pvc_core.spect import add_poisson_noise
+from pvc_core.spect.acquisition import AcquisitionChain, NoiseSeed
 
 #: Linear attenuation coefficient of water at 208 keV (1/cm; NIST XCOM, as pvc_core.validation).
 MU_WATER_PER_CM = 0.1350
@@ -108,22 +107,22 @@ def calibrate(spec: CalibrationSpec, camera: CameraSpec, grid: GridSpec, recons:
     """Acquire and reconstruct the calibration cylinder; one :class:`CalibrationResult` per reconstruction."""
     t0 = time.perf_counter()
     activity, mu, true_mbq = calibration_phantom(spec, grid)
-    projections = simulate_noise_free(activity, mu, camera, grid, recons)
-    if spec.noise == "n":
-        projections = add_poisson_noise(projections, rng_for(seed, 0, NOISE_STREAM))
-    t_sim = time.perf_counter() - t0
-    mu_recon = recon_grid_mu(mu, grid)
+    t_phantom = time.perf_counter() - t0
+    chain = AcquisitionChain(camera, grid, tuple(recons))
+    acquired = chain.acquire(activity, mu, NoiseSeed(seed, 0, NOISE_STREAM), noise_levels=(spec.noise,),
+                             calibration={r.name: 1.0 for r in recons})  # nominal sensitivity: what is measured
+    t_sim = t_phantom + acquired.seconds["simulate"] + acquired.seconds.get("noise", 0.0)
     voi = voi_mask(spec, grid.recon)
     out = {}
     for recon in recons:
-        t1 = time.perf_counter()
-        image = reconstruct_one(projections, mu_recon, recon, camera, others=recons)  # MBq/mL, uncalibrated
+        image = acquired.images[dataset_name(recon.name, spec.noise)]  # MBq/mL, uncalibrated
         mbq = image.astype(np.float64) * grid.recon.voxel_ml
         reconstructed = float(mbq[voi].sum())
         out[recon.name] = CalibrationResult(
             reconstruction=recon.name, factor=reconstructed / true_mbq, true_mbq=true_mbq,
             reconstructed_mbq=reconstructed, whole_fov_mbq=float(mbq.sum()),
-            voi_ml=float(voi.sum()) * grid.recon.voxel_ml, seconds=t_sim / len(recons) + time.perf_counter() - t1)
+            voi_ml=float(voi.sum()) * grid.recon.voxel_ml,
+            seconds=t_sim / len(recons) + acquired.seconds[f"recon {recon.name}"])
     return out
 
 

@@ -23,8 +23,9 @@ Resampling. Activity goes onto the simulation grid with
 rescaling to a total), mu with :func:`pvc_core.geometry.resample_mean`. A phantom with more than
 :data:`MAX_ACTIVITY_OUTSIDE` of its activity outside the field of view is refused.
 
-Then the phantom goes through the case pipeline (:func:`pvc_core.case_pipeline.run_case`: three
-windows, noise-free and Poisson, reconstructed four ways, noRR/RR x n/nf) and is written with the truth and a JSON of what was simulated. Every check of the
+Then the phantom goes through the one acquisition chain
+(:meth:`pvc_core.spect.acquisition.AcquisitionChain.acquire`: three windows, noise-free and
+Poisson, reconstructed four ways, noRR/RR x n/nf) and is written with the truth and a JSON of what was simulated. Every check of the
 input runs before any projection. Everything is written into a temporary folder
 (:func:`pvc_core.io.atomic.atomic_path`) that is renamed to the output folder only at the end (with
 the permissions the user's umask gives a new folder), so a failure never leaves a partial output
@@ -42,7 +43,6 @@ from typing import Callable
 import numpy as np
 
 from pvc_core.calibration import factors
-from pvc_core.case_pipeline import recon_grid_mu, run_case
 from pvc_core.domain import RECONSTRUCTIONS, dataset_parts
 from pvc_core.errors import InputError
 from pvc_core.geometry import (fov_centre_mm, lost_activity_fraction, resample_activity, resample_mean,
@@ -53,6 +53,7 @@ from pvc_core.io.atomic import atomic_path
 from pvc_core.pipeline import paths
 from pvc_core.pipeline.calibration_stage import calibration_for
 from pvc_core.specs import GridSpec, Settings, spec_dict
+from pvc_core.spect.acquisition import AcquisitionChain, NoiseSeed, recon_grid_mu
 
 #: Above this, a "mu map" is almost surely in Hounsfield units or 1/m (water is 0.135 1/cm at 208 keV).
 MU_MAX_PER_CM = 1.0
@@ -149,7 +150,7 @@ def simulate_user_phantom(activity_path: str, mu_path: str, out_dir: str, settin
                           warn: Callable[[str], None] | None = None, calibration_cache: str | None = None) -> dict:
     """Simulate and reconstruct a user's phantom; returns the JSON summary that is also written.
 
-    The acquisition and reconstructions are the case pipeline's (:func:`pvc_core.case_pipeline.run_case`)
+    The acquisition and reconstructions are the one chain's (:meth:`pvc_core.spect.acquisition.AcquisitionChain.acquire`)
     with the grid, camera and reconstructions of ``settings``. ``progress`` receives status
     lines, ``warn`` warnings (default: ``progress``). Every :class:`InputError` is raised before
     any projection is computed.
@@ -164,8 +165,9 @@ def simulate_user_phantom(activity_path: str, mu_path: str, out_dir: str, settin
     recons = [settings.reconstructions[r] for r in RECONSTRUCTIONS]
     progress("calibrating with the calibration cylinder (computed once per camera and protocol, then cached)")
     calibration = calibration_for(settings, calibration_cache, log=progress)
-    case = run_case(phantom.activity_sim, phantom.mu_sim, settings.camera, grid, recons, seed, progress=progress,
-                    calibration=factors(calibration))
+    chain = AcquisitionChain(settings.camera, grid, tuple(recons))
+    case = chain.acquire(phantom.activity_sim, phantom.mu_sim, NoiseSeed(seed, 0), progress=progress,
+                         calibration=factors(calibration))
     proj, seconds = case.projections, case.seconds
 
     out.parent.mkdir(parents=True, exist_ok=True)

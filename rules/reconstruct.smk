@@ -12,6 +12,7 @@ rule reconstruct_osem:
         depends_on=depends_on("recon_{recon}"),
         recon=lambda wildcards: SETTINGS.reconstructions[wildcards.recon],
         camera=SETTINGS.camera,
+        grid=SETTINGS.grid,
         results=results_folder,
     log:
         log_file("recon_{recon}"),

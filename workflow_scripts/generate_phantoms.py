@@ -1,9 +1,11 @@
 """Rule generate_phantoms: unpack Snakemake's job and call pvc_core."""
 from pvc_core.pipeline.case_stages import run_phantom_shard
 from pvc_core.pipeline.runtime import snakemake_job
+from pvc_core.pipeline.shards import ShardJob
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 ctx, p = snakemake_job(smk)
 with ctx as log:
-    run_phantom_shard(int(smk.wildcards.shard), p.cases, p.phantom, p.grid, p.seed, p.results, smk.output[0],
-                      p.fingerprint, p.depends_on, log=log, token=p.retry)
+    job = ShardJob(int(smk.wildcards.shard), p.cases, p.results, smk.output[0], p.fingerprint, p.depends_on,
+                   upstream=(), log=log, token=p.retry)
+    run_phantom_shard(job, p.phantom, p.grid, p.seed)

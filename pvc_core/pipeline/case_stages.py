@@ -1,7 +1,8 @@
 """Per-case stages (phantom, simulate, noise, reconstruct), each run over one shard of cases.
 
-Each stage reads the case's inputs from the results folder, computes with the step of
-:mod:`pvc_core.case_pipeline` (or the phantom generator), writes its outputs atomically and then
+Each stage reads the case's inputs from the results folder, computes with its step of the one
+acquisition chain (:class:`pvc_core.spect.acquisition.AcquisitionChain`: project, add noise,
+reconstruct) or the phantom generator, writes its outputs atomically and then
 its JSON marker: the marker holds the stage's fingerprint and dependencies
 (:mod:`pvc_core.pipeline.fingerprints`), and a case's stage is done only when its marker's
 fingerprint equals the current one (and its outputs exist).
@@ -10,20 +11,18 @@ fingerprint equals the current one (and its outputs exist).
 from __future__ import annotations
 
 import time
-from typing import Callable, Mapping
+from typing import Callable
 
 import numpy as np
 
-from pvc_core import case_pipeline
 from pvc_core.domain import NOISE_LEVELS, dataset_name
 from pvc_core.errors import InputError
 from pvc_core.io import load_image, read_json, save_image, write_json
 from pvc_core.phantom.settings import PhantomSettings
 from pvc_core.pipeline import paths
-from pvc_core.pipeline.shards import UpstreamCorrupt, failed_cases, run_shard
-from pvc_core.specs import CameraSpec, GridSpec, ReconSpec
-
-Log = Callable[[str], None]
+from pvc_core.pipeline.shards import ShardJob, UpstreamCorrupt, failed_cases, run_shard
+from pvc_core.specs import GridSpec, ReconSpec
+from pvc_core.spect.acquisition import AcquisitionChain, NoiseSeed
 
 
 def case_is_done(results: str, stage: str, fingerprint: str | None = None,
@@ -45,9 +44,16 @@ def case_is_done(results: str, stage: str, fingerprint: str | None = None,
     return is_done
 
 
-def _write_marker(results: str, case: int, stage: str, fingerprint: str, depends_on: Mapping, meta: dict) -> None:
-    write_json(paths.marker_file(results, case, stage),
-               {**meta, "fingerprint": fingerprint, "depends_on": dict(depends_on)})
+def _write_marker(job: ShardJob, case: int, stage: str, meta: dict) -> None:
+    write_json(paths.marker_file(job.results, case, stage),
+               {**meta, "fingerprint": job.fingerprint, "depends_on": dict(job.depends_on)})
+
+
+def _run(stage: str, job: ShardJob, process: Callable[[int], None], outputs: tuple[str, ...] = ()) -> dict:
+    """Run ``process`` over the job's cases not yet done (:func:`pvc_core.pipeline.shards.run_shard`)."""
+    return run_shard(stage, job.shard, job.cases, is_done=case_is_done(job.results, stage, job.fingerprint, outputs),
+                     process=process, manifest_path=job.manifest_out, upstream_failed=failed_cases(job.upstream),
+                     log=job.log, token=job.token)
 
 
 def _read_upstream(results: str, case: int, stage: str, read: Callable):
@@ -68,72 +74,63 @@ def _read_projections(results: str, case: int, noise: str):
                           lambda: read_projections(str(paths.projections_header(results, case, noise))))
 
 
-def run_phantom_shard(shard: int, cases: list[int], phantom: PhantomSettings, grid: GridSpec, seed: int,
-                      results: str, manifest_out: str, fingerprint: str, depends_on: Mapping,
-                      log: Log = print, token: str = "") -> dict:
+def run_phantom_shard(job: ShardJob, phantom: PhantomSettings, grid: GridSpec, seed: int) -> dict:
     """Generate the phantom (anatomy, attenuation, activity) of every case in the shard."""
     from pvc_core.phantom import generate_case
 
     def process(case: int) -> None:
         pc = generate_case(case, seed, phantom, grid)
-        f = lambda name: paths.case_file(results, case, name)  # noqa: E731
+        f = lambda name: paths.case_file(job.results, case, name)  # noqa: E731
         save_image(f(paths.TRUTH_SIM), pc.activity_mbq_ml, pc.sim_voxel_mm, "true activity MBq/mL")
         save_image(f(paths.MU_SIM), pc.mu_per_cm, pc.sim_voxel_mm, "mu 1/cm at 208 keV")
         save_image(f(paths.LABELS_SIM), pc.labels, pc.sim_voxel_mm, "organ labels", dtype=np.uint8)
         save_image(f(paths.TRUTH), pc.activity_recon_mbq_ml, pc.recon_voxel_mm, "true activity MBq/mL")
         save_image(f(paths.MU), pc.mu_recon_per_cm, pc.recon_voxel_mm, "mu 1/cm at 208 keV")
-        _write_marker(results, case, "phantom", fingerprint, depends_on, pc.meta)
+        _write_marker(job, case, "phantom", pc.meta)
 
-    return run_shard("phantom", shard, cases, is_done=case_is_done(results, "phantom", fingerprint), process=process,
-                     manifest_path=manifest_out, log=log, token=token)
+    return _run("phantom", job, process)
 
 
-def run_simulate_shard(shard: int, cases: list[int], camera: CameraSpec, grid: GridSpec,
-                       results: str, upstream: list[str], manifest_out: str,
-                       fingerprint: str, depends_on: Mapping, log: Log = print, token: str = "") -> dict:
+def run_simulate_shard(job: ShardJob, chain: AcquisitionChain) -> dict:
     """Noise-free projections (photopeak and both scatter windows) of every case in the shard."""
     from pvc_core.spect import write_projections
+
+    results = job.results
 
     def process(case: int) -> None:
         act, mu = _read_upstream(results, case, "phantom", lambda: (
             load_image(paths.case_file(results, case, paths.TRUTH_SIM), allow_negative=False, name="activity"),
             load_image(paths.case_file(results, case, paths.MU_SIM), allow_negative=False, name="mu map")))
         t0 = time.perf_counter()
-        proj = case_pipeline.simulate_noise_free(act.data, mu.data, camera, grid)
+        proj = chain.project(act.data, mu.data)
         write_projections(paths.projections_stem(results, case, "nf"), proj)
-        _write_marker(results, case, "simulate", fingerprint, depends_on,
-                      {**proj.meta, "seconds": time.perf_counter() - t0})
+        _write_marker(job, case, "simulate", {**proj.meta, "seconds": time.perf_counter() - t0})
 
-    return run_shard("simulate", shard, cases, is_done=case_is_done(results, "simulate", fingerprint),
-                     process=process, manifest_path=manifest_out, upstream_failed=failed_cases(upstream), log=log,
-                     token=token)
+    return _run("simulate", job, process)
 
 
-def run_noise_shard(shard: int, cases: list[int], seed: int, results: str, upstream: list[str], manifest_out: str,
-                    fingerprint: str, depends_on: Mapping, log: Log = print, token: str = "") -> dict:
-    """Poisson realisation of every window, seeded by (seed, case id)."""
+def run_noise_shard(job: ShardJob, seed: int) -> dict:
+    """Poisson realisation of every window, from the stream of (seed, case id)."""
     from pvc_core.spect import write_projections
 
     def process(case: int) -> None:
-        noisy = case_pipeline.add_noise(_read_projections(results, case, "nf"), seed, case)
-        write_projections(paths.projections_stem(results, case, "n"), noisy)
-        _write_marker(results, case, "noise", fingerprint, depends_on,
+        noisy = AcquisitionChain.add_noise(_read_projections(job.results, case, "nf"), NoiseSeed(seed, case))
+        write_projections(paths.projections_stem(job.results, case, "n"), noisy)
+        _write_marker(job, case, "noise",
                       {"seed": seed, "case_id": case, "counts": {w: float(np.sum(a)) for w, a in noisy.windows.items()}})
 
-    return run_shard("noise", shard, cases, is_done=case_is_done(results, "noise", fingerprint), process=process,
-                     manifest_path=manifest_out, upstream_failed=failed_cases(upstream), log=log, token=token)
+    return _run("noise", job, process)
 
 
-def run_reconstruct_shard(shard: int, cases: list[int], recon: ReconSpec, camera: CameraSpec, results: str,
-                          upstream: list[str], calibration_path: str, manifest_out: str, fingerprint: str,
-                          depends_on: Mapping, log: Log = print, token: str = "") -> dict:
-    """OSEM reconstruction (``recon``: noRR or RR) of the noisy and noise-free projections,
+def run_reconstruct_shard(job: ShardJob, chain: AcquisitionChain, recon: ReconSpec, calibration_path: str) -> dict:
+    """OSEM reconstruction ``recon`` (noRR or RR) of the noisy and noise-free projections,
     calibrated with the reconstruction's factor from ``calibration_path``; each image gets a
     JSON sidecar (units, reconstruction, calibration)."""
-    stage = f"recon_{recon.name}"
-    outputs = tuple(paths.recon_name(dataset_name(recon.name, n)) for n in NOISE_LEVELS)
     from pvc_core.spect import rr_response
 
+    stage = f"recon_{recon.name}"
+    outputs = tuple(paths.recon_name(dataset_name(recon.name, n)) for n in NOISE_LEVELS)
+    results = job.results
     calibration = read_json(calibration_path)
     factor = float(calibration["factor"])
     sidecar = {"units": "MBq/mL", "reconstruction": {"name": recon.name, "iterations": recon.iterations,
@@ -148,18 +145,16 @@ def run_reconstruct_shard(shard: int, cases: list[int], recon: ReconSpec, camera
             paths.case_file(results, case, paths.MU), allow_negative=False, name="mu map"))
         proj = {noise: _read_projections(results, case, noise) for noise in NOISE_LEVELS}
         t0 = time.perf_counter()
-        images = case_pipeline.reconstruct_levels(proj, mu.data, recon, camera, calibration_factor=factor)
+        images = chain.reconstruct(proj, mu.data, recon, calibration_factor=factor)
         seconds = time.perf_counter() - t0
         for noise, image in images.items():
             dataset = dataset_name(recon.name, noise)
-            response = rr_response(camera, proj[noise].pixel_mm).as_dict() if recon.psf else None
+            response = rr_response(chain.camera, proj[noise].pixel_mm).as_dict() if recon.psf else None
             write_json(paths.case_file(results, case, paths.recon_sidecar_name(dataset)),
                        {**sidecar, "dataset": dataset, "noise": noise, "response_model": response})
             save_image(paths.case_file(results, case, paths.recon_name(dataset)), image,
                        mu.affine, f"SPECT {recon.name} OSEM MBq/mL")
-        _write_marker(results, case, stage, fingerprint, depends_on,
-                      {"reconstruction": recon.name, "iterations": recon.iterations, "subsets": recon.subsets,
-                       "calibration_factor": factor, "seconds": seconds})
+        _write_marker(job, case, stage, {"reconstruction": recon.name, "iterations": recon.iterations,
+                                         "subsets": recon.subsets, "calibration_factor": factor, "seconds": seconds})
 
-    return run_shard(stage, shard, cases, is_done=case_is_done(results, stage, fingerprint, outputs), process=process,
-                     manifest_path=manifest_out, upstream_failed=failed_cases(upstream), log=log, token=token)
+    return _run(stage, job, process, outputs)

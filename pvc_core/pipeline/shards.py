@@ -24,8 +24,9 @@ from __future__ import annotations
 import json
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from pvc_core.io.jsonio import write_json
 
@@ -90,6 +91,24 @@ def failed_cases(manifests: Iterable[str | Path]) -> dict[int, str]:
         for case, reason in m.get("failed", {}).items():
             out[int(case)] = f"{m.get('stage', '?')}: {reason}"
     return out
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """What every per-case stage's shard job is given besides its settings: the shard and its
+    cases, the results folder, the manifests of the stages it reads (their failed cases are not
+    tried), where its own manifest goes, its fingerprint and dependencies (recorded in each
+    case's marker), the log and the retry token it was started with (:func:`retry_token`)."""
+
+    shard: int
+    cases: list[int]
+    results: str
+    manifest_out: str
+    fingerprint: str
+    depends_on: Mapping
+    upstream: tuple[str, ...] = ()
+    log: Callable[[str], None] = print
+    token: str = ""
 
 
 class UpstreamCorrupt(Exception):

@@ -2,9 +2,10 @@
 the PVC methods the paper compares (no PVC, iterative Yang with the true and a SPECT-derived
 mask, DL-PVC with the run's default model).
 
-The acquisition, noise and OSEM are the case pipeline's own steps (:mod:`pvc_core.case_pipeline`)
-with the run's camera, grid and the default model's reconstruction and calibration factor, so a
-study's image is what a test case of that dataset would be.
+The acquisition, noise and OSEM are the one acquisition chain's
+(:class:`pvc_core.spect.acquisition.AcquisitionChain`) with the run's camera, grid and the default
+model's reconstruction and calibration factor, so a study's image is what a test case of that
+dataset would be.
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from pvc_core.case_pipeline import recon_grid_mu, reconstruct_one, simulate_noise_free
 from pvc_core.domain import NO_PVC, dataset_parts
 from pvc_core.io import read_json
 from pvc_core.pvc import iterative_yang, threshold_labels, truth_labels
-from pvc_core.seeding import rng_for
 from pvc_core.specs import Settings
-from pvc_core.spect import add_poisson_noise
+from pvc_core.spect.acquisition import AcquisitionChain, NoiseSeed
 from pvc_core.training import load_model, predict_image
 from pvc_core.training.predict import takes_attenuation
 
@@ -69,13 +68,10 @@ class StudyChain:
         ``rng_for(seed, index, stream)``, so every study image is reproducible from the run's seed."""
         s = self.settings
         reconstruction, noise = dataset_parts(self.dataset)
-        recon = s.reconstructions[reconstruction]
-        projections = simulate_noise_free(activity_sim_mbq_ml, mu_sim_per_cm, s.camera, s.grid, [recon])
-        if noise == "n":
-            projections = add_poisson_noise(projections, rng_for(s.seed, index, stream))
-        mu = recon_grid_mu(mu_sim_per_cm, s.grid)
-        image = reconstruct_one(projections, mu, recon, s.camera, calibration_factor=self.calibration_factor)
-        return image, mu
+        chain = AcquisitionChain(s.camera, s.grid, (s.reconstructions[reconstruction],))
+        acquired = chain.acquire(activity_sim_mbq_ml, mu_sim_per_cm, NoiseSeed(s.seed, index, stream),
+                                 calibration={reconstruction: self.calibration_factor}, noise_levels=(noise,))
+        return acquired.images[self.dataset], acquired.mu_recon_per_cm
 
     def correct(self, image: np.ndarray, truth: np.ndarray, mu_per_cm: np.ndarray,
                 methods: tuple[str, ...] = STUDY_METHODS) -> dict[str, np.ndarray]:

@@ -30,12 +30,12 @@ import numpy as np
 from scipy.ndimage import map_coordinates
 
 from pvc_core.calibration import factors
-from pvc_core.case_pipeline import run_case
 from pvc_core.metrics import bounding_box, nrmse, nrmse_bounding_box, recovery_coefficient, ssim, vaa
 from pvc_core.pipeline.calibration_stage import calibration_for
 from pvc_core.geometry.blocks import downsample_activity
 from pvc_core.resolution import matched_filter_fwhm
 from pvc_core.specs import Settings
+from pvc_core.spect.acquisition import AcquisitionChain, NoiseSeed
 from pvc_core.validation.phantoms import PAPER_TABLE2, REGIONS, build_validation_phantom
 
 
@@ -88,15 +88,15 @@ def nrmse_definition_verdict(rows: list[dict]) -> str:
 
 def simulate_phantom(name: str, settings: Settings, seed: int = 0, eval_factor: int = 4,
                      log: Callable[[str], None] = print) -> list[dict]:
-    """Simulate one validation phantom through the case pipeline; one row per reported region."""
+    """Simulate one validation phantom through the acquisition chain; one row per reported region."""
     grid = settings.grid
     n, vox, sf = grid.recon_matrix, grid.recon_voxel_mm, grid.sim_factor
     sim = build_validation_phantom(name, grid.sim.shape, grid.sim.voxel_mm)
     fine = build_validation_phantom(name, (n * eval_factor,) * 3, vox / eval_factor)
     t0 = time.perf_counter()
-    case = run_case(sim.activity_mbq_ml, sim.mu_per_cm, settings.camera, grid,
-                    [settings.reconstructions[r] for r in ("RR", "noRR")], seed,
-                    calibration=factors(calibration_for(settings, log=log)))
+    chain = AcquisitionChain(settings.camera, grid, tuple(settings.reconstructions[r] for r in ("RR", "noRR")))
+    case = chain.acquire(sim.activity_mbq_ml, sim.mu_per_cm, NoiseSeed(seed, 0),
+                         calibration=factors(calibration_for(settings, log=log)))
     images, noisy, nf = case.images, case.projections["n"], case.projections["nf"]
     seconds = time.perf_counter() - t0
     true_total_mbq = float(sim.activity_mbq_ml.sum(dtype=np.float64)) * grid.sim.voxel_ml

@@ -8,10 +8,10 @@ import pytest
 
 from pvc_core.calibration import calibrate, calibration_phantom, cylinder_fraction, factors, voi_mask
 from pvc_core.pipeline.calibration_stage import calibration_for
-from pvc_core.case_pipeline import run_case
 from pvc_core.config import load_config
 from pvc_core.phantom.settings import Grid
 from pvc_core.specs import CalibrationSpec, Settings
+from pvc_core.spect.acquisition import AcquisitionChain, NoiseSeed
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "test.yaml"
 
@@ -20,6 +20,12 @@ def _settings(**calibration) -> Settings:
     cfg = copy.deepcopy(load_config(CONFIG))
     cfg["calibration"].update(noise="nf", **calibration)
     return Settings.from_config(cfg)
+
+
+def _acquire(s: Settings, recons, act, mu, calibration):
+    """The cylinder through the one acquisition chain, noise-free, divided by ``calibration``."""
+    chain = AcquisitionChain(s.camera, s.grid, tuple(recons))
+    return chain.acquire(act, mu, NoiseSeed(s.seed, 0), calibration=calibration, noise_levels=("nf",))
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +55,7 @@ def test_calibration_cylinder_reconstructs_to_its_activity(calibrated, name):
     """Noise-free: the cylinder, reconstructed and divided by its factor, holds its activity within 1 %."""
     s, recons, results = calibrated
     act, mu, true_mbq = calibration_phantom(s.calibration, s.grid)
-    case = run_case(act, mu, s.camera, s.grid, recons, s.seed, calibration=factors(results), noise_levels=("nf",))
+    case = _acquire(s, recons, act, mu, factors(results))
     voi = voi_mask(s.calibration, s.grid.recon)
     total = float(case.images[f"{name}_nf"].astype(np.float64)[voi].sum()) * s.grid.recon.voxel_ml
     assert total == pytest.approx(true_mbq, rel=0.01)
@@ -62,16 +68,16 @@ def test_another_cylinder_is_within_3_percent(calibrated, name):
     s, recons, results = calibrated
     other = CalibrationSpec(150.0, 120.0, 120.0, 40.0, "nf")
     act, mu, true_mbq = calibration_phantom(other, s.grid)
-    case = run_case(act, mu, s.camera, s.grid, recons, s.seed, calibration=factors(results), noise_levels=("nf",))
+    case = _acquire(s, recons, act, mu, factors(results))
     total = float(case.images[f"{name}_nf"].astype(np.float64).sum()) * s.grid.recon.voxel_ml
     assert total == pytest.approx(true_mbq, rel=0.03)
 
 
-def test_run_case_refuses_a_missing_calibration(calibrated):
+def test_an_acquisition_refuses_a_missing_calibration(calibrated):
     s, recons, _ = calibrated
     act, mu, _ = calibration_phantom(s.calibration, s.grid)
     with pytest.raises(ValueError, match="no calibration factor"):
-        run_case(act, mu, s.camera, s.grid, recons, s.seed, calibration={"noRR": 1.0})
+        _acquire(s, recons, act, mu, {"noRR": 1.0})
 
 
 def test_calibration_outside_the_dag_is_cached_by_fingerprint(tmp_path, one_torch_thread):

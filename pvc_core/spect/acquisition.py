@@ -1,0 +1,166 @@
+"""The acquisition chain, written once: phantom -> projections -> Poisson noise -> each calibrated
+reconstruction.
+
+:class:`AcquisitionChain` holds what an acquisition is (the camera, the grids, the
+reconstructions) and is the only code that sequences the steps. Every caller goes through it:
+
+=============================  ===============================================================
+caller                         what it runs
+=============================  ===============================================================
+the DAG's per-case stages      one step per stage (:meth:`~AcquisitionChain.project`,
+                               :meth:`~AcquisitionChain.add_noise`,
+                               :meth:`~AcquisitionChain.reconstruct`), files between them
+the calibration cylinder       :meth:`~AcquisitionChain.acquire`, uncalibrated (factor 1)
+``dlpvc simulate``             :meth:`~AcquisitionChain.acquire`, every level and reconstruction
+the studies                    :meth:`~AcquisitionChain.acquire`, one dataset, its own stream
+the benchmarks                 :meth:`~AcquisitionChain.acquire`
+=============================  ===============================================================
+
+so a scatter model or a randomised acquisition is one change here. The Poisson noise of an
+acquisition comes from one named stream of (seed, index) (:class:`NoiseSeed`): a case's is
+``(seed, case id, "noise")``, the calibration cylinder's ``(seed, 0, "calibration_noise")``, a
+study's ``(seed, index, <study>)``; each acquisition is reproducible from it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from pvc_core.domain import NOISE_LEVELS, dataset_name
+from pvc_core.geometry.blocks import downsample_mean
+from pvc_core.seeding import rng_for
+from pvc_core.specs import CameraSpec, GridSpec, ReconSpec
+from pvc_core.spect.projections import Projections
+
+#: The noise stream of a DAG case (``rng_for(seed, case id, CASE_NOISE_STREAM)``).
+CASE_NOISE_STREAM = "noise"
+
+
+def recon_grid_mu(mu_sim_per_cm: np.ndarray, grid: GridSpec) -> np.ndarray:
+    """Attenuation (1/cm) on the reconstruction grid: block mean of the phantom grid's."""
+    return downsample_mean(mu_sim_per_cm, grid.sim_factor)
+
+
+@dataclass(frozen=True)
+class NoiseSeed:
+    """Where an acquisition's Poisson noise comes from: ``rng_for(seed, index, stream)``."""
+
+    seed: int
+    index: int
+    stream: str = CASE_NOISE_STREAM
+
+    def rng(self) -> np.random.Generator:
+        return rng_for(self.seed, self.index, self.stream)
+
+
+@dataclass
+class Acquired:
+    """What :meth:`AcquisitionChain.acquire` made: projections per noise level (``nf`` and, when
+    asked, ``n``), images per dataset (``RR_n``, ... in MBq/mL, divided by their calibration
+    factor), mu on the reconstruction grid (1/cm) and seconds per step."""
+
+    projections: dict[str, Projections]
+    images: dict[str, np.ndarray]
+    mu_recon_per_cm: np.ndarray
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AcquisitionChain:
+    """One acquisition protocol: ``camera`` (collimator, windows, orbit, views, scatter model),
+    ``grid`` (the phantom grid and the reconstruction grid, which is also the detector's) and
+    ``reconstructions`` (the OSEM reconstructions made from the projections).
+
+    Activity (MBq/mL) and mu (1/cm at 208 keV) come on the phantom grid of ``grid``.
+    """
+
+    camera: CameraSpec
+    grid: GridSpec
+    reconstructions: tuple[ReconSpec, ...] = ()
+
+    @property
+    def _cache_subsets(self) -> tuple[int, ...]:
+        """The subsets of the reconstructions that follow in this process: the cached system is
+        built for them (speed only; no count depends on it)."""
+        return tuple(r.subsets for r in self.reconstructions)
+
+    def mu_recon(self, mu_sim_per_cm: np.ndarray) -> np.ndarray:
+        """Attenuation (1/cm) on the reconstruction grid (:func:`recon_grid_mu`)."""
+        return recon_grid_mu(mu_sim_per_cm, self.grid)
+
+    def project(self, activity_sim_mbq_ml: np.ndarray, mu_sim_per_cm: np.ndarray) -> Projections:
+        """Noise-free expected counts in the three windows (photopeak, lower, upper)."""
+        # lazy: torch (~1.5 s) for the phantom stage and `dlpvc simulate`'s checks; tests patch pvc_core.spect.simulate_projections
+        from pvc_core.spect import simulate_projections
+
+        return simulate_projections(activity_sim_mbq_ml, mu_sim_per_cm, self.grid.sim.voxel_mm, self.camera,
+                                    self.grid, cache_subsets=self._cache_subsets)
+
+    @staticmethod
+    def add_noise(noise_free: Projections, noise: NoiseSeed) -> Projections:
+        """The Poisson realisation of every window, from ``noise``'s stream."""
+        from pvc_core.spect.noise import add_poisson_noise
+
+        return add_poisson_noise(noise_free, noise.rng())
+
+    def reconstruct(self, projections: Mapping[str, Projections], mu_recon_per_cm: np.ndarray, recon: ReconSpec,
+                    calibration_factor: float = 1.0) -> dict[str, np.ndarray]:
+        """OSEM reconstruction ``recon`` of every acquisition in ``projections`` (a noise level ->
+        projections; one batched run): {level: image in MBq/mL}, divided by ``calibration_factor``
+        (:mod:`pvc_core.calibration`; 1 = nominal sensitivity).
+
+        Each image equals the reconstruction of its projections alone; the batch only shares the
+        projector's passes over the cached geometry.
+        """
+        from pvc_core.spect.osem import reconstruct_together  # lazy: torch (~1.5 s)
+
+        if not calibration_factor > 0 or not np.isfinite(calibration_factor):
+            raise ValueError(f"calibration factor of {recon.name} must be positive and finite, got {calibration_factor}")
+        levels = list(projections)
+        images = reconstruct_together([projections[k] for k in levels], mu_recon_per_cm, recon, self.camera,
+                                      cache_subsets=self._cache_subsets)
+        if calibration_factor != 1.0:
+            images = [(im / np.float32(calibration_factor)).astype(np.float32) for im in images]
+        return dict(zip(levels, images))
+
+    def acquire(self, activity_sim_mbq_ml: np.ndarray, mu_sim_per_cm: np.ndarray, noise: NoiseSeed, *,
+                calibration: Mapping[str, float], noise_levels: Sequence[str] = NOISE_LEVELS,
+                progress: Callable[[str], None] | None = None) -> Acquired:
+        """Project, add noise and reconstruct with every reconstruction of the chain and every
+        level of ``noise_levels`` (``n``: Poisson from ``noise``, ``nf``: noise-free).
+
+        ``calibration``: the factor of every reconstruction (its images are divided by it;
+        :func:`pvc_core.calibration.calibrate`); required, so that no caller forgets it (the
+        calibration cylinder itself passes 1).
+        """
+        missing = [r.name for r in self.reconstructions if r.name not in calibration]
+        if missing:
+            raise ValueError(f"no calibration factor for {missing}")
+        unknown = [n for n in noise_levels if n not in NOISE_LEVELS]
+        if unknown:
+            raise ValueError(f"unknown noise level(s) {unknown}; expected some of {NOISE_LEVELS}")
+        say = progress or (lambda _msg: None)
+        seconds: dict[str, float] = {}
+        t0 = time.perf_counter()
+        say(f"projecting {self.camera.n_views} views (photopeak and two scatter windows)")
+        nf = self.project(activity_sim_mbq_ml, mu_sim_per_cm)
+        seconds["simulate"] = time.perf_counter() - t0
+        projections = {"nf": nf}
+        if "n" in noise_levels:
+            t0 = time.perf_counter()
+            projections["n"] = self.add_noise(nf, noise)
+            seconds["noise"] = time.perf_counter() - t0
+        mu_recon = self.mu_recon(mu_sim_per_cm)
+        images: dict[str, np.ndarray] = {}
+        for recon in self.reconstructions:
+            say(f"reconstructing {recon.name} ({', '.join(noise_levels)})")
+            t0 = time.perf_counter()
+            levels = self.reconstruct({n: projections[n] for n in noise_levels}, mu_recon, recon,
+                                      calibration[recon.name])
+            seconds[f"recon {recon.name}"] = time.perf_counter() - t0
+            images.update({dataset_name(recon.name, n): im for n, im in levels.items()})
+        return Acquired({k: projections[k] for k in noise_levels}, images, mu_recon, seconds)
