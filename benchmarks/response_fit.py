@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pvc_core.config import load_config
-from pvc_core.spect.collimator import FWHM_PER_SIGMA
+from pvc_core.spect.collimator import FWHM_PER_SIGMA, Collimator
 from pvc_core.spect.osem import rr_response
 from pvc_core.spect.response_fit import FIT_DISTANCES_MM, gaussian_fwhm_mm, point_source_projections
 from pvc_core.specs import CameraSpec
@@ -39,7 +39,7 @@ def main() -> None:
     args = ap.parse_args()
 
     camera = CameraSpec.from_config(load_config(args.config))
-    col = camera.collimator
+    col = Collimator.from_spec(camera.collimator)
     fitted = rr_response(camera, args.pixel_mm)
     d = np.asarray(TABLE_DISTANCES_MM)
     images = point_source_projections(col, fitted.detector_pixel_mm, d)

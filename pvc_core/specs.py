@@ -5,13 +5,14 @@ it uses (a grid, a camera, one reconstruction, ...) and images, never the whole 
 A rule passes only the specs of its stage, so what a stage depends on is visible in its
 signature, and :mod:`pvc_core.pipeline.fingerprints` hashes exactly those specs.
 
-=================  ===================================================================
-spec               configuration section (documented key by key in config/schema.yaml)
-=================  ===================================================================
-:class:`GridSpec`        ``grid``: reconstruction grid and the finer phantom grid
-PhantomSettings          ``phantom`` (:mod:`pvc_core.phantom.settings`)
-:class:`CameraSpec`      ``camera``: collimator + intrinsic resolution, energy windows, orbit,
-                         sensitivity, views and time per view, scatter model, TEW smoothing
+=======================  ===================================================================
+spec                     configuration section (documented key by key in config/schema.yaml)
+=======================  ===================================================================
+:class:`GridSpec`        ``grid``: reconstruction grid and the finer phantom grid (two :class:`Grid`)
+:class:`PhantomSettings` ``phantom``: what the phantom generator draws from
+:class:`CameraSpec`      ``camera``: collimator + intrinsic resolution (:class:`CollimatorSpec`),
+                         energy windows (:class:`EnergyWindowsSpec`), orbit, sensitivity, views
+                         and time per view, scatter model, TEW smoothing
 :class:`ReconSpec`       ``reconstruction.<noRR|RR>``: one OSEM reconstruction
 :class:`CalibrationSpec` ``calibration``: the calibration cylinder
 :class:`SplitSpec`       ``split``
@@ -21,18 +22,61 @@ PhantomSettings          ``phantom`` (:mod:`pvc_core.phantom.settings`)
 :class:`StorageSpec`     ``storage``
 :class:`ReportSpec`      ``report``
 :class:`StudiesSpec`     ``studies`` (:mod:`pvc_core.studies`)
-=================  ===================================================================
+=======================  ===================================================================
+
+Specs are plain data: numbers, strings and other specs. The physics that uses them lives with the
+physics (:class:`pvc_core.spect.collimator.Collimator` and
+:class:`pvc_core.spect.energy_windows.EnergyWindows` extend :class:`CollimatorSpec` and
+:class:`EnergyWindowsSpec` with resolution vs distance, efficiency, window bounds, ...), so this
+module imports nothing above the configuration.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, is_dataclass
+import copy
+import functools
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Mapping
 
+import numpy as np
+
+from pvc_core.config import load_schema
 from pvc_core.domain import RECONSTRUCTIONS
-from pvc_core.phantom.settings import Grid, PhantomSettings
-from pvc_core.spect.collimator import Collimator
-from pvc_core.spect.energy_windows import EnergyWindows
+from pvc_core.errors import InputError
+
+#: Bed positions of the phantoms, in the order their probabilities are drawn.
+BED_POSITIONS = ("head", "thorax", "abdomen")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A cubic grid of ``matrix`` voxels per axis, ``voxel_mm`` each, centred on the origin.
+
+    Voxel ``i`` of an axis has its centre at ``(i - (matrix - 1) / 2) * voxel_mm`` (as
+    :func:`pvc_core.io.affine_from_voxel_size`). Arrays are indexed (x, y, z) in RAS order: axis 0
+    increases towards the patient's right, axis 1 towards anterior, axis 2 towards superior.
+    """
+
+    matrix: int
+    voxel_mm: float
+
+    @property
+    def fov_mm(self) -> float:
+        """Edge of the field of view in mm."""
+        return self.matrix * self.voxel_mm
+
+    @property
+    def voxel_ml(self) -> float:
+        """Volume of one voxel in mL."""
+        return self.voxel_mm**3 / 1000.0
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.matrix,) * 3
+
+    def centres_mm(self) -> np.ndarray:
+        """Voxel-centre coordinates (mm) along one axis, float64."""
+        return (np.arange(self.matrix) - (self.matrix - 1) / 2.0) * self.voxel_mm
 
 
 @dataclass(frozen=True)
@@ -62,6 +106,187 @@ class GridSpec:
     def from_config(cls, config: Mapping) -> "GridSpec":
         g = config.get("grid", {})
         return cls(int(g.get("recon_matrix", 128)), float(g.get("recon_voxel_mm", 4.8)), int(g.get("sim_factor", 2)))
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A scalar drawn uniformly or log-uniformly in [low, high]."""
+
+    kind: str
+    low: float
+    high: float
+
+    def draw(self, rng: np.random.Generator) -> float:
+        u = float(rng.random())
+        if self.kind == "loguniform":
+            return float(np.exp(np.log(self.low) + u * (np.log(self.high) - np.log(self.low))))
+        return self.low + u * (self.high - self.low)
+
+
+@dataclass(frozen=True)
+class VoxelSettings:
+    """Settings of a labelled voxel phantom (``phantom.voxel``)."""
+
+    path: str | None
+    labels: dict[int, str]
+    orientation: str
+    bed_centres_mm: dict[str, float]
+    scale_range: tuple[float, float]
+    fit: str
+
+
+@dataclass(frozen=True)
+class PhantomSettings:
+    """Everything :func:`pvc_core.phantom.generate_case` reads from ``config['phantom']``."""
+
+    source: str
+    bed_probabilities: dict[str, float]
+    bed_jitter_mm: float
+    bmi_range: tuple[float, float]
+    height_scale_range: tuple[float, float]
+    organ_scale_sd: float
+    body_margin_mm: float
+    shape_edge_mm: tuple[float, float]
+    shape_edge_distribution: str
+    active_volume_ml: Distribution
+    total_activity_mbq: Distribution
+    volume_tolerance: float
+    max_shapes: int
+    pattern_correlation_mm: tuple[float, float]
+    pattern_min_range: tuple[float, float]
+    shape_level_range: tuple[float, float]
+    sharp_steps_probability: float
+    sharp_steps_levels: tuple[int, int]
+    voxel: VoxelSettings = field(default=None)  # type: ignore[assignment]
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> "PhantomSettings":
+        """Read ``config['phantom']``; keys left out take the schema's defaults.
+
+        Raises :class:`InputError` naming the key for a range whose minimum exceeds its maximum,
+        bed probabilities that are all zero, or an incomplete ``voxel`` section.
+        """
+        p = _with_schema_defaults(config.get("phantom") or {})
+
+        def pair(key: str, value=None) -> tuple[float, float]:
+            lo, hi = (p[key] if value is None else value)
+            if lo > hi:
+                raise InputError(f"minimum {lo} exceeds maximum {hi}", f"phantom.{key}")
+            return float(lo), float(hi)
+
+        def dist(key: str) -> Distribution:
+            d = p[key]
+            lo, hi = pair(key, (d["min"], d["max"]))
+            return Distribution(d.get("distribution", "loguniform"), lo, hi)
+
+        beds = {b: float(p["bed_positions"].get(b, 0.0)) for b in BED_POSITIONS}
+        if sum(beds.values()) <= 0:
+            raise InputError("probabilities must not all be zero", "phantom.bed_positions")
+        v = p["voxel"]
+        voxel = VoxelSettings(
+            path=v.get("path"), labels={int(k): str(m) for k, m in (v.get("labels") or {}).items()},
+            orientation=str(v.get("orientation", "LPS")).upper(),
+            bed_centres_mm={k: float(x) for k, x in (v.get("bed_centres_mm") or {}).items()},
+            scale_range=pair("voxel.scale_range", v.get("scale_range", [1.0, 1.0])), fit=v.get("fit", "scale"))
+        settings = cls(
+            source=p["source"], bed_probabilities=beds, bed_jitter_mm=float(p["bed_jitter_mm"]),
+            bmi_range=pair("bmi_range"), height_scale_range=pair("height_scale_range"),
+            organ_scale_sd=float(p["organ_scale_sd"]), body_margin_mm=float(p["body_margin_mm"]),
+            shape_edge_mm=pair("shape_edge_mm"), shape_edge_distribution=p["shape_edge_distribution"],
+            active_volume_ml=dist("active_volume_ml"), total_activity_mbq=dist("total_activity_mbq"),
+            volume_tolerance=float(p["volume_tolerance"]), max_shapes=int(p["max_shapes"]),
+            pattern_correlation_mm=pair("pattern_correlation_mm"), pattern_min_range=pair("pattern_min_range"),
+            shape_level_range=pair("shape_level_range"),
+            sharp_steps_probability=float(p["sharp_steps"].get("probability", 0.0)),
+            sharp_steps_levels=tuple(int(x) for x in pair("sharp_steps.levels",  # type: ignore[arg-type]
+                                                          p["sharp_steps"].get("levels", [2, 4]))),
+            voxel=voxel)
+        if settings.source == "voxel":
+            _check_voxel(settings, beds)
+        return settings
+
+
+def _check_voxel(s: PhantomSettings, beds: dict[str, float]) -> None:
+    if not s.voxel.path:
+        raise InputError("source is 'voxel' but no label map is given", "phantom.voxel.path")
+    if not s.voxel.labels:
+        raise InputError("source is 'voxel' but the label -> material table is empty", "phantom.voxel.labels")
+    for bed, prob in beds.items():
+        if prob > 0 and bed not in s.voxel.bed_centres_mm:
+            raise InputError(f"bed position '{bed}' has probability {prob} but no centre",
+                             "phantom.voxel.bed_centres_mm")
+
+
+@functools.lru_cache(maxsize=1)
+def _phantom_schema() -> dict:
+    return load_schema()["properties"]["phantom"]["properties"]
+
+
+def _with_schema_defaults(section: Mapping) -> dict:
+    """The phantom section with every missing key (one level of nesting) set to the schema's default."""
+    props = copy.deepcopy(_phantom_schema())
+    out = dict(section)
+    for key, sub in props.items():
+        if key not in out and "default" in sub:
+            out[key] = sub["default"]
+        if isinstance(out.get(key), dict) and "properties" in sub:
+            inner = dict(out[key])
+            for k2, s2 in sub["properties"].items():
+                if k2 not in inner and "default" in s2:
+                    inner[k2] = s2["default"]
+            out[key] = inner
+    return out
+
+
+@dataclass(frozen=True)
+class CollimatorSpec:
+    """A parallel-hole collimator plus the camera's intrinsic resolution (all lengths in mm).
+
+    The physics (resolution vs distance, efficiency, septal penetration) is
+    :class:`pvc_core.spect.collimator.Collimator`, built from this spec with
+    ``Collimator.from_spec``.
+
+    Attributes
+    ----------
+    hole_diameter_mm, hole_length_mm, septal_thickness_mm:
+        Hole geometry (flat-to-flat diameter for hexagonal holes).
+    intrinsic_fwhm_mm:
+        Intrinsic resolution of the detector at the photon energy.
+    image_plane_gap_mm:
+        Collimator back face to the image plane (mean depth of interaction) in mm.
+    hole_shape:
+        'hexagonal', 'round' or 'square' (only the efficiency constant depends on it).
+    energy_kev:
+        Photon energy (for lead's attenuation in the effective length).
+    tail_fraction:
+        Fraction of the primary counts in the long-range pedestal (septal penetration plus any
+        configured extra pedestal); used only by the simulator.
+    tail_rms_tan:
+        RMS of tan(theta) of the pedestal's photons (sets its width).
+    """
+
+    hole_diameter_mm: float
+    hole_length_mm: float
+    septal_thickness_mm: float
+    intrinsic_fwhm_mm: float
+    image_plane_gap_mm: float
+    hole_shape: str
+    energy_kev: float
+    tail_fraction: float
+    tail_rms_tan: float
+
+
+@dataclass(frozen=True)
+class EnergyWindowsSpec:
+    """The three acquisition windows and the energy resolution: photopeak centre (keV), photopeak
+    width and each scatter window's width (percent of the photopeak energy), energy resolution
+    (FWHM, percent at the photopeak). Bounds and acceptance:
+    :class:`pvc_core.spect.energy_windows.EnergyWindows` (``EnergyWindows.from_spec``)."""
+
+    photopeak_kev: float
+    photopeak_width_pct: float
+    scatter_width_pct: float
+    resolution_pct: float
 
 
 @dataclass(frozen=True)
@@ -98,9 +323,9 @@ class CameraSpec:
         Photopeak count rate of one head per MBq in air (sets the counts and the calibration).
     collimator:
         Collimator geometry with the intrinsic resolution and the pedestal
-        (:class:`~pvc_core.spect.collimator.Collimator`); ``collimator_name`` labels it.
+        (:class:`CollimatorSpec`); ``collimator_name`` labels it.
     windows:
-        Photopeak and scatter windows with the energy resolution.
+        Photopeak and scatter windows with the energy resolution (:class:`EnergyWindowsSpec`).
     orbit, scatter:
         Orbit and scatter model (:class:`OrbitSpec`, :class:`ScatterSpec`).
     tew_smoothing_fwhm_mm:
@@ -112,9 +337,9 @@ class CameraSpec:
     n_views: int
     time_per_view_s: float
     sensitivity_cps_per_mbq: float
-    collimator: Collimator
+    collimator: CollimatorSpec
     collimator_name: str
-    windows: EnergyWindows
+    windows: EnergyWindowsSpec
     orbit: OrbitSpec
     scatter: ScatterSpec
     tew_smoothing_fwhm_mm: float
@@ -130,16 +355,17 @@ class CameraSpec:
         cam = config["camera"]
         col, ew, orb, sc = cam["collimator"], cam["energy_windows"], cam["orbit"], cam["scatter"]
         tail = col.get("tail", {})
-        collimator = Collimator(
+        collimator = CollimatorSpec(
             hole_diameter_mm=float(col["hole_diameter_mm"]), hole_length_mm=float(col["hole_length_mm"]),
             septal_thickness_mm=float(col["septal_thickness_mm"]), hole_shape=col["hole_shape"],
             intrinsic_fwhm_mm=float(cam["intrinsic_fwhm_mm"]), image_plane_gap_mm=float(col["image_plane_gap_mm"]),
             energy_kev=float(ew["photopeak_kev"]),
             tail_fraction=float(tail.get("penetration_fraction", 0.0)) + float(tail.get("extra_fraction", 0.0)),
             tail_rms_tan=float(tail.get("rms_tan", 0.3)))
-        windows = EnergyWindows(photopeak_kev=float(ew["photopeak_kev"]), photopeak_width_pct=float(ew["photopeak_width_pct"]),
-                                scatter_width_pct=float(ew["scatter_width_pct"]),
-                                resolution_pct=float(cam["energy_resolution_pct"]))
+        windows = EnergyWindowsSpec(photopeak_kev=float(ew["photopeak_kev"]),
+                                    photopeak_width_pct=float(ew["photopeak_width_pct"]),
+                                    scatter_width_pct=float(ew["scatter_width_pct"]),
+                                    resolution_pct=float(cam["energy_resolution_pct"]))
         return cls(
             n_views=int(cam["n_views"]), time_per_view_s=float(cam["time_per_view_s"]),
             sensitivity_cps_per_mbq=float(cam["sensitivity_cps_per_mbq"]), collimator=collimator,
@@ -313,8 +539,9 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
-__all__ = ["GridSpec", "OrbitSpec", "ScatterSpec", "CameraSpec", "ReconSpec", "CalibrationSpec", "SplitSpec", "ResolutionSpec",
-           "PvcSpec", "EvaluationSpec", "StorageSpec", "ReportSpec", "Settings", "spec_dict", "flatten", "recon_spec",
+__all__ = ["BED_POSITIONS", "Grid", "GridSpec", "Distribution", "VoxelSettings", "PhantomSettings", "CollimatorSpec",
+           "EnergyWindowsSpec", "OrbitSpec", "ScatterSpec", "CameraSpec", "ReconSpec", "CalibrationSpec", "SplitSpec",
+           "ResolutionSpec", "PvcSpec", "EvaluationSpec", "StorageSpec", "ReportSpec", "Settings", "spec_dict", "flatten", "recon_spec",
            "phantom_specs"]
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from scipy import ndimage
 
 from pvc_core.errors import InputError
-from pvc_core.phantom.settings import Grid, PhantomSettings
+from pvc_core.specs import Grid, PhantomSettings
 
 _EXPONENT_RANGE = (2.0, 5.0)  # superellipsoid exponent: 2 = ellipsoid, larger = boxier
 _ROUGHNESS_RANGE = (0.0, 0.6)  # amplitude of the shape's surface perturbation

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pvc_core.phantom.primitives import Painter, capsule, ellipsoid, ellipsoid_shell
-from pvc_core.phantom.settings import BED_POSITIONS, Grid, PhantomSettings
+from pvc_core.specs import BED_POSITIONS, Grid, PhantomSettings
 
 # ----------------------------------------------------------------------------- labels
 OUTSIDE, BODY, ADIPOSE, AIR, LUNG, CORTICAL_BONE, SPONGIOSA = 0, 1, 2, 3, 4, 5, 6

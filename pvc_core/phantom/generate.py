@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,11 +18,8 @@ from pvc_core.phantom.activity import random_activity
 from pvc_core.phantom.anatomy import LABEL_MATERIALS, LABELS, build_body, draw_anatomy, draw_bed
 from pvc_core.phantom.materials import PHOTOPEAK_KEV, mu_lookup
 from pvc_core.geometry.blocks import downsample_activity, downsample_mean
-from pvc_core.phantom.settings import PhantomSettings
 from pvc_core.seeding import rng_for
-
-if TYPE_CHECKING:
-    from pvc_core.specs import GridSpec
+from pvc_core.specs import GridSpec, PhantomSettings
 
 
 @dataclass
@@ -59,7 +55,7 @@ class PhantomCase:
     meta: dict
 
 
-def generate_case(case_id: int, seed: int, settings: PhantomSettings, grid: "GridSpec", *,
+def generate_case(case_id: int, seed: int, settings: PhantomSettings, grid: GridSpec, *,
                   timings: dict | None = None) -> PhantomCase:
     """Generate phantom case ``case_id`` with the phantom ``settings`` on the grids of ``grid``.
 
@@ -125,7 +121,7 @@ def _body_mask(labels: np.ndarray, label_materials: dict[int, str]) -> np.ndarra
     return ~outside[labels]
 
 
-def check_phantom_source(settings: PhantomSettings, grid: "GridSpec") -> None:
+def check_phantom_source(settings: PhantomSettings, grid: GridSpec) -> None:
     """Refuse, before any job starts, phantom settings that would make every case fail.
 
     For a voxel phantom this reads the label map once (as the jobs do, at their sampling step)

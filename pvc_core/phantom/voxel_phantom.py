@@ -36,7 +36,7 @@ import numpy as np
 from pvc_core.errors import InputError
 from pvc_core.io.atomic import atomic_path
 from pvc_core.geometry.blocks import sample_nearest
-from pvc_core.phantom.settings import Grid, PhantomSettings
+from pvc_core.specs import Grid, PhantomSettings
 
 _NUMBER_FORMATS = {("unsigned integer", 1): "u1", ("unsigned integer", 2): "u2", ("unsigned integer", 4): "u4",
                    ("signed integer", 1): "i1", ("signed integer", 2): "i2", ("signed integer", 4): "i4",

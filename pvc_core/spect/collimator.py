@@ -43,10 +43,11 @@ Phelps eq. 14-7); it is reported as a plausibility check of the configured sensi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
+from pvc_core.specs import CollimatorSpec
 from pvc_core.spect.physics_data import LU177_PHOTOPEAK_KEV, linear_attenuation_per_cm
 
 #: FWHM = FWHM_TO_SIGMA * sigma for a Gaussian.
@@ -57,37 +58,26 @@ _EFFICIENCY_K = {"hexagonal": 0.26, "round": 0.24, "square": 0.28}
 
 
 @dataclass(frozen=True)
-class Collimator:
-    """A parallel-hole collimator plus the camera's intrinsic resolution (all lengths in mm).
+class Collimator(CollimatorSpec):
+    """The physics of a parallel-hole collimator plus the camera's intrinsic resolution.
 
-    Attributes
-    ----------
-    hole_diameter_mm, hole_length_mm, septal_thickness_mm:
-        Hole geometry (flat-to-flat diameter for hexagonal holes).
-    hole_shape:
-        'hexagonal', 'round' or 'square' (only the efficiency constant depends on it).
-    intrinsic_fwhm_mm:
-        Intrinsic resolution of the detector at the photon energy.
-    image_plane_gap_mm:
-        Collimator back face to the image plane (mean depth of interaction) in mm.
-    energy_kev:
-        Photon energy (for lead's attenuation in the effective length).
-    tail_fraction:
-        Fraction of the primary counts in the long-range pedestal (septal penetration plus any
-        configured extra pedestal); used only by the simulator.
-    tail_rms_tan:
-        RMS of tan(theta) of the pedestal's photons (sets its width, see :meth:`tail_sigma_mm`).
+    The fields (all lengths in mm) are those of the settings' :class:`~pvc_core.specs.CollimatorSpec`,
+    in the same order; build one from the camera's spec with :meth:`from_spec`. Constructed
+    directly, the last four fields have defaults: hexagonal holes, the Lu-177 photopeak, no
+    pedestal (``tail_fraction`` 0, ``tail_rms_tan`` 0.3).
     """
 
-    hole_diameter_mm: float
-    hole_length_mm: float
-    septal_thickness_mm: float
-    intrinsic_fwhm_mm: float
-    image_plane_gap_mm: float
     hole_shape: str = "hexagonal"
     energy_kev: float = LU177_PHOTOPEAK_KEV
     tail_fraction: float = 0.0
     tail_rms_tan: float = 0.3
+
+    @classmethod
+    def from_spec(cls, spec: CollimatorSpec) -> "Collimator":
+        """The collimator of ``spec`` (``spec`` itself when it already is one)."""
+        if isinstance(spec, cls):
+            return spec
+        return cls(**{f.name: getattr(spec, f.name) for f in fields(CollimatorSpec)})
 
     @property
     def mu_lead_per_mm(self) -> float:

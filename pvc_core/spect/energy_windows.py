@@ -9,12 +9,13 @@ resolution at E0 scaled as 1/sqrt(E) (scintillation statistics, e.g. Cherry, Sor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from math import sqrt
 
 import numpy as np
 from scipy.special import erf
 
+from pvc_core.specs import EnergyWindowsSpec
 from pvc_core.spect.collimator import FWHM_PER_SIGMA
 
 #: Window names in the order they are stored and written.
@@ -22,13 +23,18 @@ WINDOW_NAMES = ("photopeak", "lower", "upper")
 
 
 @dataclass(frozen=True)
-class EnergyWindows:
-    """The three acquisition windows (keV) and the energy resolution."""
+class EnergyWindows(EnergyWindowsSpec):
+    """The three acquisition windows (keV) and the energy resolution: bounds, widths and the
+    detector's energy response. The fields are those of the settings'
+    :class:`~pvc_core.specs.EnergyWindowsSpec`; build one from the camera's spec with
+    :meth:`from_spec`."""
 
-    photopeak_kev: float
-    photopeak_width_pct: float
-    scatter_width_pct: float
-    resolution_pct: float
+    @classmethod
+    def from_spec(cls, spec: EnergyWindowsSpec) -> "EnergyWindows":
+        """The windows of ``spec`` (``spec`` itself when it already is one)."""
+        if isinstance(spec, cls):
+            return spec
+        return cls(**{f.name: getattr(spec, f.name) for f in fields(EnergyWindowsSpec)})
 
     def bounds_kev(self, name: str) -> tuple[float, float]:
         """(lower, upper) bound of window ``name`` in keV."""

@@ -18,21 +18,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from typing import TYPE_CHECKING
-
 from pvc_core.domain import RECONSTRUCTIONS
 from pvc_core.errors import InputError
+from pvc_core.specs import CameraSpec, ReconSpec
 from pvc_core.spect.projections import Projections
 from pvc_core.spect.response_fit import FittedResponse, fit_response
 from pvc_core.spect.scatter import tew_scatter_estimate
 from pvc_core.spect.system_cache import get_system
 from pvc_core.spect.system_model import SPECTSystem
 
-if TYPE_CHECKING:
-    from pvc_core.specs import CameraSpec, ReconSpec
 
-
-def rr_response(camera: "CameraSpec", pixel_mm: float) -> FittedResponse:
+def rr_response(camera: CameraSpec, pixel_mm: float) -> FittedResponse:
     """The distance-dependent Gaussian response RR models for ``camera`` at detector pixel ``pixel_mm``.
 
     Fitted once per process to simulated point sources in air
@@ -42,7 +38,7 @@ def rr_response(camera: "CameraSpec", pixel_mm: float) -> FittedResponse:
     return fit_response(camera, pixel_mm)
 
 
-def reconstruct(projections: Projections, mu_recon_per_cm: np.ndarray, recon: "ReconSpec", camera: "CameraSpec",
+def reconstruct(projections: Projections, mu_recon_per_cm: np.ndarray, recon: ReconSpec, camera: CameraSpec,
                 device: torch.device | str | None = None, cache_subsets: tuple[int, ...] = ()) -> np.ndarray:
     """Reconstruct the photopeak window: float32 MBq/mL on the reconstruction grid.
 
@@ -68,8 +64,8 @@ def reconstruct(projections: Projections, mu_recon_per_cm: np.ndarray, recon: "R
     return reconstruct_together([projections], mu_recon_per_cm, recon, camera, device, cache_subsets)[0]
 
 
-def reconstruct_together(projections: "list[Projections]", mu_recon_per_cm: np.ndarray, recon: "ReconSpec",
-                         camera: "CameraSpec", device: torch.device | str | None = None,
+def reconstruct_together(projections: "list[Projections]", mu_recon_per_cm: np.ndarray, recon: ReconSpec,
+                         camera: CameraSpec, device: torch.device | str | None = None,
                          cache_subsets: tuple[int, ...] = ()) -> list[np.ndarray]:
     """:func:`reconstruct` of several acquisitions of one case (e.g. its noise levels) in one OSEM run.
 

@@ -40,18 +40,15 @@ from __future__ import annotations
 
 import functools
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from scipy.optimize import curve_fit
 
+from pvc_core.specs import CameraSpec, CollimatorSpec
 from pvc_core.spect.collimator import FWHM_PER_SIGMA, Collimator
 from pvc_core.spect.simulate import simulate_collimator_tail
 from pvc_core.spect.system_model import SPECTSystem
-
-if TYPE_CHECKING:
-    from pvc_core.specs import CameraSpec
 
 #: Distances (mm) from the collimator face of the simulated point-source measurements. A module
 #: constant, not a configuration key: 25-300 mm spans the clinical body-contour orbits (the
@@ -134,7 +131,7 @@ def fit_pixel_mm(pixel_mm: float) -> float:
     return float(pixel_mm) / max(1, int(np.ceil(float(pixel_mm) / FIT_PIXEL_MAX_MM - 1e-9)))
 
 
-def point_source_projections(collimator: Collimator, detector_pixel_mm: float,
+def point_source_projections(collimator: CollimatorSpec, detector_pixel_mm: float,
                              distances_mm: tuple[float, ...] | np.ndarray,
                              field_mm: float = FIT_FIELD_MM) -> np.ndarray:
     """Simulated images (n_distances, n, n) of a unit point source in air, one per distance (mm).
@@ -155,6 +152,7 @@ def point_source_projections(collimator: Collimator, detector_pixel_mm: float,
     point[n // 2, n // 2, n // 2] = 1.0  # at the origin: depth 0, so the distance is the radius
     support = np.zeros((n, n), bool)
     support[n // 2, n // 2] = True
+    collimator = Collimator.from_spec(collimator)
     with torch.no_grad():
         system = SPECTSystem(mu, detector_pixel_mm, np.zeros(len(d)), d, collimator, activity_support=support)
         primary = system.forward(point, psf=True).double()
@@ -212,7 +210,7 @@ def _fit(collimator: Collimator, pixel_mm: float, distances_mm: tuple[float, ...
                           detector_pixel_mm=det_px, tail_fraction=float(collimator.tail_fraction))
 
 
-def fit_response(camera: "CameraSpec", pixel_mm: float,
+def fit_response(camera: CameraSpec, pixel_mm: float,
                  distances_mm: tuple[float, ...] | list[float] = FIT_DISTANCES_MM) -> FittedResponse:
     """The Gaussian response a user would fit to point sources measured with ``camera``.
 
@@ -229,4 +227,4 @@ def fit_response(camera: "CameraSpec", pixel_mm: float,
     frozen, so callers share it safely.
     """
     distances = tuple(float(x) for x in distances_mm)
-    return _fit(camera.collimator, round(float(pixel_mm), 9), distances)
+    return _fit(Collimator.from_spec(camera.collimator), round(float(pixel_mm), 9), distances)

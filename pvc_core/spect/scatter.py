@@ -58,6 +58,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from pvc_core.specs import EnergyWindowsSpec
 from pvc_core.spect.energy_windows import WINDOW_NAMES, EnergyWindows
 from pvc_core.spect.physics_data import (CLASSICAL_ELECTRON_RADIUS_SQ_CM2, ELECTRON_REST_KEV, LU177_LINES,
                                          LU177_PHOTOPEAK_KEV, WATER_ELECTRON_DENSITY_PER_CM3,
@@ -212,16 +213,17 @@ def _tables(windows: EnergyWindows, depth_nodes_cm: tuple[float, ...], orders: i
     return ScatterTables(np.asarray(depth_nodes_cm, dtype=float), spr, var, mu0)
 
 
-def scatter_tables(windows: EnergyWindows, orders: int = 2, n_samples: int = 200_000,
+def scatter_tables(windows: EnergyWindowsSpec, orders: int = 2, n_samples: int = 200_000,
                    depth_nodes_cm: tuple[float, ...] = DEFAULT_DEPTH_NODES_CM) -> ScatterTables:
     """Scatter tables for ``windows`` with ``orders`` (1 or 2) Compton orders (cached per process).
 
     ``n_samples``: Monte Carlo histories of the second-order integral (fixed seed: deterministic).
     """
-    return _tables(windows, tuple(float(d) for d in depth_nodes_cm), int(orders), int(n_samples))
+    depths = tuple(float(d) for d in depth_nodes_cm)
+    return _tables(EnergyWindows.from_spec(windows), depths, int(orders), int(n_samples))
 
 
-def primary_window_fractions(windows: EnergyWindows) -> dict[str, float]:
+def primary_window_fractions(windows: EnergyWindowsSpec) -> dict[str, float]:
     """Unscattered counts in each window relative to the photopeak window, all Lu-177 lines.
 
     The photopeak value is 1 by construction: the configured sensitivity is the photopeak-window
@@ -229,17 +231,19 @@ def primary_window_fractions(windows: EnergyWindows) -> dict[str, float]:
     resolution tails, and the upper window the 249.7 keV line (and a little of 321.3 keV).
     The weak lines are attenuated like 208 keV photons (an approximation: mu(250 keV) is 6 % lower).
     """
+    windows = EnergyWindows.from_spec(windows)
     totals = {w: sum(y * windows.acceptance(w, e) for e, y in LU177_LINES.items()) for w in WINDOW_NAMES}
     return {w: float(totals[w] / totals["photopeak"]) for w in WINDOW_NAMES}
 
 
-def photopeak_line_share(windows: EnergyWindows) -> float:
+def photopeak_line_share(windows: EnergyWindowsSpec) -> float:
     """Share of the photopeak window's primary counts that come from the 208 keV line."""
+    windows = EnergyWindows.from_spec(windows)
     total = sum(y * windows.acceptance("photopeak", e) for e, y in LU177_LINES.items())
     return float(LU177_LINES[LU177_PHOTOPEAK_KEV] * windows.acceptance("photopeak", LU177_PHOTOPEAK_KEV) / total)
 
 
-def tew_scatter_estimate(lower, upper, windows: EnergyWindows, pixel_mm: float, smoothing_fwhm_mm: float = 0.0,
+def tew_scatter_estimate(lower, upper, windows: EnergyWindowsSpec, pixel_mm: float, smoothing_fwhm_mm: float = 0.0,
                          angles_deg: np.ndarray | None = None):
     """Triple-energy-window estimate of the photopeak scatter (torch tensors in, tensor out).
 
@@ -252,6 +256,7 @@ def tew_scatter_estimate(lower, upper, windows: EnergyWindows, pixel_mm: float, 
     from pytomography.metadata.SPECT import SPECTProjMeta
     from pytomography.utils.scatter import compute_EW_scatter
 
+    windows = EnergyWindows.from_spec(windows)
     sigma_cm = smoothing_fwhm_mm / 2.3548200450309493 / 10.0
     n_views = lower.shape[0]
     if angles_deg is None:

@@ -25,13 +25,12 @@ Pipeline of :func:`simulate_projections` (noise-free expected counts):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 
 from pvc_core.errors import InputError
 from pvc_core.geometry.blocks import block_sum
+from pvc_core.specs import CameraSpec, EnergyWindowsSpec, GridSpec
 from pvc_core.spect.collimator import Collimator
 from pvc_core.spect.energy_windows import WINDOW_NAMES, EnergyWindows
 from pvc_core.spect.orbit import orbit_radii_mm, view_angles_deg
@@ -41,9 +40,6 @@ from pvc_core.spect.scatter import (photopeak_line_share, primary_window_fractio
 from pvc_core.spect.system_cache import get_system
 from pvc_core.spect.system_model import SPECTSystem
 
-if TYPE_CHECKING:
-    from pvc_core.specs import CameraSpec, GridSpec
-
 
 def sum_pool(a: np.ndarray, factor: int) -> np.ndarray:
     """Sum ``factor^3`` blocks (activity-conserving downsampling of MBq per voxel), float32."""
@@ -52,7 +48,7 @@ def sum_pool(a: np.ndarray, factor: int) -> np.ndarray:
     return block_sum(a, factor).astype(np.float32)
 
 
-def _grid_factor(shape: tuple[int, ...], voxel_mm: float, grid: "GridSpec") -> int:
+def _grid_factor(shape: tuple[int, ...], voxel_mm: float, grid: GridSpec) -> int:
     n, v = grid.recon_matrix, grid.recon_voxel_mm
     factor = int(round(v / voxel_mm))
     if factor < 1 or abs(factor * voxel_mm - v) > 1e-3 * v or tuple(shape) != (n * factor,) * 3:
@@ -77,7 +73,7 @@ def _gaussian_transfer(n_u: int, n_z: int, variance_px2: torch.Tensor) -> torch.
     return torch.exp(-2.0 * np.pi ** 2 * variance_px2[..., None, None] * f2)
 
 
-def simulate_scatter(system: SPECTSystem, activity_mbq: torch.Tensor, windows: EnergyWindows,
+def simulate_scatter(system: SPECTSystem, activity_mbq: torch.Tensor, windows: EnergyWindowsSpec,
                      orders: int = 2, n_samples: int = 200_000) -> dict[str, torch.Tensor]:
     """Scattered counts per window (n_views, n_u, n_z) on ``system``'s grid (:mod:`pvc_core.spect.scatter`).
 
@@ -143,8 +139,8 @@ def simulate_collimator_tail(system: SPECTSystem, activity_mbq: torch.Tensor, n_
     return out.mul_(system.counts_per_mbq)
 
 
-def simulate_projections(activity_mbq_ml: np.ndarray, mu_per_cm: np.ndarray, voxel_mm: float, camera: "CameraSpec",
-                         grid: "GridSpec", device: torch.device | str | None = None,
+def simulate_projections(activity_mbq_ml: np.ndarray, mu_per_cm: np.ndarray, voxel_mm: float, camera: CameraSpec,
+                         grid: GridSpec, device: torch.device | str | None = None,
                          cache_subsets: tuple[int, ...] = (1,)) -> Projections:
     """Noise-free expected counts of a Lu-177 acquisition in the photopeak and both scatter windows.
 
@@ -177,8 +173,8 @@ def simulate_projections(activity_mbq_ml: np.ndarray, mu_per_cm: np.ndarray, vox
         raise InputError("activity must be finite and non-negative", "simulate")
     factor = _grid_factor(act.shape, voxel_mm, grid)
     dev = torch.device(device) if device is not None else torch.device("cpu")
-    windows = camera.windows
-    collimator = camera.collimator
+    windows = EnergyWindows.from_spec(camera.windows)
+    collimator = Collimator.from_spec(camera.collimator)
     orbit = camera.orbit
     angles = view_angles_deg(camera.n_views, orbit.start_angle_deg)
     radii = orbit_radii_mm(mu, voxel_mm, angles, orbit.clearance_mm, orbit.body_threshold_per_cm, orbit.min_radius_mm)

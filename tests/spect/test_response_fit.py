@@ -44,7 +44,7 @@ def test_without_pedestal_the_fit_reproduces_the_collimator_formula(base_config,
     cam = _camera(base_config, 0.0)
     fitted = fit_response(cam, pixel_mm)
     d = np.asarray(FIT_DISTANCES_MM)
-    formula = cam.collimator.system_fwhm_mm(d)
+    formula = Collimator.from_spec(cam.collimator).system_fwhm_mm(d)
     assert fitted.distances_mm == FIT_DISTANCES_MM
     assert fitted.detector_pixel_mm == pytest.approx(2.4)
     np.testing.assert_allclose(fitted.measured_fwhm_mm, formula, rtol=0.03)
@@ -63,7 +63,7 @@ def test_pedestal_widens_the_fit_slightly_and_in_proportion(base_config):
         cam = _camera(base_config, f)
         fitted = fit_response(cam, 4.8)
         assert fitted.tail_fraction == f
-        np.testing.assert_allclose(fitted.fwhm_mm(d), cam.collimator.system_fwhm_mm(d), rtol=0.03)
+        np.testing.assert_allclose(fitted.fwhm_mm(d), Collimator.from_spec(cam.collimator).system_fwhm_mm(d), rtol=0.03)
         growth[f] = np.asarray(fitted.measured_fwhm_mm) / ref - 1.0
     assert np.all(growth[0.001] > 5e-5) and np.all(growth[0.001] < 5e-4)
     assert np.all(growth[0.01] > 5e-4) and np.all(growth[0.01] < 5e-3)
@@ -148,14 +148,15 @@ def test_simulator_and_rr_share_one_cached_system(base_config):
     n = 12
     mu = np.full((n, n, n), 0.1, np.float32)
     angles, radii = np.arange(6) * 60.0, np.full(6, 150.0)
-    sim = get_system(mu, 9.6, angles, radii, cam.collimator, 2.0, (1, 2))
+    col = Collimator.from_spec(cam.collimator)
+    sim = get_system(mu, 9.6, angles, radii, col, 2.0, (1, 2))
     rr = get_system(mu, 9.6, angles, radii, fitted, 2.0, (1, 2))
     no_rr = get_system(mu, 9.6, angles, radii, None, 2.0, (1, 2))
-    assert sim.collimator is cam.collimator and rr.collimator is fitted and no_rr.collimator is None
+    assert sim.collimator is col and rr.collimator is fitted and no_rr.collimator is None
     f = torch.rand(n, n, n, generator=torch.Generator().manual_seed(0))
     p_sim, p_rr = sim.forward(f, psf=True), rr.forward(f, psf=True)
     assert sim.block(0).splat is rr.block(0).splat is no_rr.block(0).splat
-    assert set(sim.block(0).ladders) == {cam.collimator, fitted}
+    assert set(sim.block(0).ladders) == {col, fitted}
     assert torch.allclose(sim.forward(f), no_rr.forward(f))
     rel = float((p_sim - p_rr).abs().max() / p_sim.abs().max())
     assert 1e-5 < rel < 0.05  # nearly the same response, yet not the same one

@@ -14,6 +14,7 @@ import torch
 
 from conftest import REPO
 from pvc_core.config import load_config
+from pvc_core.spect.collimator import Collimator
 from pvc_core.spect.geometry import attenuation_factors, sample_rotated, splat_matrices
 from pvc_core.spect.orbit import view_angles_deg
 from pvc_core.spect.simulate import simulate_collimator_tail, simulate_scatter
@@ -38,7 +39,7 @@ def case():
     act = (rng.random((N, N, N)).astype(np.float32) * body[:, :, None]).astype(np.float32)
     angles = view_angles_deg(VIEWS, 0.0)
     radii = 180.0 + 40.0 * np.abs(np.sin(np.deg2rad(angles)))
-    collimator = CAMERA.collimator
+    collimator = Collimator.from_spec(CAMERA.collimator)
     systems = {be: SPECTSystem(mu, VOXEL_MM, angles, radii, collimator, 2.5, subset_counts=(1, 2, 6), backend=be)
                for be in ("torch", "numba")}
     fov = torch.from_numpy(systems["torch"]._fov_disc().astype(np.float32))[:, :, None]
@@ -161,7 +162,7 @@ def test_osem_loop_equals_pytomography_osem(case, psf, subsets):
 
     act, systems, fov = case
     s = SPECTSystem(systems["numba"].mu.numpy(), VOXEL_MM, systems["numba"].angles_deg, systems["numba"].radii_mm,
-                    CAMERA.collimator, 2.5, subset_counts=(1, subsets))
+                    Collimator.from_spec(CAMERA.collimator), 2.5, subset_counts=(1, subsets))
     expected = s.forward(act * fov, psf=psf)
     peak = torch.from_numpy(np.random.default_rng(9).poisson(expected.numpy() + 2.0).astype(np.float32))
     scatter = torch.full_like(peak, 2.0)
@@ -177,7 +178,7 @@ def test_a_case_is_bit_reproducible_for_any_thread_count():
     thread or two (the kernels own their outputs; torch's FFTs and element-wise ops here do too)."""
     import copy
 
-    from pvc_core.case_pipeline import run_case
+    from pvc_core.spect.acquisition import AcquisitionChain, NoiseSeed
     from pvc_core.specs import GridSpec, recon_spec
 
     cfg = copy.deepcopy(load_config(REPO / "config" / "test.yaml"))
@@ -199,8 +200,8 @@ def test_a_case_is_bit_reproducible_for_any_thread_count():
             from pvc_core.spect.system_cache import clear_system_cache
 
             clear_system_cache()
-            runs.append(run_case(act, mu, camera, grid, recons, seed=7, case_id=3,
-                                 calibration={"noRR": 1.0, "RR": 1.0}))
+            runs.append(AcquisitionChain(camera, grid, tuple(recons)).acquire(
+                act, mu, NoiseSeed(7, 3), calibration={"noRR": 1.0, "RR": 1.0}))
     finally:
         torch.set_num_threads(old)
     for other in runs[1:]:

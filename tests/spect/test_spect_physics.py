@@ -55,7 +55,7 @@ def _fitted_fwhm_mm(profile: np.ndarray, pixel_mm: float) -> float:
 @pytest.mark.parametrize("angle_deg", [0.0, 30.0])
 def test_point_source_fwhm_follows_collimator_formula(base_config, angle_deg):
     """Projected FWHM of a point source in air within 5 % of sqrt(R_g(d)^2 + R_i^2) at 3 distances."""
-    col = CameraSpec.from_config(base_config).collimator
+    col = Collimator.from_spec(CameraSpec.from_config(base_config).collimator)
     n, v = 48, 2.0
     mu = np.zeros((n, n, n), np.float32)
     point = torch.zeros(n, n, n)
@@ -77,7 +77,7 @@ def test_point_source_fwhm_follows_collimator_formula(base_config, angle_deg):
 
 def test_attenuation_through_slab_is_exp_minus_mu_l(base_config):
     """A source behind a 6 cm slab of mu = 0.15/cm: counts x exp(-0.9) when the slab faces the detector."""
-    col = CameraSpec.from_config(base_config).collimator
+    col = Collimator.from_spec(CameraSpec.from_config(base_config).collimator)
     n, v = 16, 10.0
     mu = np.zeros((n, n, n), np.float32)
     mu[:, 0:6, :] = 0.15  # low-index side of axis 1 faces the detector at 0 degrees
@@ -90,7 +90,7 @@ def test_attenuation_through_slab_is_exp_minus_mu_l(base_config):
 
 
 def test_system_matrix_adjoint_and_subsets(base_config):
-    col = CameraSpec.from_config(base_config).collimator
+    col = Collimator.from_spec(CameraSpec.from_config(base_config).collimator)
     n = 12
     rng = np.random.default_rng(0)
     mu = (rng.random((n, n, n)) * 0.2).astype(np.float32)
@@ -138,7 +138,7 @@ def test_collimator_tail_fraction_and_width_for_point_source_in_air(base_config)
         cfg = small_config(base_config, n, v, 1, 4, scatter={"model": "none"})
         cfg["camera"]["collimator"]["tail"].update(penetration_fraction=frac, extra_fraction=0.0)
         projs[frac] = simulate_projections(act, mu, v, CameraSpec.from_config(cfg), GridSpec.from_config(cfg)).windows["photopeak"].astype(np.float64)
-    col = CameraSpec.from_config(cfg).collimator
+    col = Collimator.from_spec(CameraSpec.from_config(cfg).collimator)
     assert col.tail_fraction == f
     core, full = projs[0.0], projs[f]
     assert full.sum() == pytest.approx(core.sum(), rel=1e-3)  # counts conserved (detector wide enough)
@@ -162,7 +162,7 @@ def test_collimator_tail_fraction_and_width_for_point_source_in_air(base_config)
 
 def test_septal_penetration_default_matches_ray_trace(base_config):
     """The configured pedestal of SY-ME at 208 keV is what a ray trace of its hexagonal lattice gives."""
-    col = CameraSpec.from_config(base_config).collimator
+    col = Collimator.from_spec(CameraSpec.from_config(base_config).collimator)
     fraction, rms_tan = col.septal_penetration_tail(n_theta=32, n_rays=1500, n_steps=120)
     default = base_config["camera"]["collimator"]["tail"]
     assert 0.5 * default["penetration_fraction"] < fraction < 2.0 * default["penetration_fraction"]
@@ -190,7 +190,7 @@ def test_second_order_estimator_reproduces_analytic_first_order(base_config):
     from pvc_core.spect.physics_data import LU177_PHOTOPEAK_KEV, linear_attenuation_per_cm
     from pvc_core.spect.scatter import compton_energy_kev, klein_nishina_per_cm_sr
 
-    windows = CameraSpec.from_config(base_config).windows
+    windows = EnergyWindows.from_spec(CameraSpec.from_config(base_config).windows)
     tables = scatter_tables(windows, orders=1)
     e0, t = LU177_PHOTOPEAK_KEV, 9.0
     mu0 = linear_attenuation_per_cm("water", e0)
