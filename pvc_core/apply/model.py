@@ -1,9 +1,10 @@
 """The model ``dlpvc apply`` uses: a checkpoint with its model card, or the shipped model.
 
-The shipped models are package data, in ``pvc_core/models/<name>/`` (``model.pt`` and its
-``model_card.json``, trained by the DAG, e.g. from ``config/shipped.yaml``, and put there by
-``scripts/ship_model.py``), found with :mod:`importlib.resources` (:func:`pvc_core.resources.package_path`),
-so a plain ``pip install .`` finds them from any folder. ``pvc_core/models/registry.json`` names the
+The shipped models are package data, in ``pvc_core/models/<name>/`` (a model folder,
+:class:`pvc_core.model_files.ModelFolder`: ``model.pt`` and its ``model_card.json``, trained by the
+DAG, e.g. from ``config/shipped.yaml``, and put there by ``scripts/ship_model.py``), found with
+:mod:`importlib.resources` (:func:`pvc_core.model_files.shipped_models_dir`), so a plain
+``pip install .`` finds them from any folder. ``pvc_core/models/registry.json`` names the
 default model for each reconstruction kind (RR today; noRR from [3.4]). ``--model`` takes another
 ``model.pt`` (its card is read from the same folder when present).
 
@@ -28,13 +29,13 @@ from pvc_core.apply.domain import card_domain
 from pvc_core.apply.plan import content_digest
 from pvc_core.domain import RECONSTRUCTIONS
 from pvc_core.errors import InputError
-from pvc_core.resources import package_path
+from pvc_core.model_files import ModelFolder, model_folders, registry_file, shipped_models_dir
 
 #: Folder of the models dlpvc ships, inside the package (one folder each: model.pt, model_card.json)
 #: with their registry.
-MODELS_DIR = package_path("models")
+MODELS_DIR = shipped_models_dir()
 #: The shipped registry, the default model for each reconstruction kind: ``{"default": {"RR": "<folder>"}}``.
-REGISTRY_FILE = MODELS_DIR / "registry.json"
+REGISTRY_FILE = registry_file(MODELS_DIR)
 #: Folder of the shipped RR model.
 SHIPPED_MODEL_DIR = MODELS_DIR / "dlpvc_shipped"
 #: Environment variable naming a folder (registry.json + model folders) that replaces :data:`MODELS_DIR`.
@@ -100,9 +101,9 @@ class ApplyModel:
 
 
 def _card(model_path: Path) -> dict | None:
-    card_path = model_path.parent / "model_card.json"
+    """The card beside a model file, or None when it is missing or not a JSON object."""
     try:
-        card = json.loads(card_path.read_text())
+        card = json.loads(ModelFolder.of(model_path).card.read_text())
     except (OSError, ValueError):
         return None
     return card if isinstance(card, dict) else None
@@ -126,7 +127,7 @@ def models_dir() -> Path:
 def registry() -> dict[str, str]:
     """Reconstruction kind -> folder (under :func:`models_dir`) of the default model for it."""
     try:
-        data = json.loads((models_dir() / "registry.json").read_text())
+        data = json.loads(registry_file(models_dir()).read_text())
     except (OSError, ValueError):
         return {}
     if not isinstance(data, dict) or not isinstance(data.get("default") or {}, dict):
@@ -136,11 +137,8 @@ def registry() -> dict[str, str]:
 
 def shipped_models() -> list[ModelRef]:
     """Every model folder under :func:`models_dir` (with its card), sorted by name."""
-    folder = models_dir()
-    if not folder.is_dir():  # an installation without its package data
-        return []
-    return [ModelRef(p / "model.pt", _card(p / "model.pt"), content_digest(p / "model.pt"))
-            for p in sorted(folder.iterdir()) if (p / "model.pt").is_file()]
+    # an installation without its package data has no models folder: no models
+    return [ModelRef(m.weights, _card(m.weights), content_digest(m.weights)) for m in model_folders(models_dir())]
 
 
 def find_model(path: str | None, reconstruction: str | None) -> ModelRef:
@@ -164,7 +162,7 @@ def find_model(path: str | None, reconstruction: str | None) -> ModelRef:
         whose = "no shipped model" if shipped else f"no model in {MODEL_DIR_ENV}={folder}"
         raise InputError(f"{whose} for {kind} reconstructions (models exist for: {have}); "
                          "give --model with one trained for them, or see dlpvc models", "--reconstruction")
-    model_path = folder / defaults[kind] / "model.pt"
+    model_path = ModelFolder(folder / defaults[kind]).weights
     if not model_path.is_file():
         whose = "the shipped model" if shipped else f"{MODEL_DIR_ENV}: the registry's model"
         raise InputError(f"{whose} {model_path} is missing from this installation; give --model", "--model")

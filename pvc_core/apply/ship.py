@@ -20,6 +20,7 @@ from pvc_core.apply.domain import domain_from_trained_for
 from pvc_core.domain import NO_PVC, dl_method
 from pvc_core.io import read_json, write_json
 from pvc_core.io.atomic import atomic_path
+from pvc_core.model_files import ModelFolder
 from pvc_core.pipeline import paths
 
 #: Metrics reported, and whether higher is better.
@@ -71,14 +72,14 @@ def ship(results: str | Path, out_dir: str | Path, significance: float = 0.01) -
         raise ValueError(f"expected one evaluated model in {results}, found {models}")
     model = models[0]
     training = read_json(paths.predictions_done(results, model))["training"]
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / "model.pt", replace=True) as tmp:
+    shipped = ModelFolder(out_dir)
+    shipped.path.mkdir(parents=True, exist_ok=True)
+    with atomic_path(shipped.weights, replace=True) as tmp:
         shutil.copyfile(paths.model_file(results, training), tmp)
     card = read_json(paths.model_card_file(results, training))
     card["shipped_as"] = {"model": model, "training": training, "run": str(results)}
     card["domain"] = domain_from_trained_for(card["trained_for"])
     card["test_metrics"] = test_metrics(paths.metrics_table(results, "main"), model,
                                         card["model_cfg"]["dataset"], significance)
-    write_json(out_dir / "model_card.json", card)
+    write_json(shipped.card, card)
     return card

@@ -7,75 +7,47 @@ architecture, dataset and input share one training, the paper's "normalisation e
 training". Its best epoch is chosen on validation predictions normalised as
 :data:`SELECTION_NORMALISATION` (the paper's choice).
 
-Names are readable plus a short hash of the full specification (schema defaults filled in, so
-that writing a default out changes nothing), so runs of other settings never overwrite each
-other: ``unet_RR_n_full-1a2b3c4d`` (training, ``models/<training>/``) and
+Every model here is a :class:`~pvc_core.model_spec.ModelSpec`, completed once (schema defaults
+filled in, validated) from ``training.default`` and the sweep's changes; its names come from it:
+readable plus a short hash of the full specification, so runs of other settings never overwrite
+each other: ``unet_RR_n_full-1a2b3c4d`` (training, ``models/<training>/``) and
 ``unet_RR_n_sum_full-1a2b3c4d`` (model, ``predictions/<model>/``), with the training's hash.
+The functions below also take a plain mapping (a configuration's ``training.default``), which they
+complete first.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
-import hashlib
-import json
-from typing import Mapping
+from collections.abc import Mapping
 
-from pvc_core.config import load_schema
 from pvc_core.domain import dataset_parts
+# A model's spec, its names and the keys that define it live on the settings floor; re-exported.
+from pvc_core.model_spec import (INFERENCE_KEYS, NAME_HASH_DIGITS, RUNTIME_KEYS,  # noqa: F401
+                                 SELECTION_NORMALISATION, ModelSpec, model_identity)
 from pvc_core.phantom.materials import PHOTOPEAK_KEV
-# What defines a training (RUNTIME_KEYS, model_identity) lives with the training; re-exported.
-from pvc_core.training.files import RUNTIME_KEYS, model_identity  # noqa: F401
 
-#: Keys of ``$defs/model`` that act only when a trained network is applied, not in its training.
-INFERENCE_KEYS = ("normalisation", "tta")
-
-#: The normalisation under which a training's validation predictions select its best epoch.
-SELECTION_NORMALISATION = "sum"
-
-#: Hex digits of the specification hash in model and training names.
-NAME_HASH_DIGITS = 8
+#: Where a model of the configuration's ``training`` section is named in an error.
+_SOURCE = "training.default"
 
 
-@functools.lru_cache(maxsize=1)
-def _model_defaults() -> str:
-    props = load_schema()["$defs"]["model"]["properties"]
-    return json.dumps({k: v["default"] for k, v in props.items() if "default" in v})
-
-
-def complete_spec(spec: Mapping) -> dict:
-    """A copy of a model specification with the schema's defaults (``$defs/model``) filled in."""
-    return {**json.loads(_model_defaults()), **copy.deepcopy(dict(spec))}
-
-
-def training_spec(spec: Mapping) -> dict:
-    """The specification of the training behind a model: its normalisation set to
-    :data:`SELECTION_NORMALISATION` (what selects the best epoch); defaults filled in."""
-    return {**complete_spec(spec), "normalisation": SELECTION_NORMALISATION, "tta": False}
-
-
-def _spec_hash(spec: Mapping) -> str:
-    identity = {k: v for k, v in model_identity(training_spec(spec)).items() if k not in INFERENCE_KEYS}
-    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:NAME_HASH_DIGITS]
+def _spec(spec: Mapping) -> ModelSpec:
+    return ModelSpec.complete(spec, _SOURCE)
 
 
 def training_name(spec: Mapping) -> str:
     """Folder name of the training behind a model, e.g. ``unet_RR_n_full-1a2b3c4d``."""
-    return f"{spec['architecture']}_{spec['dataset']}_{spec['input']}-{_spec_hash(spec)}"
+    return _spec(spec).training_name
 
 
 def model_name(spec: Mapping) -> str:
     """Name of a model (training + how it is applied), e.g. ``unet_RR_n_sum_full-1a2b3c4d``, or
     ``unet_RR_n_sum_full_tta-1a2b3c4d`` with test-time augmentation; the hash is the training's."""
-    full = complete_spec(spec)
-    tta = "_tta" if full.get("tta") else ""
-    return f"{full['architecture']}_{full['dataset']}_{full['normalisation']}_{full['input']}{tta}-{_spec_hash(spec)}"
+    return _spec(spec).model_name
 
 
-def trainings(specs: Mapping[str, Mapping]) -> dict[str, dict]:
+def trainings(specs: Mapping[str, Mapping]) -> dict[str, ModelSpec]:
     """Training name -> training specification of the models ``specs`` (each distinct training once)."""
-    return {training_name(spec): training_spec(spec) for spec in specs.values()}
+    return {s.training_name: s.training_spec() for s in map(_spec, specs.values())}
 
 
 #: The sweep's stages in order: stage -> the ``training.sweep`` key whose values it compares
@@ -87,19 +59,20 @@ SWEEP_STAGES = {"normalisation": "normalisations", "input": "inputs", "architect
 BASELINE_VARIANT = "default"
 
 
-def main_models(training: Mapping) -> dict[str, dict]:
+def main_models(training: Mapping) -> dict[str, ModelSpec]:
     """The report's models (its Table 1): ``training.default`` on each dataset of
     ``training.datasets`` (name -> specification), the default model's own dataset first."""
-    base = complete_spec(training["default"])
+    base = _spec(training["default"])
     datasets = [base["dataset"]] + [d for d in training.get("datasets", ()) if d != base["dataset"]]
-    return {model_name(spec): spec for d in datasets for spec in [complete_spec({**base, "dataset": d})]}
+    specs = (base.with_changes("training.datasets", dataset=d) for d in datasets)
+    return {spec.model_name: spec for spec in specs}
 
 
-def model_specs(training: Mapping) -> tuple[dict[str, dict], list[str]]:
+def model_specs(training: Mapping) -> tuple[dict[str, ModelSpec], list[str]]:
     """(name -> model specification of every model, names of the sweep's models in order).
 
     The report's models (:func:`main_models`, the default first) come first; the sweep's models
-    are those of :func:`sweep_stages`. Specifications have the schema's defaults filled in.
+    are those of :func:`sweep_stages`.
     """
     specs = main_models(training)
     sweep_names: list[str] = []
@@ -128,7 +101,7 @@ def sweep_stages(training: Mapping) -> dict[str, list[dict]]:
     two stages share (the default one in each) are one model and, with it, one training.
     """
     sweep = training.get("sweep") or {}
-    base = complete_spec(training["default"])
+    base = _spec(training["default"])
     datasets = sweep.get("datasets", [base["dataset"]])
     stages: dict[str, list[dict]] = {}
     for stage, key in SWEEP_STAGES.items():
@@ -140,9 +113,9 @@ def sweep_stages(training: Mapping) -> dict[str, list[dict]]:
         else:
             field = key.removesuffix("s")
             overrides = {str(v): {field: v} for v in values}
-        stages[stage] = [{"dataset": d, "variant": label, "model": model_name(spec), "spec": spec}
+        stages[stage] = [{"dataset": d, "variant": label, "model": spec.model_name, "spec": spec}
                          for d in datasets for label, change in overrides.items()
-                         for spec in [complete_spec({**base, "dataset": d, **change})]]
+                         for spec in [base.with_changes(f"training.sweep.{key}", dataset=d, **change)]]
     return stages
 
 

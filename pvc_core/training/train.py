@@ -47,26 +47,25 @@ Design choices (the paper's supplement with its training details is not availabl
 
 from __future__ import annotations
 
-import copy
 import csv
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import jsonschema
 import numpy as np
 import torch
 from torch import nn
 
 import pvc_core
-from pvc_core.config import load_schema
 from pvc_core.errors import InputError
 from pvc_core.io import write_json
 from pvc_core.io.atomic import atomic_path
 from pvc_core.metrics import nrmse, vaa
+from pvc_core.model_files import ModelFolder
+from pvc_core.model_spec import RUNTIME_KEYS, ModelSpec
 from pvc_core.networks import build_network, count_parameters, size_divisor
 from pvc_core.seeding import torch_seed_for
 from pvc_core.training.case_cache import CachedCase, Pair, prepare_cases
@@ -74,7 +73,6 @@ from pvc_core.training.checkpoint import (load_training_checkpoint, restore_rng_
                                           save_training_checkpoint)
 from pvc_core.training.dataset import EpochBatchSampler, StreamingCaseDataset
 from pvc_core.training.distributed import DistContext, RankBatchSampler, distributed_context, state_digest
-from pvc_core.training.files import HISTORY, MODEL_CARD, MODEL_WEIGHTS, RUNTIME_KEYS, TRAINING_CHECKPOINT, model_identity
 from pvc_core.training.loader import batches_of, default_num_workers, make_loader
 from pvc_core.training.losses import LOSSES, batch_loss, per_sample_loss
 from pvc_core.training.normalisation import rescale_output
@@ -91,28 +89,14 @@ __all__ = ["LOSSES", "LR_SCHEDULES", "SELECTIONS", "complete_model_cfg", "select
            "validation_scores"]
 
 
-def complete_model_cfg(model_cfg: dict, source: str = "model_cfg") -> dict:
-    """A copy of ``model_cfg`` validated against the schema's ``$defs/model``, defaults filled in.
-
-    Raises :class:`InputError` naming the offending key.
+def complete_model_cfg(model_cfg: Mapping, source: str = "model_cfg") -> dict:
+    """``model_cfg`` completed and validated (:meth:`pvc_core.model_spec.ModelSpec.complete`), as a
+    plain ``dict``. Raises :class:`InputError` naming the offending key.
     """
-    schema = load_schema()
-    model_schema = schema["$defs"]["model"]
-    cfg = {k: copy.deepcopy(v["default"]) for k, v in model_schema["properties"].items() if "default" in v}
-    cfg.update(copy.deepcopy(dict(model_cfg)))
-    validator = jsonschema.Draft202012Validator({**model_schema, "$defs": schema["$defs"]})
-    errors = sorted(validator.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        err = errors[0]
-        key = ".".join(map(str, err.absolute_path)) or "(model)"
-        if err.validator == "additionalProperties":
-            key = ", ".join(sorted(set(cfg) - set(model_schema["properties"])))
-            raise InputError(f"key '{key}': unknown model key (not in $defs/model of the schema)", source)
-        raise InputError(f"key '{key}': {err.message}", source)
-    return cfg
+    return ModelSpec.complete(model_cfg, source).as_dict()
 
 
-def network_kwargs(cfg: dict) -> dict:
+def network_kwargs(cfg: Mapping) -> dict:
     """Keywords of :func:`~pvc_core.networks.build_network` for a completed model configuration
     (stored in the checkpoint, so that :func:`~pvc_core.training.predict.load_model` rebuilds it).
 
@@ -222,12 +206,12 @@ _SELECTION_TEXT = {"nrmse": "lowest mean masked NRMSE (ties: higher VAA, then lo
                    "loss": "lowest validation loss (ties: earlier epoch)"}
 
 
-def _save_checkpoint(path: Path, state_dict: dict, cfg: dict, network_kwargs: dict) -> None:
+def _save_checkpoint(path: Path, state_dict: dict, cfg: ModelSpec, network_kwargs: dict) -> None:
     ckpt = {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_VERSION,
         "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
-        "model_cfg": cfg,
+        "model_cfg": cfg.as_dict(),
         "normalisation": {"input": "divided by the input maximum",
                           "target": "divided by the input maximum",
                           "output": cfg["normalisation"]},
@@ -251,7 +235,7 @@ def _write_history(path: Path, history: Sequence[dict]) -> None:
             writer.writerow({k: (f"{v:.8g}" if isinstance(v, float) else v) for k, v in row.items()})
 
 
-def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cfg: dict,
+def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cfg: Mapping,
                 out_dir: str | os.PathLike, seed: int, log: Callable[[str], object] = print,
                 device: str | torch.device | None = None, *, loss: str | None = None,
                 augmentation: bool | None = None, lr_schedule: str | None = None, residual: bool | None = None,
@@ -266,8 +250,9 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
     train_pairs, val_pairs:
         ``(input_nifti, truth_nifti)`` (or ``(case_id, input, truth)``) paths; images in MBq/mL.
     model_cfg:
-        Keys of the schema's ``$defs/model`` (architecture, dataset, normalisation, input, epochs,
-        batch_size, learning_rate, channels); missing keys take the schema's defaults.
+        A :class:`~pvc_core.model_spec.ModelSpec`, or keys of the schema's ``$defs/model``
+        (architecture, dataset, normalisation, input, epochs, batch_size, learning_rate, channels),
+        which are completed with the schema's defaults and validated.
     seed:
         Global seed; the same seed, data and machine give identical weights.
     log:
@@ -307,7 +292,7 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
     autocast on CUDA; refused on the CPU), ``channels_last`` (channels_last_3d memory format),
     ``deterministic`` (``False`` on CUDA: cudnn.benchmark), ``compile`` (``torch.compile``).
     Only ``precision`` is part of the model's identity (the resume key and the pipeline's
-    fingerprint); the others (:data:`~pvc_core.training.files.RUNTIME_KEYS`) change the speed
+    fingerprint); the others (:data:`~pvc_core.model_spec.RUNTIME_KEYS`) change the speed
     and at most the rounding, and are recorded in the model card's ``training.runtime``.
 
     A ``checkpoint.pt`` in ``out_dir`` from a training of the same specification is resumed
@@ -320,7 +305,8 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
     The model card (also written as JSON).
     """
     overrides = {"loss": loss, "augmentation": augmentation, "lr_schedule": lr_schedule, "residual": residual}
-    cfg = complete_model_cfg({**model_cfg, **{k: v for k, v in overrides.items() if v is not None}})
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    cfg = ModelSpec.complete({**model_cfg, **changes} if changes else model_cfg, "model_cfg")
     loss, augmentation, lr_schedule, residual = (cfg[k] for k in overrides)
     network_kwargs(cfg)  # refuse a bad recurrence_t before any work (loss and schedule: the schema's enums)
     if not train_pairs:
@@ -344,7 +330,7 @@ def _no_log(_line: str) -> None:
     pass
 
 
-def _train(ctx: DistContext, dev: torch.device, cfg: dict, train_pairs: Sequence[Pair], val_pairs: Sequence[Pair],
+def _train(ctx: DistContext, dev: torch.device, cfg: ModelSpec, train_pairs: Sequence[Pair], val_pairs: Sequence[Pair],
            out_dir: Path, seed: int, log: Callable[[str], object], *, loss: str, augmentation: bool,
            lr_schedule: str, residual: bool, cache_dir: str | os.PathLike | None, num_workers: int | None,
            on_epoch_end: Callable[[int], object] | None, pipeline_fingerprint: str | None, vaa_alpha: float,
@@ -382,8 +368,9 @@ def _train(ctx: DistContext, dev: torch.device, cfg: dict, train_pairs: Sequence
     torch_seed = torch_seed_for(seed, 0, "train")
     net_kwargs = network_kwargs(cfg)
     options = {"pipeline_fingerprint": pipeline_fingerprint, "vaa_alpha": float(vaa_alpha)}
-    ckpt_path = out_dir / TRAINING_CHECKPOINT
-    identity = model_identity(cfg)
+    folder = ModelFolder(out_dir)
+    ckpt_path = folder.checkpoint
+    identity = cfg.identity
     resumed = load_training_checkpoint(ckpt_path, resume_key(identity, options, seed, train, val), log)
     memory_format = torch.channels_last_3d if cfg["channels_last"] else torch.contiguous_format
     with _torch_algorithms(cfg["deterministic"], dev):
@@ -471,7 +458,7 @@ def _train(ctx: DistContext, dev: torch.device, cfg: dict, train_pairs: Sequence
                     "rng": rng_states(generator), "best": best, "history": history,
                     "seconds": seconds_before + time.perf_counter() - t_start,
                 })
-                _write_history(out_dir / HISTORY, history)
+                _write_history(folder.history, history)
             ctx.barrier()  # the checkpoint is on disk before any rank goes on
             log(f"epoch {epoch:4d}/{cfg['epochs']}  train {train_loss:.6f}  val {scores['val_loss']:.6f}  "
                 f"NRMSE {scores['val_nrmse_pct']:.3f} %  VAA {scores['val_vaa_pct']:.2f} %"
@@ -491,19 +478,20 @@ def _train(ctx: DistContext, dev: torch.device, cfg: dict, train_pairs: Sequence
     return card
 
 
-def _write_outputs(out_dir: Path, cfg: dict, module: nn.Module, best: dict, history: list[dict], baseline: dict,
+def _write_outputs(out_dir: Path, cfg: ModelSpec, module: nn.Module, best: dict, history: list[dict], baseline: dict,
                    train: Sequence[CachedCase], val: Sequence[CachedCase], cache: Path, network_kwargs: dict,
                    dev: torch.device, num_workers: int, ctx: DistContext, digests: list[str], *, seed: int,
                    torch_seed: int, loss: str, augmentation: bool, lr_schedule: str, residual: bool,
                    vaa_alpha: float, start_epoch: int, seconds: float, trained_for: dict | None,
                    log: Callable[[str], object]) -> dict:
     """``model.pt``, ``history.csv`` and ``model_card.json`` of a finished training (rank 0); the card."""
-    _save_checkpoint(out_dir / MODEL_WEIGHTS, best["state"], cfg, network_kwargs)
-    _write_history(out_dir / HISTORY, history)
+    folder = ModelFolder(out_dir)
+    _save_checkpoint(folder.weights, best["state"], cfg, network_kwargs)
+    _write_history(folder.history, history)
 
     card = {
         "model": "DL-PVC network (Leube et al., J Nucl Med 2024)",
-        "model_cfg": cfg,
+        "model_cfg": cfg.as_dict(),
         "network": {"parameters": count_parameters(module), **network_kwargs,
                     "output": "relu(x + net(x))" if residual else "relu(net(x))"},
         "training": {
@@ -542,9 +530,10 @@ def _write_outputs(out_dir: Path, cfg: dict, module: nn.Module, best: dict, hist
             "cache": str(cache),
         },
         "versions": {"pvc_core": pvc_core.__version__, "torch": str(torch.__version__)},
-        "files": {"weights": MODEL_WEIGHTS, "history": HISTORY, "checkpoint": TRAINING_CHECKPOINT},
+        "files": {"weights": folder.weights.name, "history": folder.history.name,
+                  "checkpoint": folder.checkpoint.name},
     }
-    write_json(out_dir / MODEL_CARD, card)
+    write_json(folder.card, card)
     log(f"best epoch {best['epoch']} by {cfg['selection']} (val loss {best['val_loss']:.6f}, NRMSE "
-        f"{best['val_nrmse_pct']:.3f} %, VAA {best['val_vaa_pct']:.2f} %); wrote {out_dir / MODEL_WEIGHTS}")
+        f"{best['val_nrmse_pct']:.3f} %, VAA {best['val_vaa_pct']:.2f} %); wrote {folder.weights}")
     return card
