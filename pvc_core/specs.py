@@ -476,6 +476,8 @@ class Settings:
     n_cases: int
     cases_per_shard: int
     results_dir: str
+    #: Root of the projections (:class:`pvc_core.pipeline.paths.RunLayout`); ``None``: ``results_dir``.
+    scratch_dir: str | None
     grid: GridSpec
     phantom: PhantomSettings
     camera: CameraSpec
@@ -499,7 +501,8 @@ class Settings:
         mfs = config["studies"]["min_feature_size"]
         return cls(
             seed=int(config["seed"]), n_cases=int(config["n_cases"]), cases_per_shard=int(config["cases_per_shard"]),
-            results_dir=str(config["results_dir"]), grid=GridSpec.from_config(config),
+            results_dir=str(config["results_dir"]),
+            scratch_dir=str(config["scratch_dir"]) if config.get("scratch_dir") else None, grid=GridSpec.from_config(config),
             phantom=PhantomSettings.from_config(config), camera=CameraSpec.from_config(config),
             reconstructions={r: ReconSpec(r, int(rec[r]["iterations"]), int(rec[r]["subsets"]),
                                           str(rec[r].get("scatter_correction", "tew"))) for r in RECONSTRUCTIONS},

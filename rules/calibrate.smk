@@ -12,6 +12,7 @@ rule calibrate_reconstruction:
         grid=SETTINGS.grid,
         seed=SETTINGS.seed,
         results=results_folder,
+        layout=LAYOUT,
     log:
         log_file("calibration", "{recon}"),
     benchmark:

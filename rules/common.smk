@@ -7,6 +7,7 @@ from pvc_core.domain import DATASETS, RECONSTRUCTIONS, dataset_parts
 from pvc_core.errors import InputError
 from pvc_core.phantom import check_phantom_source
 from pvc_core.pipeline import paths
+from pvc_core.pipeline.paths import RunLayout
 from pvc_core.pipeline.case_stages import case_is_done
 from pvc_core.pipeline.fingerprints import CASE_STAGES, JobMapping, StageGraph
 from pvc_core.pipeline.fingerprints import fingerprint as fingerprint_of
@@ -24,6 +25,7 @@ except InputError as err:
     print(f"dlpvc: invalid configuration: {err}", file=sys.stderr)
     sys.exit(2)
 
+LAYOUT = RunLayout.of(SETTINGS)  # every path of the run and the stage order (pvc_core/pipeline/paths.py)
 RESULTS = SETTINGS.results_dir
 N_SHARDS = n_shards(SETTINGS.n_cases, SETTINGS.cases_per_shard)
 SHARDS = [f"{s:04d}" for s in range(N_SHARDS)]
@@ -35,8 +37,8 @@ DEFAULT_MODEL = model_name(SETTINGS.training["default"])
 DEFAULT_TRAINING = TRAINING_OF[DEFAULT_MODEL]
 SUITES = {"main": MAIN_MODELS, "sweep": SWEEP_MODELS}
 SWEEP_STAGES = sweep_stages(SETTINGS.training)  # stage -> variants (dataset, label, model)
-SPLIT = str(paths.split_file(RESULTS))
-REPORT = str(paths.report_file(RESULTS))
+SPLIT = str(LAYOUT.split_file())
+REPORT = str(LAYOUT.report_file())
 
 
 wildcard_constraints:
@@ -48,7 +50,7 @@ wildcard_constraints:
 
 
 def manifest(stage, shard="{shard}"):
-    return str(paths.manifest(RESULTS, stage, shard))
+    return str(LAYOUT.manifest(stage, shard))
 
 
 def all_manifests(stage):
@@ -75,7 +77,10 @@ def depends_on(stage):
 
 
 def results_folder(wildcards):
-    """Rule parameter: the results folder, which the job's files live under (paths.py builds them)."""
+    """Rule parameter: the results folder. The jobs read their paths from ``params.layout``
+    (:class:`~pvc_core.pipeline.paths.RunLayout`, which Snakemake does not record); this string
+    stays because Snakemake's params trigger records it, and dropping it would rerun every job
+    of a results folder made before."""
     return RESULTS
 
 
@@ -91,65 +96,65 @@ def retry(stage):
         # Built from the wildcards, not from `output`: Snakemake ignores changes of parameters
         # derived from input or output files, and this one must trigger a rerun.
         name = stage.format(**wildcards)
-        return retry_token(manifest(name, wildcards.shard), case_is_done(RESULTS, name))
+        return retry_token(manifest(name, wildcards.shard), case_is_done(LAYOUT, name))
 
     return token
 
 
 def log_file(stage, name="{shard}"):
-    return str(paths.log_file(RESULTS, stage, name))
+    return str(LAYOUT.log_file(stage, name))
 
 
 def bench_file(stage, name="{shard}"):
-    return str(paths.bench_file(RESULTS, stage, name))
+    return str(LAYOUT.bench_file(stage, name))
 
 
 def model_file(training="{training}"):
-    return str(paths.model_file(RESULTS, training))
+    return str(LAYOUT.model_folder(training).weights)
 
 
 def model_card(training="{training}"):
-    return str(paths.model_card_file(RESULTS, training))
+    return str(LAYOUT.model_folder(training).card)
 
 
 def sweep_table(stage="{stage}"):
-    return str(paths.sweep_table(RESULTS, stage))
+    return str(LAYOUT.sweep_table(stage))
 
 
 def metrics_table(suite="{suite}"):
-    return str(paths.metrics_table(RESULTS, suite))
+    return str(LAYOUT.metrics_table(suite))
 
 
 def summary_table(suite="{suite}"):
-    return str(paths.summary_table(RESULTS, suite))
+    return str(LAYOUT.summary_table(suite))
 
 
 def calibration_file(recon="{recon}"):
-    return str(paths.calibration_file(RESULTS, recon))
+    return str(LAYOUT.calibration_file(recon))
 
 
 def resolution_file(recon="{recon}"):
-    return str(paths.resolution_file(RESULTS, recon))
+    return str(LAYOUT.resolution_file(recon))
 
 
 def iy_done(dataset="{dataset}"):
-    return str(paths.iy_done(RESULTS, dataset))
+    return str(LAYOUT.iy_done(dataset))
 
 
 def deconvolution_done(dataset="{dataset}"):
-    return str(paths.deconvolution_done(RESULTS, dataset))
+    return str(LAYOUT.deconvolution_done(dataset))
 
 
 def study_manifest(study="{study}"):
-    return str(paths.study_manifest(RESULTS, study))
+    return str(LAYOUT.study_manifest(study))
 
 
 def study_table(study="{study}"):
-    return str(paths.study_table(RESULTS, study))
+    return str(LAYOUT.study_table(study))
 
 
 def predictions_done(model="{model}"):
-    return str(paths.predictions_done(RESULTS, model))
+    return str(LAYOUT.predictions_done(model))
 
 
 def recon_of_dataset(wildcards):

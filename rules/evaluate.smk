@@ -16,6 +16,7 @@ rule evaluate_methods:
         models=lambda wildcards: SUITES[wildcards.suite],
         spec=SETTINGS.evaluation,
         results=results_folder,
+        layout=LAYOUT,
     log:
         log_file("evaluate", "{suite}"),
     benchmark:

@@ -11,6 +11,7 @@ rule generate_phantoms:
         grid=SETTINGS.grid,
         seed=SETTINGS.seed,
         results=results_folder,
+        layout=LAYOUT,
     log:
         log_file("phantom"),
     benchmark:
@@ -30,12 +31,13 @@ rule make_phantom_montage:
     input:
         manifest("phantom", SHARDS[0]),
     output:
-        str(paths.montage_file(RESULTS)),
+        str(LAYOUT.montage_file()),
     params:
         job="montage",
         fingerprint=fingerprint("montage"),
         depends_on=depends_on("montage"),
         results=results_folder,
+        layout=LAYOUT,
     log:
         log_file("figures", "phantom_montage"),
     benchmark:

@@ -12,6 +12,7 @@ rule correct_iterative_yang:
         depends_on=depends_on("iy_{dataset}"),
         spec=SETTINGS.pvc,
         results=results_folder,
+        layout=LAYOUT,
     log:
         log_file("iy", "{dataset}"),
     benchmark:
@@ -40,6 +41,7 @@ rule correct_deconvolution:
         depends_on=depends_on("deconv_{dataset}"),
         spec=SETTINGS.pvc,
         results=results_folder,
+        layout=LAYOUT,
     log:
         log_file("deconv", "{dataset}"),
     benchmark:

@@ -14,6 +14,7 @@ rule reconstruct_osem:
         camera=SETTINGS.camera,
         grid=SETTINGS.grid,
         results=results_folder,
+        layout=LAYOUT,
     log:
         log_file("recon_{recon}"),
     benchmark:
@@ -40,6 +41,7 @@ rule prune_intermediates:
         fingerprint=fingerprint("prune"),
         storage=SETTINGS.storage,
         results=results_folder,
+        layout=LAYOUT,
     log:
         log_file("prune"),
     benchmark:

@@ -7,7 +7,7 @@ rule make_report:
         split=SPLIT,
         resolution=[resolution_file(r) for r in RECONSTRUCTIONS],
         calibration=[calibration_file(r) for r in RECONSTRUCTIONS],
-        montage=str(paths.montage_file(RESULTS)),
+        montage=str(LAYOUT.montage_file()),
         card=model_card(DEFAULT_TRAINING),
         studies=[study_manifest(s) for s in paths.STUDIES],
         sweep=[sweep_table(stage) for stage in SWEEP_STAGES],  # the supplement, when a sweep is configured
@@ -23,6 +23,7 @@ rule make_report:
         sweep_stages=list(SWEEP_STAGES),
         settings=SETTINGS,
         results=results_folder,
+        layout=LAYOUT,
     log:
         log_file("report", "report"),
     conda:

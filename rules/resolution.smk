@@ -11,6 +11,7 @@ rule measure_resolution:
         depends_on=depends_on("resolution_{recon}"),
         spec=SETTINGS.resolution,
         results=results_folder,
+        layout=LAYOUT,
     log:
         log_file("resolution", "{recon}"),
     benchmark:

@@ -12,6 +12,7 @@ rule simulate_projections:
         camera=SETTINGS.camera,
         grid=SETTINGS.grid,
         results=results_folder,
+        layout=LAYOUT,
     log:
         log_file("simulate"),
     benchmark:
@@ -39,6 +40,7 @@ rule add_noise:
         depends_on=depends_on("noise"),
         seed=SETTINGS.seed,
         results=results_folder,
+        layout=LAYOUT,
     log:
         log_file("noise"),
     benchmark:

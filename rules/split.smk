@@ -10,6 +10,7 @@ rule split_cases:
         seed=SETTINGS.seed,
         n_cases=SETTINGS.n_cases,
         results=results_folder,
+        layout=LAYOUT,
     log:
         log_file("split", "split"),
     benchmark:

@@ -14,6 +14,7 @@ rule run_study:
         inference=JobMapping({k: MODEL_SPECS[DEFAULT_MODEL][k] for k in INFERENCE_KEYS}),
         settings=SETTINGS,
         results=results_folder,
+        layout=LAYOUT,
     log:
         log_file("study", "{study}"),
     benchmark:

@@ -19,6 +19,7 @@ rule train_network:
         vaa_alpha=SETTINGS.evaluation.alpha,
         trained_for=lambda wildcards: JobMapping(trained_for(SETTINGS, TRAINING_SPECS[wildcards.training]["dataset"])),
         results=results_folder,
+        layout=LAYOUT,
     log:
         log_file("train", "{training}"),
     benchmark:
@@ -49,6 +50,7 @@ rule predict_test_cases:
         depends_on=depends_on("predict_{model}"),
         inference=lambda wildcards: JobMapping({k: MODEL_SPECS[wildcards.model][k] for k in INFERENCE_KEYS}),
         results=results_folder,
+        layout=LAYOUT,
     log:
         log_file("predict", "{model}"),
     benchmark:

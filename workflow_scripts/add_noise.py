@@ -6,6 +6,6 @@ from pvc_core.pipeline.shards import ShardJob
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 ctx, p = snakemake_job(smk)
 with ctx as log:
-    job = ShardJob(int(smk.wildcards.shard), p.cases, p.results, smk.output[0], p.fingerprint, p.depends_on,
+    job = ShardJob(int(smk.wildcards.shard), p.cases, p.layout, smk.output[0], p.fingerprint, p.depends_on,
                    upstream=tuple(smk.input), log=log, token=p.retry)
     run_noise_shard(job, p.seed)

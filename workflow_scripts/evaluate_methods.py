@@ -5,5 +5,5 @@ from pvc_core.pipeline.runtime import snakemake_job
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 ctx, p = snakemake_job(smk)
 with ctx as log:
-    evaluate(p.spec, p.results, smk.input.split, list(smk.input.recon), list(p.models), smk.output.metrics,
+    evaluate(p.spec, p.layout, smk.input.split, list(smk.input.recon), list(p.models), smk.output.metrics,
              smk.output.summary, log=log)

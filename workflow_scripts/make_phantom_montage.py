@@ -5,4 +5,4 @@ from pvc_core.report.figures import phantom_montage
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 ctx, p = snakemake_job(smk)
 with ctx as log:
-    phantom_montage(p.results, smk.input[0], smk.output[0], log=log)
+    phantom_montage(p.layout, smk.input[0], smk.output[0], log=log)

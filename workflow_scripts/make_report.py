@@ -5,5 +5,5 @@ from pvc_core.report.html import build_report
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 ctx, p = snakemake_job(smk)
 with ctx as log:
-    build_report(p.settings, p.results, p.model, list(smk.input.recon), smk.output[0], log=log,
+    build_report(p.settings, p.layout, p.model, list(smk.input.recon), smk.output[0], log=log,
                  sweep_stages=list(p.sweep_stages))

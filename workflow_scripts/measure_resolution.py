@@ -5,5 +5,5 @@ from pvc_core.pipeline.runtime import snakemake_job
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 ctx, p = snakemake_job(smk)
 with ctx as log:
-    measure_resolution(smk.wildcards.recon, p.spec, p.results, smk.input.split, list(smk.input.recon), smk.output[0],
+    measure_resolution(smk.wildcards.recon, p.spec, p.layout, smk.input.split, list(smk.input.recon), smk.output[0],
                        log=log)

@@ -5,5 +5,5 @@ from pvc_core.pipeline.runtime import snakemake_job
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 ctx, p = snakemake_job(smk)
 with ctx as log:
-    predict_test_cases(smk.wildcards.model, smk.input.model, p.results, smk.input.split, list(smk.input.recon),
+    predict_test_cases(smk.wildcards.model, smk.input.model, p.layout, smk.input.split, list(smk.input.recon),
                        smk.output[0], log=log, inference=dict(p.inference))

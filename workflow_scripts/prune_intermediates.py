@@ -5,4 +5,4 @@ from pvc_core.pipeline.storage import prune_shard
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 ctx, p = snakemake_job(smk)
 with ctx as log:
-    prune_shard(int(smk.wildcards.shard), p.cases, p.storage, p.results, list(smk.input), smk.output[0], log=log)
+    prune_shard(int(smk.wildcards.shard), p.cases, p.storage, p.layout, list(smk.input), smk.output[0], log=log)

@@ -7,6 +7,6 @@ from pvc_core.spect.acquisition import AcquisitionChain
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 ctx, p = snakemake_job(smk)
 with ctx as log:
-    job = ShardJob(int(smk.wildcards.shard), p.cases, p.results, smk.output[0], p.fingerprint, p.depends_on,
+    job = ShardJob(int(smk.wildcards.shard), p.cases, p.layout, smk.output[0], p.fingerprint, p.depends_on,
                    upstream=tuple(smk.input), log=log, token=p.retry)
     run_simulate_shard(job, AcquisitionChain(p.camera, p.grid))

@@ -10,6 +10,7 @@ iterative-Yang variants, per metric, over the same cases).
 
 from __future__ import annotations
 
+import glob
 import shutil
 from pathlib import Path
 
@@ -62,24 +63,23 @@ def test_metrics(metrics_csv: str | Path, model: str, dataset: str, significance
     return out
 
 
-def ship(results: str | Path, out_dir: str | Path, significance: float = 0.01) -> dict:
+def ship(layout: paths.RunLayout, out_dir: str | Path, significance: float = 0.01) -> dict:
     """Copy the default model of a finished run to ``out_dir`` with its card and test metrics."""
-    results = Path(results)
-    done = sorted((results / "predictions").glob("*/done.json"))
-    main = pd.read_csv(paths.metrics_table(results, "main"))
+    done = sorted(Path(p) for p in glob.glob(str(layout.predictions_done("*"))))
+    main = pd.read_csv(layout.metrics_table("main"))
     models = [d.parent.name for d in done if dl_method(d.parent.name) in set(main.method)]
     if len(models) != 1:
-        raise ValueError(f"expected one evaluated model in {results}, found {models}")
+        raise ValueError(f"expected one evaluated model in {layout.results}, found {models}")
     model = models[0]
-    training = read_json(paths.predictions_done(results, model))["training"]
+    training = read_json(layout.predictions_done(model))["training"]
     shipped = ModelFolder(out_dir)
     shipped.path.mkdir(parents=True, exist_ok=True)
     with atomic_path(shipped.weights, replace=True) as tmp:
-        shutil.copyfile(paths.model_file(results, training), tmp)
-    card = read_json(paths.model_card_file(results, training))
-    card["shipped_as"] = {"model": model, "training": training, "run": str(results)}
+        shutil.copyfile(layout.model_folder(training).weights, tmp)
+    card = read_json(layout.model_folder(training).card)
+    card["shipped_as"] = {"model": model, "training": training, "run": str(layout.results)}
     card["domain"] = domain_from_trained_for(card["trained_for"])
-    card["test_metrics"] = test_metrics(paths.metrics_table(results, "main"), model,
+    card["test_metrics"] = test_metrics(layout.metrics_table("main"), model,
                                         card["model_cfg"]["dataset"], significance)
     write_json(shipped.card, card)
     return card

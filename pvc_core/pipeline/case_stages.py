@@ -25,14 +25,14 @@ from pvc_core.specs import GridSpec, ReconSpec
 from pvc_core.spect.acquisition import AcquisitionChain, NoiseSeed
 
 
-def case_is_done(results: str, stage: str, fingerprint: str | None = None,
+def case_is_done(layout: paths.RunLayout, stage: str, fingerprint: str | None = None,
                  outputs: tuple[str, ...] = ()) -> Callable[[int], bool]:
     """Whether a case's stage is finished: its marker exists, records ``fingerprint`` (when
     given) and every file of ``outputs`` exists."""
 
     def is_done(case: int) -> bool:
-        marker = paths.marker_file(results, case, stage)
-        if not marker.is_file() or not all(paths.case_file(results, case, o).is_file() for o in outputs):
+        marker = layout.marker_file(case, stage)
+        if not marker.is_file() or not all(layout.case_file(case, o).is_file() for o in outputs):
             return False
         if fingerprint is None:
             return True
@@ -45,33 +45,33 @@ def case_is_done(results: str, stage: str, fingerprint: str | None = None,
 
 
 def _write_marker(job: ShardJob, case: int, stage: str, meta: dict) -> None:
-    write_json(paths.marker_file(job.results, case, stage),
+    write_json(job.layout.marker_file(case, stage),
                {**meta, "fingerprint": job.fingerprint, "depends_on": dict(job.depends_on)})
 
 
 def _run(stage: str, job: ShardJob, process: Callable[[int], None], outputs: tuple[str, ...] = ()) -> dict:
     """Run ``process`` over the job's cases not yet done (:func:`pvc_core.pipeline.shards.run_shard`)."""
-    return run_shard(stage, job.shard, job.cases, is_done=case_is_done(job.results, stage, job.fingerprint, outputs),
+    return run_shard(stage, job.shard, job.cases, is_done=case_is_done(job.layout, stage, job.fingerprint, outputs),
                      process=process, manifest_path=job.manifest_out, upstream_failed=failed_cases(job.upstream),
                      log=job.log, token=job.token)
 
 
-def _read_upstream(results: str, case: int, stage: str, read: Callable):
+def _read_upstream(layout: paths.RunLayout, case: int, stage: str, read: Callable):
     """Read a case's input produced by ``stage``; if it is unreadable, invalidate that stage's
     marker for this case (so the next run redoes it there) and raise :class:`UpstreamCorrupt`."""
     try:
         return read()
     except (InputError, OSError, ValueError, EOFError) as err:
-        paths.marker_file(results, case, stage).unlink(missing_ok=True)
+        layout.marker_file(case, stage).unlink(missing_ok=True)
         raise UpstreamCorrupt(stage, str(err).splitlines()[0] if str(err) else type(err).__name__) from err
 
 
-def _read_projections(results: str, case: int, noise: str):
+def _read_projections(layout: paths.RunLayout, case: int, noise: str):
     from pvc_core.spect import read_projections
 
     producer = "simulate" if noise == "nf" else "noise"
-    return _read_upstream(results, case, producer,
-                          lambda: read_projections(str(paths.projections_header(results, case, noise))))
+    return _read_upstream(layout, case, producer,
+                          lambda: read_projections(str(layout.projections_header(case, noise))))
 
 
 def run_phantom_shard(job: ShardJob, phantom: PhantomSettings, grid: GridSpec, seed: int) -> dict:
@@ -80,7 +80,7 @@ def run_phantom_shard(job: ShardJob, phantom: PhantomSettings, grid: GridSpec, s
 
     def process(case: int) -> None:
         pc = generate_case(case, seed, phantom, grid)
-        f = lambda name: paths.case_file(job.results, case, name)  # noqa: E731
+        f = lambda name: job.layout.case_file(case, name)  # noqa: E731
         save_image(f(paths.TRUTH_SIM), pc.activity_mbq_ml, pc.sim_voxel_mm, "true activity MBq/mL")
         save_image(f(paths.MU_SIM), pc.mu_per_cm, pc.sim_voxel_mm, "mu 1/cm at 208 keV")
         save_image(f(paths.LABELS_SIM), pc.labels, pc.sim_voxel_mm, "organ labels", dtype=np.uint8)
@@ -95,15 +95,15 @@ def run_simulate_shard(job: ShardJob, chain: AcquisitionChain) -> dict:
     """Noise-free projections (photopeak and both scatter windows) of every case in the shard."""
     from pvc_core.spect import write_projections
 
-    results = job.results
+    layout = job.layout
 
     def process(case: int) -> None:
-        act, mu = _read_upstream(results, case, "phantom", lambda: (
-            load_image(paths.case_file(results, case, paths.TRUTH_SIM), allow_negative=False, name="activity"),
-            load_image(paths.case_file(results, case, paths.MU_SIM), allow_negative=False, name="mu map")))
+        act, mu = _read_upstream(layout, case, "phantom", lambda: (
+            load_image(layout.case_file(case, paths.TRUTH_SIM), allow_negative=False, name="activity"),
+            load_image(layout.case_file(case, paths.MU_SIM), allow_negative=False, name="mu map")))
         t0 = time.perf_counter()
         proj = chain.project(act.data, mu.data)
-        write_projections(paths.projections_stem(results, case, "nf"), proj)
+        write_projections(layout.projections_stem(case, "nf"), proj)
         _write_marker(job, case, "simulate", {**proj.meta, "seconds": time.perf_counter() - t0})
 
     return _run("simulate", job, process)
@@ -114,8 +114,8 @@ def run_noise_shard(job: ShardJob, seed: int) -> dict:
     from pvc_core.spect import write_projections
 
     def process(case: int) -> None:
-        noisy = AcquisitionChain.add_noise(_read_projections(job.results, case, "nf"), NoiseSeed(seed, case))
-        write_projections(paths.projections_stem(job.results, case, "n"), noisy)
+        noisy = AcquisitionChain.add_noise(_read_projections(job.layout, case, "nf"), NoiseSeed(seed, case))
+        write_projections(job.layout.projections_stem(case, "n"), noisy)
         _write_marker(job, case, "noise",
                       {"seed": seed, "case_id": case, "counts": {w: float(np.sum(a)) for w, a in noisy.windows.items()}})
 
@@ -130,7 +130,7 @@ def run_reconstruct_shard(job: ShardJob, chain: AcquisitionChain, recon: ReconSp
 
     stage = f"recon_{recon.name}"
     outputs = tuple(paths.recon_name(dataset_name(recon.name, n)) for n in NOISE_LEVELS)
-    results = job.results
+    layout = job.layout
     calibration = read_json(calibration_path)
     factor = float(calibration["factor"])
     sidecar = {"units": "MBq/mL", "reconstruction": {"name": recon.name, "iterations": recon.iterations,
@@ -141,18 +141,18 @@ def run_reconstruct_shard(job: ShardJob, chain: AcquisitionChain, recon: ReconSp
                                "fingerprint": calibration.get("fingerprint")}}
 
     def process(case: int) -> None:
-        mu = _read_upstream(results, case, "phantom", lambda: load_image(
-            paths.case_file(results, case, paths.MU), allow_negative=False, name="mu map"))
-        proj = {noise: _read_projections(results, case, noise) for noise in NOISE_LEVELS}
+        mu = _read_upstream(layout, case, "phantom", lambda: load_image(
+            layout.case_file(case, paths.MU), allow_negative=False, name="mu map"))
+        proj = {noise: _read_projections(layout, case, noise) for noise in NOISE_LEVELS}
         t0 = time.perf_counter()
         images = chain.reconstruct(proj, mu.data, recon, calibration_factor=factor)
         seconds = time.perf_counter() - t0
         for noise, image in images.items():
             dataset = dataset_name(recon.name, noise)
             response = rr_response(chain.camera, proj[noise].pixel_mm).as_dict() if recon.psf else None
-            write_json(paths.case_file(results, case, paths.recon_sidecar_name(dataset)),
+            write_json(layout.case_file(case, paths.recon_sidecar_name(dataset)),
                        {**sidecar, "dataset": dataset, "noise": noise, "response_model": response})
-            save_image(paths.case_file(results, case, paths.recon_name(dataset)), image,
+            save_image(layout.case_file(case, paths.recon_name(dataset)), image,
                        mu.affine, f"SPECT {recon.name} OSEM MBq/mL")
         _write_marker(job, case, stage, {"reconstruction": recon.name, "iterations": recon.iterations,
                                          "subsets": recon.subsets, "calibration_factor": factor, "seconds": seconds})

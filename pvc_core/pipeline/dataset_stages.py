@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from collections import defaultdict
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -66,7 +66,7 @@ def usable_split(split_path: str, manifests: list[str]) -> dict:
     return out
 
 
-def measure_resolution(reconstruction: str, spec: ResolutionSpec, results: str, split_path: str,
+def measure_resolution(reconstruction: str, spec: ResolutionSpec, layout: paths.RunLayout, split_path: str,
                        recon_manifests: list[str], out: str, log: Log = print) -> dict:
     """Matched-filter FWHM (mm) of a reconstruction from noise-free calibration cases."""
     from pvc_core.resolution import matched_filter_fwhm  # lazy: torch (~1.5 s); this module is also the report's
@@ -76,8 +76,8 @@ def measure_resolution(reconstruction: str, spec: ResolutionSpec, results: str, 
     dataset = dataset_name(reconstruction, "nf")
     per_case = {}
     for case in cases:
-        truth = load_image(paths.case_file(results, case, paths.TRUTH), name="truth")
-        recon = load_image(paths.case_file(results, case, paths.recon_name(dataset)), name="reconstruction")
+        truth = load_image(layout.case_file(case, paths.TRUTH), name="truth")
+        recon = load_image(layout.case_file(case, paths.recon_name(dataset)), name="reconstruction")
         per_case[str(case)] = float(matched_filter_fwhm(recon.data, truth.data, truth.voxel_size_mm,
                                                         bracket_mm=tuple(spec.fwhm_search_mm)))
         log(f"resolution {reconstruction}: case {case}: FWHM {per_case[str(case)]:.2f} mm")
@@ -89,15 +89,15 @@ def measure_resolution(reconstruction: str, spec: ResolutionSpec, results: str, 
     return result
 
 
-def _pairs(results: str, cases: list[int], dataset: str, attenuation: bool = False) -> list[tuple[str, ...]]:
+def _pairs(layout: paths.RunLayout, cases: list[int], dataset: str, attenuation: bool = False) -> list[tuple[str, ...]]:
     """``(case id, reconstruction, truth[, mu])`` of ``cases``: the training pairs of a dataset."""
-    return [(f"{c:05d}", str(paths.case_file(results, c, paths.recon_name(dataset))),
-             str(paths.case_file(results, c, paths.TRUTH)), *([str(paths.case_file(results, c, paths.MU))]
+    return [(f"{c:05d}", str(layout.case_file(c, paths.recon_name(dataset))),
+             str(layout.case_file(c, paths.TRUTH)), *([str(layout.case_file(c, paths.MU))]
                                                               if attenuation else []))
             for c in cases]
 
 
-def train_network(spec: dict, seed: int, results: str, split_path: str, recon_manifests: list[str], out_dir: str,
+def train_network(spec: dict, seed: int, layout: paths.RunLayout | Mapping, split_path: str, recon_manifests: list[str], out_dir: str,
                   log: Log = print, threads: int = 1, fingerprint: str | None = None,
                   vaa_alpha: float = 0.05, trained_for: dict | None = None) -> dict:
     """Train one network on the training split; validation split picks the best epoch.
@@ -105,7 +105,8 @@ def train_network(spec: dict, seed: int, results: str, split_path: str, recon_ma
     The best epoch is chosen by the model's ``selection`` rule on the validation cases' masked
     NRMSE and VAA (tolerance ``vaa_alpha``, the configuration's ``evaluation.alpha``).
 
-    The cases are cached normalised under ``paths.training_cache_dir`` (shared by every model of
+    ``layout`` may come as :meth:`~pvc_core.pipeline.paths.RunLayout.as_dict` (the JSON job of a
+    torchrun launch). The cases are cached normalised under ``layout.training_cache_dir`` (shared by every model of
     the dataset); ``threads`` (the job's CPUs) sets the DataLoader workers on a GPU unless the model's
     ``num_workers`` option does; the device is the model's ``device`` option. A checkpoint
     left in ``out_dir`` by a job of the same ``fingerprint`` (a resubmitted job) is resumed.
@@ -113,16 +114,17 @@ def train_network(spec: dict, seed: int, results: str, split_path: str, recon_ma
     """
     from pvc_core.training import train_model  # lazy: torch (~2 s); this module is also the report's
 
+    layout = layout if isinstance(layout, paths.RunLayout) else paths.RunLayout(**layout)
     split = usable_split(split_path, recon_manifests)
     val = split["validation"] or split["train"][:1]
     mu = bool(spec.get("attenuation_channel", False))
-    return train_model(_pairs(results, split["train"], spec["dataset"], mu), _pairs(results, val, spec["dataset"], mu),
-                       spec, out_dir, seed=seed, log=log, cache_dir=paths.training_cache_dir(results, spec["dataset"]),
+    return train_model(_pairs(layout, split["train"], spec["dataset"], mu), _pairs(layout, val, spec["dataset"], mu),
+                       spec, out_dir, seed=seed, log=log, cache_dir=layout.training_cache_dir(spec["dataset"]),
                        threads=threads, pipeline_fingerprint=fingerprint, vaa_alpha=vaa_alpha,
                        trained_for=trained_for)
 
 
-def predict_test_cases(model: str, model_path: str, results: str, split_path: str, recon_manifests: list[str],
+def predict_test_cases(model: str, model_path: str, layout: paths.RunLayout, split_path: str, recon_manifests: list[str],
                        out: str, log: Log = print, inference: dict | None = None) -> dict:
     """DL-PVC of every test case with a trained network (``model_path``) applied as the model's
     ``inference`` keys say (:data:`pvc_core.pipeline.models.INFERENCE_KEYS`: normalisation, sum
@@ -142,20 +144,20 @@ def predict_test_cases(model: str, model_path: str, results: str, split_path: st
     split = usable_split(split_path, recon_manifests)
     done = {}
     for case in split["test"]:
-        img = load_image(paths.case_file(results, case, paths.recon_name(spec["dataset"])), name="reconstruction")
+        img = load_image(layout.case_file(case, paths.recon_name(spec["dataset"])), name="reconstruction")
         t0 = time.perf_counter()
-        mu = (load_image(paths.case_file(results, case, paths.MU), name="attenuation map").data
+        mu = (load_image(layout.case_file(case, paths.MU), name="attenuation map").data
               if takes_attenuation(spec) else None)
         corrected = predict_image(module, spec, img.data, mu_cm=mu)
         done[str(case)] = time.perf_counter() - t0
-        save_image(paths.prediction_file(results, model, case), corrected, img.affine, "DL-PVC MBq/mL")
+        save_image(layout.prediction_file(model, case), corrected, img.affine, "DL-PVC MBq/mL")
         log(f"predict {model}: case {case} in {done[str(case)]:.2f} s")
     write_json(out, {"model": model, "training": Path(model_path).parent.name, "dataset": spec["dataset"],
                      "normalisation": spec["normalisation"], "tta": bool(spec.get("tta")), "seconds": done})
     return done
 
 
-def correct_iterative_yang(dataset: str, spec: PvcSpec, results: str, split_path: str, recon_manifests: list[str],
+def correct_iterative_yang(dataset: str, spec: PvcSpec, layout: paths.RunLayout, split_path: str, recon_manifests: list[str],
                            resolution_path: str, out: str, log: Log = print) -> dict:
     """Iterative-Yang PVC of the test cases with the matched-filter FWHM and two masks.
 
@@ -169,8 +171,8 @@ def correct_iterative_yang(dataset: str, spec: PvcSpec, results: str, split_path
     iters = spec.iy_iterations
     seconds = {}
     for case in split["test"]:
-        truth = load_image(paths.case_file(results, case, paths.TRUTH), name="truth")
-        img = load_image(paths.case_file(results, case, paths.recon_name(dataset)), name="reconstruction")
+        truth = load_image(layout.case_file(case, paths.TRUTH), name="truth")
+        img = load_image(layout.case_file(case, paths.recon_name(dataset)), name="reconstruction")
         for mask, labels in (("truth", truth_labels(truth.data)), ("spect", threshold_labels(img.data))):
             t0 = time.perf_counter()
             if spec.backend == "petpvc":
@@ -179,13 +181,13 @@ def correct_iterative_yang(dataset: str, spec: PvcSpec, results: str, split_path
             else:
                 corrected = iterative_yang(img.data, labels, fwhm, img.voxel_size_mm, iterations=iters)
             seconds[f"{case}_{mask}"] = time.perf_counter() - t0
-            save_image(paths.iy_file(results, dataset, mask, case), corrected, img.affine, f"IY-PVC {mask} mask MBq/mL")
+            save_image(layout.iy_file(dataset, mask, case), corrected, img.affine, f"IY-PVC {mask} mask MBq/mL")
         log(f"iy {dataset}: case {case} done (FWHM {fwhm:.2f} mm)")
     write_json(out, {"dataset": dataset, "fwhm_mm": fwhm, "iterations": iters, "seconds": seconds})
     return seconds
 
 
-def correct_deconvolution(dataset: str, spec: PvcSpec, results: str, split_path: str, recon_manifests: list[str],
+def correct_deconvolution(dataset: str, spec: PvcSpec, layout: paths.RunLayout, split_path: str, recon_manifests: list[str],
                           resolution_path: str, out: str, log: Log = print) -> dict:
     """The mask-free baselines of the test cases: Richardson-Lucy (``rl``) and reblurred Van
     Cittert (``vc``) with the matched-filter FWHM, PETPVC's definitions (:mod:`pvc_core.pvc.deconvolution`)."""
@@ -195,13 +197,13 @@ def correct_deconvolution(dataset: str, spec: PvcSpec, results: str, split_path:
     fwhm = read_json(resolution_path)["fwhm_mm"]
     seconds = {}
     for case in split["test"]:
-        img = load_image(paths.case_file(results, case, paths.recon_name(dataset)), name="reconstruction")
+        img = load_image(layout.case_file(case, paths.recon_name(dataset)), name="reconstruction")
         for method, correct in (("rl", lambda: richardson_lucy(img.data, fwhm, img.voxel_size_mm, spec.rl_iterations)),
                                 ("vc", lambda: van_cittert(img.data, fwhm, img.voxel_size_mm, spec.vc_iterations))):
             t0 = time.perf_counter()
             corrected = correct()
             seconds[f"{case}_{method}"] = time.perf_counter() - t0
-            save_image(paths.deconvolution_file(results, dataset, method, case), corrected, img.affine,
+            save_image(layout.deconvolution_file(dataset, method, case), corrected, img.affine,
                        f"{method.upper()} deconvolution MBq/mL")
         log(f"deconvolution {dataset}: case {case} done (FWHM {fwhm:.2f} mm)")
     write_json(out, {"dataset": dataset, "fwhm_mm": fwhm, "iterations": {"rl": spec.rl_iterations,
@@ -210,7 +212,7 @@ def correct_deconvolution(dataset: str, spec: PvcSpec, results: str, split_path:
     return seconds
 
 
-def evaluate(spec: EvaluationSpec, results: str, split_path: str, recon_manifests: list[str], models: list[str],
+def evaluate(spec: EvaluationSpec, layout: paths.RunLayout, split_path: str, recon_manifests: list[str], models: list[str],
              out_csv: str, out_summary: str, log: Log = print) -> pd.DataFrame:
     """Metrics per test case x dataset x PVC method (none, IY with both masks, RL and VC, each DL model),
     over the test cases finished in every reconstruction."""
@@ -218,15 +220,15 @@ def evaluate(spec: EvaluationSpec, results: str, split_path: str, recon_manifest
 
     split = usable_split(split_path, recon_manifests)
     alpha = spec.alpha
-    model_dataset = {m: read_json(paths.predictions_done(results, m))["dataset"] for m in models}
+    model_dataset = {m: read_json(layout.predictions_done(m))["dataset"] for m in models}
     rows = []
     for case in split["test"]:
-        truth = load_image(paths.case_file(results, case, paths.TRUTH), name="truth").data
+        truth = load_image(layout.case_file(case, paths.TRUTH), name="truth").data
         for dataset in DATASETS:
-            images = {NO_PVC: paths.case_file(results, case, paths.recon_name(dataset))}
-            images.update({f"iy_{mask}": paths.iy_file(results, dataset, mask, case) for mask in IY_MASKS})
-            images.update({m: paths.deconvolution_file(results, dataset, m, case) for m in DECONVOLUTIONS})
-            images.update({dl_method(m): paths.prediction_file(results, m, case)
+            images = {NO_PVC: layout.case_file(case, paths.recon_name(dataset))}
+            images.update({f"iy_{mask}": layout.iy_file(dataset, mask, case) for mask in IY_MASKS})
+            images.update({m: layout.deconvolution_file(dataset, m, case) for m in DECONVOLUTIONS})
+            images.update({dl_method(m): layout.prediction_file(m, case)
                            for m, d in model_dataset.items() if d == dataset})
             for method, path in images.items():
                 img = load_image(path, name=method).data

@@ -35,11 +35,11 @@ from pathlib import Path
 from collections.abc import Mapping
 from typing import Any
 
-from pvc_core.domain import DATASETS, RECONSTRUCTIONS, dataset_parts
+from pvc_core.domain import DATASETS, dataset_parts
 from pvc_core.io import write_json
 from pvc_core.specs import Settings, flatten, spec_dict
 from pvc_core.pipeline.models import INFERENCE_KEYS, model_identity, training_name, trainings
-from pvc_core.pipeline.paths import STUDIES
+from pvc_core.pipeline.paths import CASE_STAGES, STUDIES, RunLayout  # noqa: F401 (CASE_STAGES re-exported)
 
 #: Bump a stage's number when a code change alters its outputs: every case of that stage and
 #: everything downstream is then redone.
@@ -47,10 +47,6 @@ CODE_VERSIONS = {
     "phantom": 1, "simulate": 3, "noise": 1, "calibration": 3, "recon": 4, "prune": 1, "split": 1, "resolution": 1,
     "train": 5, "predict": 2, "iy": 1, "deconv": 1, "evaluate": 2, "montage": 1, "study": 1, "report": 2,
 }
-
-#: Per-case stages in pipeline order (their markers live in each case's folder).
-CASE_STAGES = ("phantom", "simulate", "noise") + tuple(f"recon_{r}" for r in RECONSTRUCTIONS)
-
 
 def fingerprint(dependencies: Mapping[str, Any]) -> str:
     """16 hex digits of the SHA-256 of the dependencies' canonical JSON."""
@@ -225,11 +221,7 @@ def changed_keys(recorded: Mapping[str, Any] | None, current: Mapping[str, Any])
     return sorted(k for k in keys if recorded.get(k) != current.get(k))
 
 
-def fan_in_record(results: str | Path, job: str) -> Path:
-    """Where a fan-in job records its fingerprint and dependencies (not a Snakemake output)."""
-    return Path(results) / "fingerprints" / f"{job}.json"
-
-
-def record_fan_in(results: str | Path, job: str, fp: str, dependencies: Mapping[str, Any]) -> None:
-    """Record what a finished fan-in job was computed from (read by ``dlpvc plan``)."""
-    write_json(fan_in_record(results, job), {"fingerprint": fp, "depends_on": dict(dependencies)})
+def record_fan_in(layout: RunLayout, job: str, fp: str, dependencies: Mapping[str, Any]) -> None:
+    """Record what a finished fan-in job was computed from (:meth:`RunLayout.fan_in_record`, not a
+    Snakemake output; read by ``dlpvc plan``)."""
+    write_json(layout.fan_in_record(job), {"fingerprint": fp, "depends_on": dict(dependencies)})

@@ -1,6 +1,16 @@
-"""Where every artefact lives: each path is spelled here once.
+"""Where every artefact of a run lives, and the order of its stages: :class:`RunLayout`, the one
+object that owns them. The rules, the job scripts, the stages and ``dlpvc plan`` read it; a file
+name is spelled here once.
 
-Layout under the results folder::
+Two roots. ``results`` (config ``results_dir``) keeps what a run is for and what is costly to
+remake: phantoms, reconstructions, markers, models, tables, the report. ``scratch`` (config
+``scratch_dir``; default: the results folder) takes the intermediates that are large, fast to
+write and needed only until both reconstructions of a case exist: the projections (three windows,
+noisy and noise-free, Interfile). On a cluster, put it on the node-local or parallel scratch disk;
+a projection lost to a scratch purge is remade (the noise or reconstruct stage finds it
+unreadable and invalidates its producer's marker, :mod:`pvc_core.pipeline.case_stages`).
+
+Layout under the results folder (``scratch:`` marks what lives under the scratch root)::
 
     cases/00017/truth_sim.nii.gz       true activity, phantom grid, MBq/mL
     cases/00017/mu_sim.nii.gz          attenuation, phantom grid, 1/cm at 208 keV
@@ -9,10 +19,10 @@ Layout under the results folder::
     cases/00017/mu.nii.gz              attenuation, reconstruction grid, 1/cm
     cases/00017/phantom.json           marker of a per-case stage (phantom metadata, fingerprint);
     cases/00017/simulate.json ...      written last: the case's stage is done
-    cases/00017/proj_nf.*  proj_n.*    projections (Interfile), counts
+    scratch: cases/00017/proj_nf.*     projections (Interfile), counts; proj_n.* with Poisson noise
     cases/00017/spect_RR_n.nii.gz      reconstructions, MBq/mL (RR|noRR x n|nf)
-    manifests/<stage>/shard0003.json   what a shard job did: done, skipped, failed cases
     cases/00017/spect_RR_n.json        its sidecar: units, reconstruction, calibration factor
+    manifests/<stage>/shard0003.json   what a shard job did: done, skipped, failed cases
     calibration/RR.json                calibration cylinder: factor of a reconstruction
     splits.json                        train / validation / test case lists
     resolution/RR.json                 matched-filter FWHM of a reconstruction
@@ -30,17 +40,17 @@ Layout under the results folder::
     fingerprints/<job>.json            what a fan-in job was computed from (for ``dlpvc plan``)
     logs/<stage>/<name>.log            benchmarks/<stage>/<name>.tsv
 
-Functions take ``results`` (the results folder) and return a :class:`~pathlib.Path`; the
-``*_pattern`` functions return the Snakemake patterns (with ``{wildcards}``) of the same paths.
+Methods return a :class:`~pathlib.Path`; the rules turn them into strings (with ``{wildcards}``
+where a rule needs a pattern).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from pvc_core.domain import DATASETS, NOISE_LEVELS, RECONSTRUCTIONS  # noqa: F401 (re-exported vocabulary)
-# A training's file names are spelled where the training writes them (the floor below); re-exported.
-from pvc_core.training.files import HISTORY, MODEL_CARD, MODEL_WEIGHTS, TRAINING_CHECKPOINT  # noqa: F401
+from pvc_core.domain import RECONSTRUCTIONS
+from pvc_core.model_files import ModelFolder
 
 TRUTH_SIM = "truth_sim.nii.gz"
 MU_SIM = "mu_sim.nii.gz"
@@ -51,19 +61,16 @@ DONE = "done.json"
 #: What ``dlpvc simulate`` writes beside its images.
 SIMULATION_SUMMARY = "simulation.json"
 
-
-def case_dir(results: str | Path, case_id: int) -> Path:
-    return Path(results) / "cases" / f"{case_id:05d}"
-
-
-def case_file(results: str | Path, case_id: int, name: str) -> Path:
-    """A case's file, e.g. ``case_file(r, 17, TRUTH)``."""
-    return case_dir(results, case_id) / name
-
-
-def marker_file(results: str | Path, case_id: int, stage: str) -> Path:
-    """The marker of a per-case stage (``phantom.json``, ``simulate.json``, ``recon_RR.json``, ...)."""
-    return case_file(results, case_id, f"{stage}.json")
+#: The per-case stages in the order a case goes through them (one marker each).
+CASE_STAGES = ("phantom", "simulate", "noise") + tuple(f"recon_{r}" for r in RECONSTRUCTIONS)
+#: The studies of [2.6] (fan-in rules of rules/studies.smk), in the report's order.
+STUDIES = ("min_feature_size", "validation_phantoms")
+#: Every stage of a run in the order the DAG runs them (``{recon}``, ``{training}``, ``{model}``,
+#: ``{dataset}``, ``{study}``: one job or one per-case stage each); the Snakefile includes the
+#: rules in this order (a test checks it), and ``dlpvc plan`` reports in it.
+STAGES = ("phantom", "simulate", "noise", "calibration_{recon}", "recon_{recon}", "prune", "split", "resolution_{recon}",
+          "train_{training}", "predict_{model}", "iy_{dataset}", "deconv_{dataset}", "study_{study}", "evaluate",
+          "montage", "report")
 
 
 def recon_name(dataset: str) -> str:
@@ -71,9 +78,9 @@ def recon_name(dataset: str) -> str:
     return f"spect_{dataset}.nii.gz"
 
 
-def projections_stem(results: str | Path, case_id: int, noise: str) -> Path:
-    """Stem of a case's Interfile projections (``noise`` = 'n' or 'nf')."""
-    return case_dir(results, case_id) / projections_name(noise)
+def recon_sidecar_name(dataset: str) -> str:
+    """JSON sidecar of a reconstruction (units, reconstruction, calibration), e.g. ``spect_RR_n.json``."""
+    return f"spect_{dataset}.json"
 
 
 def projections_name(noise: str) -> str:
@@ -81,129 +88,140 @@ def projections_name(noise: str) -> str:
     return f"proj_{noise}"
 
 
-def projections_header(results: str | Path, case_id: int, noise: str) -> Path:
-    """The Interfile header of a case's projections."""
-    return projections_stem(results, case_id, noise).with_suffix(".hdr")
+def _case(case_id: int) -> str:
+    return f"{case_id:05d}"
 
 
-def manifest(results: str | Path, stage: str, shard: int | str) -> Path:
-    shard = shard if isinstance(shard, str) else f"{shard:04d}"
-    return Path(results) / "manifests" / stage / f"shard{shard}.json"
+@dataclass(frozen=True)
+class RunLayout:
+    """Every path of one run: persistent results under ``results``, projections under ``scratch``.
 
+    ``RunLayout("results")`` keeps both under one folder (the default, and what tests use).
+    """
 
-def recon_sidecar_name(dataset: str) -> str:
-    """JSON sidecar of a reconstruction (units, reconstruction, calibration), e.g. ``spect_RR_n.json``."""
-    return f"spect_{dataset}.json"
+    results: Path
+    scratch: Path | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "results", Path(self.results))
+        object.__setattr__(self, "scratch", Path(self.scratch) if self.scratch is not None else self.results)
 
-def calibration_file(results: str | Path, reconstruction: str) -> Path:
-    """The calibration of a reconstruction (factor and what it was measured on)."""
-    return Path(results) / "calibration" / f"{reconstruction}.json"
+    def as_dict(self) -> dict[str, str]:
+        """``{"results", "scratch"}`` as strings (JSON); ``RunLayout(**d)`` makes it again."""
+        return {"results": str(self.results), "scratch": str(self.scratch)}
 
+    @classmethod
+    def of(cls, settings) -> "RunLayout":
+        """The layout of a :class:`pvc_core.specs.Settings` (``results_dir``, ``scratch_dir``)."""
+        return cls(Path(settings.results_dir), Path(settings.scratch_dir) if settings.scratch_dir else None)
 
-def split_file(results: str | Path) -> Path:
-    return Path(results) / "splits.json"
+    # -- per case -------------------------------------------------------------------------
+    def case_dir(self, case_id: int) -> Path:
+        return self.results / "cases" / _case(case_id)
 
+    def case_file(self, case_id: int, name: str) -> Path:
+        """A case's file in the results folder, e.g. ``case_file(17, TRUTH)``."""
+        return self.case_dir(case_id) / name
 
-def resolution_file(results: str | Path, reconstruction: str) -> Path:
-    return Path(results) / "resolution" / f"{reconstruction}.json"
+    def scratch_case_dir(self, case_id: int) -> Path:
+        """A case's folder under the scratch root (the results folder's unless configured)."""
+        return self.scratch / "cases" / _case(case_id)
 
+    def marker_file(self, case_id: int, stage: str) -> Path:
+        """The marker of a per-case stage (``phantom.json``, ``simulate.json``, ``recon_RR.json``, ...)."""
+        return self.case_file(case_id, f"{stage}.json")
 
-def model_dir(results: str | Path, model: str) -> Path:
-    return Path(results) / "models" / model
+    def projections_stem(self, case_id: int, noise: str) -> Path:
+        """Stem of a case's Interfile projections (``noise`` = 'n' or 'nf'), under the scratch root."""
+        return self.scratch_case_dir(case_id) / projections_name(noise)
 
+    def projections_header(self, case_id: int, noise: str) -> Path:
+        """The Interfile header of a case's projections."""
+        return self.projections_stem(case_id, noise).with_suffix(".hdr")
 
-def model_file(results: str | Path, model: str) -> Path:
-    return model_dir(results, model) / MODEL_WEIGHTS
+    def manifest(self, stage: str, shard: int | str) -> Path:
+        shard = shard if isinstance(shard, str) else f"{shard:04d}"
+        return self.results / "manifests" / stage / f"shard{shard}.json"
 
+    # -- per reconstruction and dataset ---------------------------------------------------
+    def calibration_file(self, reconstruction: str) -> Path:
+        """The calibration of a reconstruction (factor and what it was measured on)."""
+        return self.results / "calibration" / f"{reconstruction}.json"
 
-def model_card_file(results: str | Path, model: str) -> Path:
-    return model_dir(results, model) / MODEL_CARD
+    def split_file(self) -> Path:
+        return self.results / "splits.json"
 
+    def resolution_file(self, reconstruction: str) -> Path:
+        return self.results / "resolution" / f"{reconstruction}.json"
 
-def history_file(results: str | Path, model: str) -> Path:
-    return model_dir(results, model) / HISTORY
+    # -- trainings and models -------------------------------------------------------------
+    def model_folder(self, training: str) -> ModelFolder:
+        """A training's folder (weights, card, history, checkpoint: :class:`~pvc_core.model_files.ModelFolder`)."""
+        return ModelFolder(self.results / "models" / training)
 
+    def training_cache_dir(self, dataset: str) -> Path:
+        """The normalised-case cache of a dataset's trainings (:mod:`pvc_core.training.case_cache`)."""
+        return self.results / "cache" / "training" / dataset
 
-def training_cache_dir(results: str | Path, dataset: str) -> Path:
-    """The normalised-case cache of a dataset's trainings (:mod:`pvc_core.training.case_cache`)."""
-    return Path(results) / "cache" / "training" / dataset
+    def prediction_file(self, model: str, case_id: int) -> Path:
+        return self.results / "predictions" / model / f"{_case(case_id)}.nii.gz"
 
+    def predictions_done(self, model: str) -> Path:
+        return self.results / "predictions" / model / DONE
 
-def prediction_file(results: str | Path, model: str, case_id: int) -> Path:
-    return Path(results) / "predictions" / model / f"{case_id:05d}.nii.gz"
+    # -- baselines, evaluation, studies, report -------------------------------------------
+    def iy_file(self, dataset: str, mask: str, case_id: int) -> Path:
+        return self.results / "iy" / f"{dataset}_{mask}" / f"{_case(case_id)}.nii.gz"
 
+    def iy_done(self, dataset: str) -> Path:
+        return self.results / "iy" / f"{dataset}.json"
 
-def predictions_done(results: str | Path, model: str) -> Path:
-    return Path(results) / "predictions" / model / DONE
+    def deconvolution_file(self, dataset: str, method: str, case_id: int) -> Path:
+        """A test case corrected by a mask-free deconvolution (``rl`` or ``vc``)."""
+        return self.results / "deconvolution" / f"{dataset}_{method}" / f"{_case(case_id)}.nii.gz"
 
+    def deconvolution_done(self, dataset: str) -> Path:
+        return self.results / "deconvolution" / f"{dataset}.json"
 
-def iy_file(results: str | Path, dataset: str, mask: str, case_id: int) -> Path:
-    return Path(results) / "iy" / f"{dataset}_{mask}" / f"{case_id:05d}.nii.gz"
+    def metrics_table(self, suite: str) -> Path:
+        return self.results / "tables" / f"metrics_{suite}.csv"
 
+    def summary_table(self, suite: str) -> Path:
+        return self.results / "tables" / f"summary_{suite}.csv"
 
-def iy_done(results: str | Path, dataset: str) -> Path:
-    return Path(results) / "iy" / f"{dataset}.json"
+    def sweep_table(self, stage: str) -> Path:
+        """The staged sweep's paired comparisons of one stage (:mod:`pvc_core.pipeline.sweep_tables`)."""
+        return self.results / "tables" / f"sweep_{stage}.csv"
 
+    def montage_file(self) -> Path:
+        return self.results / "figures" / "phantoms.png"
 
-def deconvolution_file(results: str | Path, dataset: str, method: str, case_id: int) -> Path:
-    """A test case corrected by a mask-free deconvolution (``rl`` or ``vc``)."""
-    return Path(results) / "deconvolution" / f"{dataset}_{method}" / f"{case_id:05d}.nii.gz"
+    def study_dir(self) -> Path:
+        return self.results / "studies"
 
+    def study_file(self, name: str) -> Path:
+        """A study's table or figure (``min_feature_size.csv``, ...), beside its manifest."""
+        return self.study_dir() / name
 
-def deconvolution_done(results: str | Path, dataset: str) -> Path:
-    return Path(results) / "deconvolution" / f"{dataset}.json"
+    def study_table(self, study: str) -> Path:
+        """A study's main table (``studies/<study>.csv``)."""
+        return self.study_dir() / f"{study}.csv"
 
+    def study_manifest(self, study: str) -> Path:
+        """A study's manifest: JSON ``{"title", "paragraphs": [...], "tables": [{"caption", "csv"}],
+        "figures": [{"caption", "png"}]}`` with file names relative to :meth:`study_dir`; the report
+        renders every manifest it is given in this form."""
+        return self.study_dir() / f"{study}.json"
 
-def metrics_table(results: str | Path, suite: str) -> Path:
-    return Path(results) / "tables" / f"metrics_{suite}.csv"
+    def report_file(self) -> Path:
+        return self.results / "report" / "report.html"
 
+    def fan_in_record(self, job: str) -> Path:
+        """What a fan-in job was computed from (``fingerprints/<job>.json``, read by ``dlpvc plan``)."""
+        return self.results / "fingerprints" / f"{job}.json"
 
-def summary_table(results: str | Path, suite: str) -> Path:
-    return Path(results) / "tables" / f"summary_{suite}.csv"
+    def log_file(self, stage: str, name: str) -> Path:
+        return self.results / "logs" / stage / f"{name}.log"
 
-
-def sweep_table(results: str | Path, stage: str) -> Path:
-    """The staged sweep's paired comparisons of one stage (:mod:`pvc_core.pipeline.sweep_tables`)."""
-    return Path(results) / "tables" / f"sweep_{stage}.csv"
-
-
-def montage_file(results: str | Path) -> Path:
-    return Path(results) / "figures" / "phantoms.png"
-
-
-#: The studies of [2.6] (fan-in rules of rules/studies.smk), in the report's order.
-STUDIES = ("min_feature_size", "validation_phantoms")
-
-
-def study_dir(results: str | Path) -> Path:
-    return Path(results) / "studies"
-
-
-def study_file(results: str | Path, name: str) -> Path:
-    """A study's table or figure (``min_feature_size.csv``, ...), beside its manifest."""
-    return study_dir(results) / name
-
-
-def study_table(results: str | Path, study: str) -> Path:
-    """A study's main table (``studies/<study>.csv``)."""
-    return study_dir(results) / f"{study}.csv"
-
-
-def study_manifest(results: str | Path, study: str) -> Path:
-    """A study's manifest: JSON ``{"title", "paragraphs": [...], "tables": [{"caption", "csv"}],
-    "figures": [{"caption", "png"}]}`` with file names relative to :func:`study_dir`; the report
-    renders every manifest it is given in this form."""
-    return study_dir(results) / f"{study}.json"
-
-
-def report_file(results: str | Path) -> Path:
-    return Path(results) / "report" / "report.html"
-
-
-def log_file(results: str | Path, stage: str, name: str) -> Path:
-    return Path(results) / "logs" / stage / f"{name}.log"
-
-
-def bench_file(results: str | Path, stage: str, name: str) -> Path:
-    return Path(results) / "benchmarks" / stage / f"{name}.tsv"
+    def bench_file(self, stage: str, name: str) -> Path:
+        return self.results / "benchmarks" / stage / f"{name}.tsv"

@@ -15,9 +15,8 @@ from pathlib import Path
 
 from pvc_core.domain import DATASETS, RECONSTRUCTIONS
 from pvc_core.io import read_json
-from pvc_core.pipeline import paths
-from pvc_core.pipeline.paths import STUDIES
-from pvc_core.pipeline.fingerprints import CASE_STAGES, StageGraph, changed_keys, fan_in_record, fingerprint
+from pvc_core.pipeline.fingerprints import StageGraph, changed_keys, fingerprint
+from pvc_core.pipeline.paths import CASE_STAGES, STAGES, STUDIES, RunLayout
 from pvc_core.pipeline.models import main_models, model_specs
 from pvc_core.specs import Settings
 
@@ -60,17 +59,18 @@ def _read(path: Path) -> dict | None:
 
 
 def plan(settings: Settings) -> list[StagePlan]:
-    """The plan of every stage of ``settings`` against what its results folder holds."""
+    """The plan of every stage of ``settings`` (in the order of :data:`~pvc_core.pipeline.paths.STAGES`)
+    against what its results folder holds."""
     specs, sweep = model_specs(settings.training)
     graph = StageGraph(settings, specs)
-    results = settings.results_dir
+    layout = RunLayout.of(settings)
     out: list[StagePlan] = []
     for stage in CASE_STAGES:
         current = graph.dependencies(stage)
         fp = fingerprint(current)
         sp = StagePlan(stage, settings.n_cases)
         for case in range(settings.n_cases):
-            marker = _read(paths.marker_file(results, case, stage))
+            marker = _read(layout.marker_file(case, stage))
             if marker is None:
                 sp.new += 1
             elif marker.get("fingerprint") != fp:
@@ -78,16 +78,26 @@ def plan(settings: Settings) -> list[StagePlan]:
                 sp.reasons.update(changed_keys(marker.get("depends_on"), current) or ["code or outputs of this stage"])
         out.append(sp)
     main = list(main_models(settings.training))
-    jobs = ([f"calibration_{r}" for r in RECONSTRUCTIONS] + ["split"] + [f"resolution_{r}" for r in RECONSTRUCTIONS]
-            + [f"train_{t}" for t in graph.training_specs] + [f"predict_{m}" for m in specs]
-            + [f"iy_{d}" for d in DATASETS] + [f"deconv_{d}" for d in DATASETS] + [f"study_{s}" for s in STUDIES])
-    suites = {"evaluate_main": graph.evaluate_dependencies(main)}
-    if sweep:
-        suites["evaluate_sweep"] = graph.evaluate_dependencies(sweep)
-    current_of = {j: graph.dependencies(j) for j in jobs} | suites | {
-        "montage": graph.dependencies("montage"), "report": graph.report_dependencies(main, sweep)}
+    each = {"recon": RECONSTRUCTIONS, "training": list(graph.training_specs), "model": list(specs),
+            "dataset": DATASETS, "study": STUDIES}
+    current_of: dict[str, dict] = {}
+    per_case = {*CASE_STAGES, "recon_{recon}", "prune"}  # above; prune records bytes, nothing to redo
+    for pattern in STAGES:
+        if pattern in per_case:
+            continue
+        if pattern == "evaluate":
+            current_of["evaluate_main"] = graph.evaluate_dependencies(main)
+            if sweep:
+                current_of["evaluate_sweep"] = graph.evaluate_dependencies(sweep)
+        elif pattern == "report":
+            current_of["report"] = graph.report_dependencies(main, sweep)
+        elif "{" in pattern:
+            key = pattern[pattern.index("{") + 1:pattern.index("}")]
+            current_of.update({j: graph.dependencies(j) for j in (pattern.format(**{key: v}) for v in each[key])})
+        else:
+            current_of[pattern] = graph.dependencies(pattern)
     for job, current in current_of.items():
-        record = _read(fan_in_record(results, job))
+        record = _read(layout.fan_in_record(job))
         sp = StagePlan(job, 1)
         if record is None:
             sp.new = 1

@@ -52,7 +52,7 @@ def snakemake_job(smk):
     """For a ``script:`` file: a log context and the rule's parameters.
 
     A rule passes its script only the specs its stage uses (``params``), never the whole
-    configuration. A fan-in rule that passes ``params.job`` (its name), ``params.results``,
+    configuration. A fan-in rule that passes ``params.job`` (its name), ``params.layout``,
     ``params.fingerprint`` and ``params.depends_on`` gets them recorded under
     ``fingerprints/`` when the job succeeds (read by ``dlpvc plan``).
     """
@@ -63,5 +63,5 @@ def snakemake_job(smk):
         from pvc_core.pipeline.fingerprints import record_fan_in  # lazy: schema and scipy (~0.6 s), fan-in jobs only
 
         def on_success() -> None:
-            record_fan_in(p.results, p.job, p.fingerprint, p.depends_on)
+            record_fan_in(p.layout, p.job, p.fingerprint, p.depends_on)
     return job_log(log_path, smk.threads, on_success), p

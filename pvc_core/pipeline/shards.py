@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
 from pvc_core.io.jsonio import write_json
+from pvc_core.pipeline.paths import RunLayout
 
 
 def n_shards(n_cases: int, cases_per_shard: int) -> int:
@@ -102,7 +103,7 @@ class ShardJob:
 
     shard: int
     cases: list[int]
-    results: str
+    layout: RunLayout
     manifest_out: str
     fingerprint: str
     depends_on: Mapping

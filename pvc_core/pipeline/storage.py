@@ -37,25 +37,31 @@ def artefact_of(name: str) -> str:
     return "other"
 
 
-def case_bytes(results: str, case: int) -> dict[str, int]:
-    """Bytes per artefact group of one case folder."""
+def case_files(layout: paths.RunLayout, case: int) -> list[Path]:
+    """Every file of a case: its folder under the results root and, when the layout has its own
+    scratch root, its folder there (projections)."""
+    folders = dict.fromkeys([layout.case_dir(case), layout.scratch_case_dir(case)])
+    return [f for d in folders if d.is_dir() for f in sorted(d.iterdir()) if f.is_file()]
+
+
+def case_bytes(layout: paths.RunLayout, case: int) -> dict[str, int]:
+    """Bytes per artefact group of one case (both roots)."""
     out: dict[str, int] = {}
-    for f in paths.case_dir(results, case).iterdir():
-        if f.is_file():
-            g = artefact_of(f.name)
-            out[g] = out.get(g, 0) + f.stat().st_size
+    for f in case_files(layout, case):
+        g = artefact_of(f.name)
+        out[g] = out.get(g, 0) + f.stat().st_size
     return out
 
 
-def prune_shard(shard: int, cases: list[int], storage: "StorageSpec", results: str, recon_manifests: list[str],
+def prune_shard(shard: int, cases: list[int], storage: "StorageSpec", layout: paths.RunLayout, recon_manifests: list[str],
                 manifest_out: str, log: Callable[[str], None] = print) -> dict:
     """Record each finished case's storage, then delete what ``storage`` says not to keep."""
     done = set.intersection(*(set((read_manifest(m) or {}).get("done", [])) for m in recon_manifests))
     record: dict = {"stage": "prune", "shard": shard, "done": sorted(done), "failed": {}, "bytes": {}, "removed": {}}
     for case in sorted(done):
-        record["bytes"][str(case)] = case_bytes(results, case)
+        record["bytes"][str(case)] = case_bytes(layout, case)
         removed = 0
-        for f in paths.case_dir(results, case).iterdir():
+        for f in case_files(layout, case):
             group = artefact_of(f.name)
             if (group == "projections" and not storage.keep_projections) or (
                     group == "phantom grid images" and not storage.keep_sim_grid):

@@ -29,16 +29,16 @@ def method_label(method: str) -> str:
     return METHOD_LABELS.get(method, f"DL-PVC ({method[3:]})" if method.startswith("dl:") else method)
 
 
-def phantom_montage(results: str, manifest_path: str, out: str, n_cases: int = 3, log: Callable = print) -> str:
+def phantom_montage(layout: paths.RunLayout, manifest_path: str, out: str, n_cases: int = 3, log: Callable = print) -> str:
     """Axial and coronal sections of the first cases of a shard (paper's Figure 2)."""
     done = (read_json(manifest_path).get("done") or [])[:n_cases]
     cases = []
     for case in done:
         cases.append({
             "case_id": case,
-            "mu_per_cm": load_image(paths.case_file(results, case, paths.MU_SIM)).data,
-            "activity_mbq_ml": load_image(paths.case_file(results, case, paths.TRUTH_SIM)).data,
-            "meta": read_json(paths.marker_file(results, case, "phantom")),
+            "mu_per_cm": load_image(layout.case_file(case, paths.MU_SIM)).data,
+            "activity_mbq_ml": load_image(layout.case_file(case, paths.TRUTH_SIM)).data,
+            "meta": read_json(layout.marker_file(case, "phantom")),
         })
     montage(cases, out)
     log(f"phantom montage of cases {done} -> {out}")
@@ -63,17 +63,17 @@ def training_curve(history_csv: str | Path, out: str) -> str:
     return out
 
 
-def activity_histograms(results: str, cases: list[int], dataset: str, model: str, out: str) -> str:
+def activity_histograms(layout: paths.RunLayout, cases: list[int], dataset: str, model: str, out: str) -> str:
     """Activity-concentration/voxel histograms inside the true mask (paper's Figure 6)."""
     series = {"truth": [], "none": [], "iy_truth": [], f"dl:{model}": []}
     for case in cases:
-        truth = load_image(paths.case_file(results, case, paths.TRUTH)).data
+        truth = load_image(layout.case_file(case, paths.TRUTH)).data
         mask = truth > 0
         scale = float(truth.max()) or 1.0
         imgs = {"truth": truth,
-                "none": load_image(paths.case_file(results, case, paths.recon_name(dataset))).data,
-                "iy_truth": load_image(paths.iy_file(results, dataset, "truth", case)).data,
-                f"dl:{model}": load_image(paths.prediction_file(results, model, case)).data}
+                "none": load_image(layout.case_file(case, paths.recon_name(dataset))).data,
+                "iy_truth": load_image(layout.iy_file(dataset, "truth", case)).data,
+                f"dl:{model}": load_image(layout.prediction_file(model, case)).data}
         for k, v in imgs.items():
             series[k].append(v[mask] / scale)
     fig, ax = plt.subplots(figsize=(6, 3.6))

@@ -95,41 +95,41 @@ def paper_table1() -> pd.DataFrame:
                          for (dataset, method), values in PAPER_TABLE1.items()])
 
 
-def stage_timing(results: str) -> pd.DataFrame:
+def stage_timing(layout: paths.RunLayout) -> pd.DataFrame:
     """Seconds per case of each per-case stage (from the manifests) and per job (benchmark files)."""
     rows = []
     for stage in CASE_STAGES:
         secs = []
-        for p in glob.glob(str(Path(results) / "manifests" / stage / "*.json")):
+        for p in glob.glob(str(layout.manifest(stage, "*"))):
             secs += list((read_manifest(p) or {}).get("seconds", {}).values())
-        bench = [pd.read_csv(b, sep="\t")["s"].iloc[0] for b in glob.glob(str(Path(results) / "benchmarks" / stage / "*.tsv"))]
+        bench = [pd.read_csv(b, sep="\t")["s"].iloc[0] for b in glob.glob(str(layout.bench_file(stage, "*")))]
         rows.append({"stage": stage, "cases timed": len(secs),
                      "s per case (mean)": float(np.mean(secs)) if secs else float("nan"),
                      "s per case (max)": float(np.max(secs)) if secs else float("nan"),
                      "jobs": len(bench), "s per job (mean, Snakemake benchmark)": float(np.mean(bench)) if bench else float("nan")})
     for stage in ("split", "resolution", "train", "predict", "iy", "evaluate"):
-        for b in sorted(glob.glob(str(Path(results) / "benchmarks" / stage / "*.tsv"))):
+        for b in sorted(glob.glob(str(layout.bench_file(stage, "*")))):
             s = pd.read_csv(b, sep="\t")["s"].iloc[0]
             rows.append({"stage": f"{stage} ({Path(b).stem})", "cases timed": np.nan, "s per case (mean)": np.nan,
                          "s per case (max)": np.nan, "jobs": 1, "s per job (mean, Snakemake benchmark)": float(s)})
     return pd.DataFrame(rows)
 
 
-def failures(results: str) -> pd.DataFrame:
+def failures(layout: paths.RunLayout) -> pd.DataFrame:
     """Every failed case with its stage and reason."""
     rows = []
     for stage in CASE_STAGES:
-        for p in sorted(glob.glob(str(Path(results) / "manifests" / stage / "*.json"))):
+        for p in sorted(glob.glob(str(layout.manifest(stage, "*")))):
             for case, reason in ((read_manifest(p) or {}).get("failed") or {}).items():
                 rows.append({"case": int(case), "stage": stage, "reason": reason})
     return pd.DataFrame(rows, columns=["case", "stage", "reason"])
 
 
-def storage_table(results: str, scale_cases: int = 10_000) -> pd.DataFrame:
+def storage_table(layout: paths.RunLayout, scale_cases: int = 10_000) -> pd.DataFrame:
     """Mean bytes per case of each artefact group (before pruning) and the total for ``scale_cases``."""
     per_case: dict[str, list[int]] = {}
     n = 0
-    for p in glob.glob(str(Path(results) / "manifests" / "prune" / "*.json")):
+    for p in glob.glob(str(layout.manifest("prune", "*"))):
         for sizes in ((read_manifest(p) or {}).get("bytes") or {}).values():
             n += 1
             for group, b in sizes.items():
@@ -142,29 +142,29 @@ def storage_table(results: str, scale_cases: int = 10_000) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def counts_per_case(results: str, cases: list[int]) -> pd.DataFrame:
+def counts_per_case(layout: paths.RunLayout, cases: list[int]) -> pd.DataFrame:
     """Total counts per window (noisy projections) of the given cases."""
     rows = []
     for case in cases:
-        p = paths.marker_file(results, case, "noise")
+        p = layout.marker_file(case, "noise")
         if p.is_file():
             rows.append({"case": case, **read_json(p).get("counts", {})})
     return pd.DataFrame(rows)
 
 
-def _study_section(results: str, study: str, save_table: Callable[[pd.DataFrame, str], str]) -> list[str]:
+def _study_section(layout: paths.RunLayout, study: str, save_table: Callable[[pd.DataFrame, str], str]) -> list[str]:
     """A study's manifest rendered: title, paragraphs, tables (also saved beside the report) and figures."""
-    man = read_json(paths.study_manifest(results, study))
+    man = read_json(layout.study_manifest(study))
     parts = [f"<h2>{html.escape(man['title'])}</h2>"] + [f"<p>{html.escape(t)}</p>" for t in man["paragraphs"]]
     for t in man["tables"]:
-        df = pd.read_csv(paths.study_file(results, t["csv"]))
+        df = pd.read_csv(layout.study_file(t["csv"]))
         parts += [f"<p class='note'>{html.escape(t['caption'])} ({save_table(df, t['csv'])})</p>", _table(df)]
     for f in man["figures"]:
-        parts += [f"<p class='note'>{html.escape(f['caption'])}</p>", _img(paths.study_file(results, f["png"]), f["caption"])]
+        parts += [f"<p class='note'>{html.escape(f['caption'])}</p>", _img(layout.study_file(f["png"]), f["caption"])]
     return parts
 
 
-def build_report(settings: "Settings", results: str, model: str, recon_manifests: list[str], out: str,
+def build_report(settings: "Settings", layout: paths.RunLayout, model: str, recon_manifests: list[str], out: str,
                  log: Callable = print, sweep_stages: list[str] = ()) -> str:
     """Write the run's report to ``out``: one self-contained HTML file (figures embedded), its
     tables also as CSV under ``tables/`` beside it.
@@ -185,25 +185,25 @@ def build_report(settings: "Settings", results: str, model: str, recon_manifests
             df.to_csv(tmp, index=False)
         return f"CSV: <code>tables/{html.escape(name)}</code>"
 
-    metrics = pd.read_csv(paths.metrics_table(results, "main"))
-    summary = pd.read_csv(paths.summary_table(results, "main"))
-    split = usable_split(str(paths.split_file(results)), recon_manifests)
-    training = read_json(paths.predictions_done(results, model))["training"]
-    card = read_json(paths.model_card_file(results, training))
+    metrics = pd.read_csv(layout.metrics_table("main"))
+    summary = pd.read_csv(layout.summary_table("main"))
+    split = usable_split(str(layout.split_file()), recon_manifests)
+    training = read_json(layout.predictions_done(model))["training"]
+    card = read_json(layout.model_folder(training).card)
     dataset = card["model_cfg"]["dataset"]
-    resolution = {m: read_json(paths.resolution_file(results, m)) for m in RECONSTRUCTIONS}
+    resolution = {m: read_json(layout.resolution_file(m)) for m in RECONSTRUCTIONS}
     examples = split["test"][: settings.report.n_example_cases]
     alpha = settings.evaluation.alpha
     significance = settings.evaluation.significance
 
     example_pngs = []
     for case in examples:
-        truth = load_image(paths.case_file(results, case, paths.TRUTH), name="truth")
+        truth = load_image(layout.case_file(case, paths.TRUTH), name="truth")
         panels = [("truth", truth.data),
-                  (figures.method_label("none"), load_image(paths.case_file(results, case, paths.recon_name(dataset))).data),
-                  (figures.method_label("iy_truth"), load_image(paths.iy_file(results, dataset, "truth", case)).data),
-                  ("DL-PVC", load_image(paths.prediction_file(results, model, case)).data)]
-        mu = load_image(paths.case_file(results, case, paths.MU), name="attenuation map").data
+                  (figures.method_label("none"), load_image(layout.case_file(case, paths.recon_name(dataset))).data),
+                  (figures.method_label("iy_truth"), load_image(layout.iy_file(dataset, "truth", case)).data),
+                  ("DL-PVC", load_image(layout.prediction_file(model, case)).data)]
+        mu = load_image(layout.case_file(case, paths.MU), name="attenuation map").data
         example_pngs.append((case, slice_figure(panels, truth.data, mu, float(truth.voxel_size_mm[0]),
                                                 str(fig_dir / f"case_{case:05d}.png"), title=f"test case {case} ({dataset})",
                                                 alpha=alpha)))
@@ -211,31 +211,31 @@ def build_report(settings: "Settings", results: str, model: str, recon_manifests
         # one DL-PVC group: each dataset's violin is its own model (training.datasets)
         "violins": metric_violins(metrics.assign(method=metrics["method"].mask(metrics["method"].str.startswith("dl:"), "dl")),
                                   str(fig_dir / "metrics.png")),
-        "histograms": figures.activity_histograms(results, split["test"], dataset, model, str(fig_dir / "histograms.png")),
+        "histograms": figures.activity_histograms(layout, split["test"], dataset, model, str(fig_dir / "histograms.png")),
     }
-    history = paths.history_file(results, training)
+    history = layout.model_folder(training).history
     if history.is_file():
         figs["training"] = figures.training_curve(history, str(fig_dir / "training.png"))
-    montage = paths.montage_file(results)
+    montage = layout.montage_file()
 
-    fail = failures(results)
-    counts = counts_per_case(results, split["test"] + split["train"][:20])
-    cal_rows = pd.DataFrame([{"reconstruction": r, **{k: v for k, v in read_json(paths.calibration_file(results, r)).items()
+    fail = failures(layout)
+    counts = counts_per_case(layout, split["test"] + split["train"][:20])
+    cal_rows = pd.DataFrame([{"reconstruction": r, **{k: v for k, v in read_json(layout.calibration_file(r)).items()
                                                        if k in ("factor", "true_mbq", "reconstructed_mbq", "voi_ml")}}
-                             for r in RECONSTRUCTIONS if paths.calibration_file(results, r).is_file()])
+                             for r in RECONSTRUCTIONS if layout.calibration_file(r).is_file()])
     res_rows = pd.DataFrame([{"reconstruction": m, "matched-filter FWHM (mm)": r["fwhm_mm"], "SD (mm)": r["sd_mm"],
                               "calibration cases": len(r["calibration_cases"]),
                               "paper (mm)": PAPER_FWHM_MM[m]} for m, r in resolution.items()])
     diff = differences(settings, card["model_cfg"], len(split["train"]), len(split["validation"]), len(split["test"]),
                        len(fail["case"].unique()) if len(fail) else 0)
     t1, wilcoxon, paper = table1(summary, significance), wilcoxon_table(summary), paper_table1()
-    timing, storage = stage_timing(results), storage_table(results)
+    timing, storage = stage_timing(layout), storage_table(layout)
     parts = [
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>dlpvc report</title><style>{CSS}</style>"
         "</head><body>",
         "<h1>dlpvc run report</h1>",
         f"<p class='note'>dlpvc {__version__}, generated {time.strftime('%Y-%m-%d %H:%M')} on {html.escape(platform.node())} "
-        f"({platform.machine()}, Python {platform.python_version()}). Results folder: {html.escape(str(results))}. "
+        f"({platform.machine()}, Python {platform.python_version()}). Results folder: {html.escape(str(layout.results))}. "
         f"{settings.n_cases} cases: {len(split['train'])} training, {len(split['validation'])} validation, "
         f"{len(split['test'])} test, {len(fail['case'].unique()) if len(fail) else 0} failed.</p>",
         "<h2>What differs from the paper</h2>",
@@ -263,13 +263,13 @@ def build_report(settings: "Settings", results: str, model: str, recon_manifests
         "<h2>Activity-concentration histograms (Figure 6)</h2>", _img(figs["histograms"], "histograms"),
     ]
     for study in paths.STUDIES:
-        parts += _study_section(results, study, save_table)
+        parts += _study_section(layout, study, save_table)
     if sweep_stages:
         parts += ["<h2>Supplement: the staged sweep</h2>",
                   "<p class='note'>Each stage changes one choice of the default model on every sweep dataset; paired "
                   "Wilcoxon tests between its variants, Holm-adjusted over the stage's table.</p>"]
         for stage in sweep_stages:
-            df = pd.read_csv(paths.sweep_table(results, stage))
+            df = pd.read_csv(layout.sweep_table(stage))
             parts += [f"<h3>Stage: {html.escape(stage)}</h3>",
                       f"<p class='note'>{save_table(df, f'sweep_{stage}.csv')}</p>", _table(df)]
     parts += [

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
+from pvc_core.pipeline.paths import RunLayout
 from pvc_core.specs import Settings
 from pvc_core.studies import min_feature_size, validation_phantoms
 from pvc_core.studies.chain import StudyChain
 
 
-def run_study(study: str, settings: Settings, results: str, model_path: str, inference: Mapping,
+def run_study(study: str, settings: Settings, layout: RunLayout, model_path: str, inference: Mapping,
               resolution_path: str, calibration_path: str, log: Callable[[str], None] = print):
     """Run ``study`` (one of :data:`pvc_core.pipeline.paths.STUDIES`) with the default model
     (``model_path`` applied with its ``inference`` keys) and the resolution and calibration of its
@@ -25,4 +26,4 @@ def run_study(study: str, settings: Settings, results: str, model_path: str, inf
     if study not in modules:
         raise ValueError(f"unknown study {study!r}; expected one of {sorted(modules)}")
     chain = StudyChain.for_run(settings, model_path, dict(inference), resolution_path, calibration_path)
-    return modules[study].run(chain, results, log=log)
+    return modules[study].run(chain, layout, log=log)

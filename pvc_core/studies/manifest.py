@@ -8,15 +8,15 @@ from pvc_core.io import write_json
 from pvc_core.pipeline import paths
 
 
-def write_manifest(results: str | Path, study: str, title: str, paragraphs: list[str],
+def write_manifest(layout: paths.RunLayout, study: str, title: str, paragraphs: list[str],
                    tables: list[tuple[str, str]], figures: list[tuple[str, str]], meta: dict | None = None) -> Path:
     """Write ``studies/<study>.json``: title, paragraphs (plain text), tables ``(caption, csv name)``
     and figures ``(caption, png name)``, names relative to the study folder; ``meta`` (what the
     study was computed with) is kept beside them. Written last, so it marks the study as done."""
     for _, name in tables + figures:
-        if not paths.study_file(results, name).is_file():
+        if not layout.study_file(name).is_file():
             raise FileNotFoundError(f"study {study}: {name} was not written")
-    out = paths.study_manifest(results, study)
+    out = layout.study_manifest(study)
     write_json(out, {"title": title, "paragraphs": list(paragraphs),
                      "tables": [{"caption": c, "csv": n} for c, n in tables],
                      "figures": [{"caption": c, "png": n} for c, n in figures], "meta": meta or {}})

@@ -83,7 +83,7 @@ def cube_recovery(image: np.ndarray, cube: np.ndarray, concentration_mbq_ml: flo
     return float(image[cube].mean(dtype=np.float64) / concentration_mbq_ml)
 
 
-def run(chain: StudyChain, results: str, log: Callable[[str], None] = print) -> pd.DataFrame:
+def run(chain: StudyChain, layout: paths.RunLayout, log: Callable[[str], None] = print) -> pd.DataFrame:
     """Run the study with the run's settings; writes its tables, figures and manifest under
     ``results/studies/`` and returns the summary table (edge_voxels, edge_mm, method, rc, rc_sd, n)."""
     s = chain.settings
@@ -114,17 +114,17 @@ def run(chain: StudyChain, results: str, log: Callable[[str], None] = print) -> 
     summary = summary.sort_values(["edge_voxels", "method"]).reset_index(drop=True)
     summary["method"] = summary["method"].astype(str)
     summary = summary[["edge_voxels", "edge_mm", "method", "rc", "rc_sd", "n"]]
-    out = paths.study_dir(results)
+    out = layout.study_dir()
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / CASES_TABLE, replace=True) as tmp:
         cases.to_csv(tmp, index=False)
-    with atomic_path(paths.study_table(results, STUDY), replace=True) as tmp:
+    with atomic_path(layout.study_table(STUDY), replace=True) as tmp:
         summary.to_csv(tmp, index=False)
     rc_figure(summary, chain.voxel_mm, str(out / FIGURE))
     slice_figure(examples, str(out / SLICES))
-    write_manifest(results, STUDY, "Minimum feature size (Figure 5)", paragraphs(summary, chain),
+    write_manifest(layout, STUDY, "Minimum feature size (Figure 5)", paragraphs(summary, chain),
                    [("Recovery coefficient of the central cube per edge and method (mean and SD over the "
-                     "random distributions).", paths.study_table(results, STUDY).name),
+                     "random distributions).", layout.study_table(STUDY).name),
                     ("Every distribution and cube.", CASES_TABLE)],
                    [("RC against the cube's edge.", FIGURE),
                     ("Axial slices through the cube (first distribution).", SLICES)],

@@ -54,13 +54,13 @@ def region_rows(phantom: str, region: str, paper_key: str, mask: np.ndarray, tru
     return rows
 
 
-def run(chain: StudyChain, results: str, log: Callable[[str], None] = print) -> pd.DataFrame:
+def run(chain: StudyChain, layout: paths.RunLayout, log: Callable[[str], None] = print) -> pd.DataFrame:
     """Run the study with the run's settings; writes its table, figures and manifest under
     ``results/studies/`` and returns the table (phantom, region, method, voxels, metrics, paper_*)."""
     s = chain.settings
     sf = s.grid.sim_factor
     alpha = s.evaluation.alpha
-    out = paths.study_dir(results)
+    out = layout.study_dir()
     out.mkdir(parents=True, exist_ok=True)
     rows, figures = [], []
     for name in s.studies.validation_phantoms:
@@ -84,11 +84,11 @@ def run(chain: StudyChain, results: str, log: Callable[[str], None] = print) -> 
                      slices_png),
                     (f"{name}: activity-concentration-voxel histogram inside the true activity (Figure 7C).", hist_png)]
     table = pd.DataFrame(rows)
-    with atomic_path(paths.study_table(results, STUDY), replace=True) as tmp:
+    with atomic_path(layout.study_table(STUDY), replace=True) as tmp:
         table.to_csv(tmp, index=False)
-    write_manifest(results, STUDY, "Validation phantoms (Table 2, Figure 7)", paragraphs(table, chain),
+    write_manifest(layout, STUDY, "Validation phantoms (Table 2, Figure 7)", paragraphs(table, chain),
                    [("Per phantom, region and method: SSIM, NRMSE (%) and VAA (%) over the region, RC; paper_* are "
-                     "the paper's measured values (Table 2; RR_n, its ellipsoid rows are in its supplement).", paths.study_table(results, STUDY).name)],
+                     "the paper's measured values (Table 2; RR_n, its ellipsoid rows are in its supplement).", layout.study_table(STUDY).name)],
                    figures, meta={"dataset": chain.dataset, "fwhm_mm": chain.fwhm_mm,
                                   "phantoms": list(s.studies.validation_phantoms)})
     return table

@@ -44,8 +44,9 @@ def test_the_shipped_models_and_the_package_data_use_these_names():
 
 
 def test_the_pipeline_keeps_a_training_in_a_model_folder(tmp_path):
-    from pvc_core.pipeline import paths
+    from pvc_core.pipeline.paths import RunLayout
 
-    folder = ModelFolder(paths.model_dir(tmp_path, "unet_RR_n_full-1a2b3c4d"))
-    assert (paths.model_file(tmp_path, folder.name), paths.model_card_file(tmp_path, folder.name),
-            paths.history_file(tmp_path, folder.name)) == (folder.weights, folder.card, folder.history)
+    folder = RunLayout(tmp_path).model_folder("unet_RR_n_full-1a2b3c4d")
+    assert folder.path == tmp_path / "models" / "unet_RR_n_full-1a2b3c4d"
+    assert (folder.weights, folder.card, folder.history) == (ModelFolder(folder.path).weights,
+                                                              ModelFolder(folder.path).card, ModelFolder(folder.path).history)

@@ -7,7 +7,8 @@ import pytest
 
 from pvc_core.config import load_config
 from pvc_core.io import write_json
-from pvc_core.pipeline import fingerprints, paths
+from pvc_core.pipeline import fingerprints
+from pvc_core.pipeline.paths import RunLayout
 from pvc_core.pipeline.case_stages import case_is_done
 from pvc_core.pipeline.fingerprints import CASE_STAGES, StageGraph, changed_keys
 from pvc_core.pipeline.models import main_models, model_name, model_specs, training_name
@@ -131,13 +132,13 @@ def test_changed_keys_name_the_setting():
 
 
 def test_a_case_is_done_only_when_its_marker_records_the_current_fingerprint(tmp_path):
-    results = str(tmp_path)
-    write_json(paths.marker_file(results, 0, "noise"), {"fingerprint": "aaaa"})
-    assert case_is_done(results, "noise", "aaaa")(0)
-    assert not case_is_done(results, "noise", "bbbb")(0)
-    assert case_is_done(results, "noise")(0)  # existence only (retry tokens)
-    assert not case_is_done(results, "noise", "aaaa")(1)
-    assert not case_is_done(results, "noise", "aaaa", outputs=("missing.nii.gz",))(0)
+    layout = RunLayout(tmp_path)
+    write_json(layout.marker_file(0, "noise"), {"fingerprint": "aaaa"})
+    assert case_is_done(layout, "noise", "aaaa")(0)
+    assert not case_is_done(layout, "noise", "bbbb")(0)
+    assert case_is_done(layout, "noise")(0)  # existence only (retry tokens)
+    assert not case_is_done(layout, "noise", "aaaa")(1)
+    assert not case_is_done(layout, "noise", "aaaa", outputs=("missing.nii.gz",))(0)
 
 
 @pytest.mark.parametrize("key", ["results_dir", "cases_per_shard"])

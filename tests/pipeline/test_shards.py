@@ -64,16 +64,17 @@ def test_invalidated_done_case_changes_the_token(tmp_path):
 
 
 def test_corrupt_upstream_input_invalidates_the_producer(tmp_path):
-    from pvc_core.pipeline import paths
     from pvc_core.pipeline.case_stages import run_noise_shard
+    from pvc_core.pipeline.paths import RunLayout
     from pvc_core.pipeline.shards import ShardJob
 
-    results = tmp_path / "results"
-    marker = paths.case_file(results, 3, "simulate.json")
+    layout = RunLayout(tmp_path / "results", tmp_path / "scratch")  # the projections on their own root
+    marker = layout.case_file(3, "simulate.json")
     marker.parent.mkdir(parents=True)
     marker.write_text("{}")
-    (paths.projections_stem(results, 3, "nf").with_suffix(".hdr")).write_text("garbage\x00")
-    out = run_noise_shard(ShardJob(0, [3], str(results), str(tmp_path / "noise.json"), "fp", {}, log=lambda s: None), 1)
+    layout.projections_header(3, "nf").parent.mkdir(parents=True)
+    layout.projections_header(3, "nf").write_text("garbage\x00")
+    out = run_noise_shard(ShardJob(0, [3], layout, str(tmp_path / "noise.json"), "fp", {}, log=lambda s: None), 1)
     assert "input from stage 'simulate' is unreadable" in out["failed"]["3"]
     assert not marker.exists()
 

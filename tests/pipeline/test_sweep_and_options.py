@@ -3,7 +3,6 @@ loss, test-time augmentation) and the schema's training knobs (known answers, se
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from pvc_core.domain import dl_method
 from pvc_core.errors import InputError
 from pvc_core.io import save_image
 from pvc_core.networks import ARCHITECTURES, build_network
-from pvc_core.pipeline.models import model_name, model_specs, sweep_stages, training_name, trainings
+from pvc_core.pipeline.models import model_specs, sweep_stages, training_name, trainings
 from pvc_core.pipeline.sweep_tables import COLUMNS, compare_stage, holm
 from pvc_core.training import load_model, predict_image, train_model
 from pvc_core.training.augmentation import inverse_symmetry, symmetries, symmetry

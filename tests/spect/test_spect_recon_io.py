@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from pvc_core.config import load_config
 from pvc_core.errors import InputError
