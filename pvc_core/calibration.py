@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import numpy as np
 
 from pvc_core.domain import dataset_name
 from pvc_core.phantom.settings import Grid
-from pvc_core.specs import CalibrationSpec, CameraSpec, GridSpec, ReconSpec
+from pvc_core.specs import CalibrationSpec, GridSpec
 from pvc_core.spect.acquisition import AcquisitionChain, NoiseSeed
 
 #: Linear attenuation coefficient of water at 208 keV (1/cm; NIST XCOM, as pvc_core.validation).
@@ -102,13 +102,13 @@ def voi_mask(spec: CalibrationSpec, grid: Grid) -> np.ndarray:
     return frac > 0.5
 
 
-def calibrate(spec: CalibrationSpec, camera: CameraSpec, grid: GridSpec, recons: Sequence[ReconSpec],
-              seed: int) -> dict[str, CalibrationResult]:
-    """Acquire and reconstruct the calibration cylinder; one :class:`CalibrationResult` per reconstruction."""
+def calibrate(spec: CalibrationSpec, chain: AcquisitionChain, seed: int) -> dict[str, CalibrationResult]:
+    """Acquire the calibration cylinder with ``chain`` (the patients' camera, grid and
+    reconstructions); one :class:`CalibrationResult` per reconstruction of the chain."""
+    grid, recons = chain.grid, chain.reconstructions
     t0 = time.perf_counter()
     activity, mu, true_mbq = calibration_phantom(spec, grid)
     t_phantom = time.perf_counter() - t0
-    chain = AcquisitionChain(camera, grid, tuple(recons))
     acquired = chain.acquire(activity, mu, NoiseSeed(seed, 0, NOISE_STREAM), noise_levels=(spec.noise,),
                              calibration={r.name: 1.0 for r in recons})  # nominal sensitivity: what is measured
     t_sim = t_phantom + acquired.seconds["simulate"] + acquired.seconds.get("noise", 0.0)

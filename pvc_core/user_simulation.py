@@ -145,7 +145,7 @@ def prepare_user_phantom(activity_path: str | os.PathLike, mu_path: str | os.Pat
                        outside_fraction=max(0.0, outside))
 
 
-def simulate_user_phantom(activity_path: str, mu_path: str, out_dir: str, settings: Settings, seed: int = 0,
+def simulate_user_phantom(activity_path: str, mu_path: str, out_dir: str, settings: Settings, *, seed: int = 0,
                           progress: Callable[[str], None] = print,
                           warn: Callable[[str], None] | None = None, calibration_cache: str | None = None) -> dict:
     """Simulate and reconstruct a user's phantom; returns the JSON summary that is also written.

@@ -10,16 +10,19 @@ from typing import Callable
 from pvc_core.calibration import calibrate
 from pvc_core.io import read_json, write_json
 from pvc_core.pipeline.fingerprints import StageGraph, fingerprint
-from pvc_core.specs import CalibrationSpec, CameraSpec, GridSpec, ReconSpec, Settings, spec_dict
+from pvc_core.specs import CalibrationSpec, Settings, spec_dict
+from pvc_core.spect.acquisition import AcquisitionChain
 
 Log = Callable[[str], None]
 
 
-def calibrate_reconstruction(recon: ReconSpec, spec: CalibrationSpec, camera: CameraSpec, grid: GridSpec, seed: int,
-                             fingerprint: str, out: str, log: Log = print) -> dict:
-    """The calibration cylinder acquired with the patient protocol and reconstructed with ``recon``
-    (:mod:`pvc_core.calibration`); writes the factor that every image of ``recon`` is divided by."""
-    result = calibrate(spec, camera, grid, [recon], seed)[recon.name]
+def calibrate_reconstruction(chain: AcquisitionChain, spec: CalibrationSpec, seed: int, *, fingerprint: str, out: str,
+                             log: Log = print) -> dict:
+    """The calibration cylinder acquired with the patient protocol (``chain``: camera, grid and
+    the one reconstruction calibrated; :mod:`pvc_core.calibration`); writes the factor that every
+    image of that reconstruction is divided by."""
+    (recon,) = chain.reconstructions
+    result = calibrate(spec, chain, seed)[recon.name]
     record = {**result.as_dict(), "fingerprint": fingerprint, "cylinder": spec_dict(spec),
               "protocol": "MIRD Pamphlet 26 (J Nucl Med 2016;57:151): uniform cylinder, patient protocol, VOI with margin"}
     write_json(out, record)
@@ -48,7 +51,8 @@ def calibration_for(settings: Settings, cache_dir: str | os.PathLike | None = No
             except (OSError, ValueError):
                 record = None
         if record is None:
-            result = calibrate(settings.calibration, settings.camera, settings.grid, [recon], settings.seed)[name]
+            chain = AcquisitionChain(settings.camera, settings.grid, (recon,))
+            result = calibrate(settings.calibration, chain, settings.seed)[name]
             record = {**result.as_dict(), "fingerprint": fp}
             try:
                 write_json(path, record)

@@ -32,7 +32,7 @@ def _acquire(s: Settings, recons, act, mu, calibration):
 def calibrated(one_torch_thread):
     s = _settings()
     recons = list(s.reconstructions.values())
-    return s, recons, calibrate(s.calibration, s.camera, s.grid, recons, s.seed)
+    return s, recons, calibrate(s.calibration, AcquisitionChain(s.camera, s.grid, tuple(recons)), s.seed)
 
 
 def test_cylinder_volume_is_pi_r2_l():
