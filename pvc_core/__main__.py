@@ -6,6 +6,7 @@ import sys
 def run() -> int:
     """The ``dlpvc`` command; Ctrl-C while it starts (importing) exits 130 with one line, no traceback."""
     try:
+        # lazy: inside the try, so that Ctrl-C while pvc_core.cli loads exits 130 with one line, not a traceback
         from pvc_core.cli import main
 
         return main()

@@ -24,12 +24,15 @@ import json
 import os
 import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from tqdm import tqdm
+
 from pvc_core.apply.exit_codes import EXIT_CODES, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_SIGINT, EXIT_SIGTERM
-from pvc_core.apply.model import ModelRef, find_model
+from pvc_core.apply.model import ModelRef, find_model, load_apply_model
 from pvc_core.apply.plan import CORRECT, REFUSE, SKIP, ApplyPlan, Job, plan_apply, written_from
 from pvc_core.errors import InputError
 from pvc_core.io.atomic import atomic_path, remove_pending
@@ -134,8 +137,6 @@ class _Models:
 
     def load(self, ref: ModelRef):
         """The loaded model; a model that cannot load is tried once (each input then gets its line)."""
-        from pvc_core.apply.model import load_apply_model
-
         if ref.path not in self._loaded:
             try:
                 self._loaded[ref.path] = load_apply_model(ref, self.device)
@@ -234,15 +235,11 @@ def run_apply(opts: ApplyOptions, console: _Console | None = None) -> int:
 
 
 def _in_main_thread() -> bool:
-    import threading
-
     return threading.current_thread() is threading.main_thread()
 
 
 def _run_jobs(opts: ApplyOptions, plan: ApplyPlan, records: list[_Record], call_model: ModelRef,
               console: _Console) -> None:
-    from pvc_core.apply.correct import apply_one, read_spect
-
     models = _Models(opts.device)
     bar = _progress(len(records))
     for record in records:
@@ -259,6 +256,9 @@ def _run_jobs(opts: ApplyOptions, plan: ApplyPlan, records: list[_Record], call_
             _tick(bar)
             continue
         assert job.action == CORRECT
+        # lazy: reading and correcting (scipy.ndimage, schema: ~0.25 s) load at the first input corrected, none on refusal
+        from pvc_core.apply.correct import apply_one, read_spect
+
         record.status = "running"
         try:
             spect = read_spect(job.input, console.note)
@@ -290,8 +290,6 @@ def _progress(n: int):
     """A progress bar on stderr for a batch on a terminal (none otherwise)."""
     if n < 2 or sys.stderr is None or not sys.stderr.isatty():
         return None
-    from tqdm import tqdm
-
     return tqdm(total=n, desc="dlpvc apply", unit="image", file=sys.stderr, leave=False)
 
 

@@ -43,14 +43,16 @@ import numpy as np
 from pvc_core.apply.ct import ct_mu_on_grid
 from pvc_core.apply.domain import (INSIDE, OUTSIDE, InputFacts, activity_problem, check_domain, facts_from_dicom,
                                    facts_from_sidecar, geometry_problem)
+from pvc_core.apply.hollow import hollow_regions
 from pvc_core.apply.model import ApplyModel
 from pvc_core.apply.model_grid import model_grid
-from pvc_core.apply.plan import (DICOM, NIFTI, SIDECAR_FORMAT, Job, content_digest, input_sidecar, read_sidecar,
-                                 sidecar_path)
+from pvc_core.apply.plan import (CORRECT, DICOM, NIFTI, SIDECAR_FORMAT, Job, content_digest, input_sidecar, plan_apply,
+                                 read_sidecar, sidecar_path)
 from pvc_core.errors import InputError
 from pvc_core.geometry.resample import resample_activity
 from pvc_core.io import Image, load_image, save_image, write_json
 from pvc_core.io.atomic import atomic_path, remove_path
+from pvc_core.io.dicom import is_dicom_path, read_ct_dicom, read_spect_dicom, write_spect_series
 from pvc_core.io.nifti import TINY_NEGATIVE_FRACTION
 from pvc_core.io.outputs import is_nifti_name
 
@@ -121,8 +123,6 @@ def _check_activity(data: np.ndarray, source: Path, say: Say) -> np.ndarray:
 
 def read_spect(path: str | os.PathLike, say: Say) -> SpectInput:
     """Read a SPECT image (NIfTI in MBq/mL, or DICOM NM/PT in Bq/mL) and check it (module docstring, steps 1-2)."""
-    from pvc_core.io.dicom import is_dicom_path, read_spect_dicom
-
     path = Path(path)
     if not os.fspath(path) or not path.exists():
         raise InputError("file or folder not found", path)
@@ -149,8 +149,6 @@ def read_spect(path: str | os.PathLike, say: Say) -> SpectInput:
 
 def read_ct(path: str | os.PathLike) -> Image:
     """A CT in HU (NIfTI or DICOM CT series) with its affine."""
-    from pvc_core.io.dicom import is_dicom_path, read_ct_dicom
-
     path = Path(path)
     if not path.exists():
         raise InputError("CT file or folder not found", path)
@@ -176,6 +174,7 @@ def input_facts(spect: SpectInput, reconstruction: str | None = None) -> InputFa
 
 def correct_image(model: ApplyModel, image: Image, ct: Image | None = None, ct_source: str = "--ct") -> tuple[np.ndarray, dict]:
     """The corrected image (float32, MBq/mL) on ``image``'s grid, and facts for the sidecar."""
+    # lazy: the network's side (torch, ~1.2 s) loads when an image is corrected, never for a refused input
     from pvc_core.apply.fov import predict_fov_invariant
     from pvc_core.training.predict import predict_image
 
@@ -228,9 +227,6 @@ def apply_one(model: ApplyModel, spect_path: str | os.PathLike | Job, output: st
     Raises :class:`InputError` (naming the file or option) before anything is written when the
     input, the CT or the output path is bad; a failure while writing leaves nothing behind.
     """
-    from pvc_core.apply.hollow import hollow_regions
-    from pvc_core.apply.plan import CORRECT, plan_apply
-
     t0 = time.perf_counter()
     warn = warn or say
     if isinstance(spect_path, Job):
@@ -297,8 +293,6 @@ def apply_one(model: ApplyModel, spect_path: str | os.PathLike | Job, output: st
 
 def _write_outputs(job: Job, image: Image, spect: SpectInput, sidecar: dict, t0: float, replace: bool) -> None:
     """Write the image and then its sidecar, each whole or not at all; on failure remove both."""
-    from pvc_core.io.dicom import write_spect_series
-
     out = job.output
     written = False
     try:

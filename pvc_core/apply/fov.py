@@ -59,7 +59,10 @@ import numpy as np
 from torch import nn
 
 from pvc_core.errors import InputError
+from pvc_core.networks import size_divisor
 from pvc_core.training.normalisation import input_scale
+from pvc_core.training.patches import PATCH_SIZE
+from pvc_core.training.predict import predict_image
 
 #: Voxels above this fraction of the image's maximum define the activity box the windows cover.
 ACTIVITY_FRACTION = 0.01
@@ -148,8 +151,6 @@ def predict_fov_invariant(module: nn.Module, model_cfg: dict, image_mbq_ml: np.n
     ``overlap``: of neighbouring windows where the box needs more than one along an axis.
     Without positive values the result is zeros, as :func:`predict_image`'s.
     """
-    from pvc_core.training.predict import predict_image
-
     image = np.asarray(image_mbq_ml, dtype=np.float32)
     if image.ndim != 3:
         raise InputError(f"image must be a 3-D volume, got shape {image.shape}")
@@ -190,9 +191,6 @@ def window_alignment(model_cfg: dict) -> int:
     """The step between window starts: the network's pooling period (:func:`~pvc_core.networks.size_divisor`),
     and a multiple of the half-patch stride of a ``patch32`` model, so that every window puts the
     body on the same pooling (and patch) grid."""
-    from pvc_core.networks import size_divisor
-    from pvc_core.training.patches import PATCH_SIZE
-
     align = size_divisor(model_cfg["channels"])
     if model_cfg.get("input") == "patch32":
         align = math.lcm(align, PATCH_SIZE // 2)

@@ -175,6 +175,7 @@ def load_apply_model(path: str | ModelRef | None, device: str = "auto") -> Apply
     Raises :class:`InputError` naming ``--model`` or ``--device`` for a missing file, a file that
     is not a dlpvc checkpoint or of an incompatible version, and ``cuda`` without a GPU.
     """
+    # lazy: torch and the network (~1.2 s) load to run a model; `dlpvc models` and a refused call need neither
     import torch
 
     from pvc_core.training.predict import load_model, resolve_device

@@ -33,8 +33,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
+from pvc_core.apply.domain import geometry_problem
 from pvc_core.errors import InputError
 from pvc_core.io.atomic import is_temporary
+from pvc_core.io.dicom import is_dicom_path
+from pvc_core.io.nifti import read_nifti_geometry
 from pvc_core.io.outputs import NIFTI_WRITABLE_SUFFIXES, is_nifti_name, nifti_stem
 
 __all__ = ["NIFTI", "DICOM", "OUTPUT_TAG", "SIDECAR_FORMAT", "Job", "ApplyPlan", "plan_apply", "sidecar_path",
@@ -155,8 +160,6 @@ def _blank(value: str | None, option: str) -> None:
 
 def _kind_of_input(path: Path) -> tuple[str, str | None]:
     """(NIFTI or DICOM, None), or ("", why it is refused) for an existing input path."""
-    from pvc_core.io.dicom import is_dicom_path
-
     if is_nifti_name(path):
         if path.is_dir():
             return "", "is a folder with a NIfTI name; give the NIfTI file"
@@ -178,15 +181,10 @@ def _kind_of_input(path: Path) -> tuple[str, str | None]:
 
 def _header_problem(path: Path) -> str | None:
     """What a NIfTI input's header shows to be impossible (see :mod:`pvc_core.apply.domain`), or None."""
-    from pvc_core.apply.domain import geometry_problem
-    from pvc_core.io.nifti import read_nifti_geometry
-
     try:
         shape, affine = read_nifti_geometry(path, name="SPECT image")
     except InputError as err:
         return err.problem
-    import numpy as np
-
     return geometry_problem(shape, tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0)))
 
 
@@ -237,8 +235,6 @@ def _exists(path: Path) -> bool:
 
 def _folder_jobs(folder: Path, out: Path) -> tuple[list[tuple[Path, Path]], list[str]]:
     """(input, output) pairs of a folder of inputs, and notes on what was left out."""
-    from pvc_core.io.dicom import is_dicom_path
-
     pairs, notes = [], []
     own = []
     for p in sorted(folder.iterdir()):
@@ -283,8 +279,6 @@ def plan_apply(inputs: Sequence[str], outputs: Sequence[str], cts: Sequence[str]
     if cts is not None and len(cts) != len(inputs):
         raise InputError(f"{len(cts)} --ct for {len(inputs)} --input; give one --ct per --input", "--ct")
 
-    from pvc_core.io.dicom import is_dicom_path
-
     notes: list[str] = []
     out_folder = None
     first = Path(inputs[0])
@@ -319,8 +313,6 @@ def plan_apply(inputs: Sequence[str], outputs: Sequence[str], cts: Sequence[str]
 
 def _job(src: Path, out: Path, ct: Path | None, in_folder_mode: bool) -> Job:
     """A job with its kinds and the problems of its own paths (not yet checked against the others)."""
-    from pvc_core.io.dicom import is_dicom_path
-
     if not out.name or out.name in (".", ".."):
         return Job(src, out, out, "", "", ct).refused(f"--output: {out} is a folder; give a file or new folder name "
                                                       "inside it")

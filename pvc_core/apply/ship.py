@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import wilcoxon
 
 from pvc_core.apply.domain import domain_from_trained_for
 from pvc_core.domain import NO_PVC, dl_method
@@ -35,8 +36,6 @@ __all__ = ["test_metrics", "ship"]
 def test_metrics(metrics_csv: str | Path, model: str, dataset: str, significance: float = 0.01) -> dict:
     """Per method, mean/SD of each metric on ``dataset``'s test cases; DL-PVC's paired Wilcoxon
     p-values against each baseline, whether DL-PVC is significantly better, and its VAA ratio."""
-    from scipy.stats import wilcoxon
-
     df = pd.read_csv(metrics_csv)
     df = df[df.dataset == dataset]
     dl = dl_method(model)

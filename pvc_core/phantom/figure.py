@@ -11,9 +11,13 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import matplotlib
 import numpy as np
 
-from pvc_core.io.atomic import atomic_path
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from pvc_core.io.atomic import atomic_path  # noqa: E402
 
 
 def _get(case: Any, key: str, default=None):
@@ -30,11 +34,6 @@ def montage(cases: Iterable[Any], path: str | os.PathLike, max_cases: int = 6) -
     ``case_id``, ``bed_position``, ``total_activity_mbq`` and ``active_volume_ml`` go to the
     titles when present). Returns the path written.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     cases = list(cases)[:max_cases]
     if not cases:
         raise ValueError("montage needs at least one case")

@@ -31,6 +31,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 
 from pvc_core.errors import InputError
@@ -316,8 +317,6 @@ def _to_ras(data: np.ndarray, axes, voxel_file, shape_file, step_file, counts, s
 
 
 def _load_nifti(path: str, step: tuple[int, int, int]) -> LabelVolume:
-    import nibabel as nib
-
     try:
         img = nib.as_closest_canonical(nib.load(path))
         data = np.asanyarray(img.dataobj)
@@ -354,8 +353,6 @@ def label_map_header(path: str | os.PathLike) -> tuple[tuple[int, int, int], tup
     """(shape, voxel size mm) of a label map in file order, read from its header only."""
     p = str(path).lower()
     if p.endswith((".nii", ".nii.gz")):
-        import nibabel as nib
-
         img = nib.load(str(path))
         shape, zooms = img.shape[:3], img.header.get_zooms()[:3]
         return tuple(int(n) for n in shape), tuple(float(v) for v in zooms)  # type: ignore[return-value]

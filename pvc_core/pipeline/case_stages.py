@@ -18,11 +18,13 @@ import numpy as np
 from pvc_core.domain import NOISE_LEVELS, dataset_name
 from pvc_core.errors import InputError
 from pvc_core.io import load_image, read_json, save_image, write_json
+from pvc_core.phantom import generate_case
 from pvc_core.phantom.settings import PhantomSettings
 from pvc_core.pipeline import paths
 from pvc_core.pipeline.shards import ShardJob, UpstreamCorrupt, failed_cases, run_shard
 from pvc_core.specs import GridSpec, ReconSpec
 from pvc_core.spect.acquisition import AcquisitionChain, NoiseSeed
+from pvc_core.spect.interfile import read_projections, write_projections
 
 
 def case_is_done(layout: paths.RunLayout, stage: str, fingerprint: str | None = None,
@@ -67,8 +69,6 @@ def _read_upstream(layout: paths.RunLayout, case: int, stage: str, read: Callabl
 
 
 def _read_projections(layout: paths.RunLayout, case: int, noise: str):
-    from pvc_core.spect import read_projections
-
     producer = "simulate" if noise == "nf" else "noise"
     return _read_upstream(layout, case, producer,
                           lambda: read_projections(str(layout.projections_header(case, noise))))
@@ -76,8 +76,6 @@ def _read_projections(layout: paths.RunLayout, case: int, noise: str):
 
 def run_phantom_shard(job: ShardJob, phantom: PhantomSettings, grid: GridSpec, seed: int) -> dict:
     """Generate the phantom (anatomy, attenuation, activity) of every case in the shard."""
-    from pvc_core.phantom import generate_case
-
     def process(case: int) -> None:
         pc = generate_case(case, seed, phantom, grid)
         f = lambda name: job.layout.case_file(case, name)  # noqa: E731
@@ -93,8 +91,6 @@ def run_phantom_shard(job: ShardJob, phantom: PhantomSettings, grid: GridSpec, s
 
 def run_simulate_shard(job: ShardJob, chain: AcquisitionChain) -> dict:
     """Noise-free projections (photopeak and both scatter windows) of every case in the shard."""
-    from pvc_core.spect import write_projections
-
     layout = job.layout
 
     def process(case: int) -> None:
@@ -111,8 +107,6 @@ def run_simulate_shard(job: ShardJob, chain: AcquisitionChain) -> dict:
 
 def run_noise_shard(job: ShardJob, seed: int) -> dict:
     """Poisson realisation of every window, from the stream of (seed, case id)."""
-    from pvc_core.spect import write_projections
-
     def process(case: int) -> None:
         noisy = AcquisitionChain.add_noise(_read_projections(job.layout, case, "nf"), NoiseSeed(seed, case))
         write_projections(job.layout.projections_stem(case, "n"), noisy)
@@ -126,7 +120,7 @@ def run_reconstruct_shard(job: ShardJob, chain: AcquisitionChain, recon: ReconSp
     """OSEM reconstruction ``recon`` (noRR or RR) of the noisy and noise-free projections,
     calibrated with the reconstruction's factor from ``calibration_path``; each image gets a
     JSON sidecar (units, reconstruction, calibration)."""
-    from pvc_core.spect import rr_response
+    from pvc_core.spect import rr_response  # lazy: torch (~1.2 s); the Snakefile imports this module when it plans
 
     stage = f"recon_{recon.name}"
     outputs = tuple(paths.recon_name(dataset_name(recon.name, n)) for n in NOISE_LEVELS)

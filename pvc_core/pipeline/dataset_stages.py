@@ -165,6 +165,7 @@ def correct_iterative_yang(dataset: str, spec: PvcSpec, layout: paths.RunLayout,
     ``spect``: a mask thresholded from the SPECT image alone (what a user without the truth has).
     """
     from pvc_core.pvc import iterative_yang, threshold_labels, truth_labels  # lazy: torch (~1.5 s); this module is also the report's
+    from pvc_core.pvc.petpvc_backend import run_petpvc_iy
 
     split = usable_split(split_path, recon_manifests)
     fwhm = read_json(resolution_path)["fwhm_mm"]
@@ -176,7 +177,6 @@ def correct_iterative_yang(dataset: str, spec: PvcSpec, layout: paths.RunLayout,
         for mask, labels in (("truth", truth_labels(truth.data)), ("spect", threshold_labels(img.data))):
             t0 = time.perf_counter()
             if spec.backend == "petpvc":
-                from pvc_core.pvc.petpvc_backend import run_petpvc_iy
                 corrected = run_petpvc_iy(img.data, labels, fwhm, img.voxel_size_mm, iters)
             else:
                 corrected = iterative_yang(img.data, labels, fwhm, img.voxel_size_mm, iterations=iters)

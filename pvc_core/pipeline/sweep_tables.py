@@ -18,6 +18,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.stats import wilcoxon
 
 from pvc_core.domain import dl_method
 from pvc_core.io.atomic import atomic_path
@@ -59,8 +60,6 @@ def compare_stage(stage: str, variants: Sequence[Mapping], metrics: pd.DataFrame
     ``better`` names the variant with the better mean when the difference is significant, else
     ``"-"``. A pair with no differing case has p = 1.
     """
-    from scipy.stats import wilcoxon
-
     df = metrics.copy()
     df["abs_ad_pct"] = df["ad_pct"].abs()
     rows = []

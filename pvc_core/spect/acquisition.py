@@ -34,6 +34,7 @@ from pvc_core.domain import NOISE_LEVELS, dataset_name
 from pvc_core.geometry.blocks import downsample_mean
 from pvc_core.seeding import rng_for
 from pvc_core.specs import CameraSpec, GridSpec, ReconSpec
+from pvc_core.spect.noise import add_poisson_noise
 from pvc_core.spect.projections import Projections
 
 #: The noise stream of a DAG case (``rng_for(seed, case id, CASE_NOISE_STREAM)``).
@@ -103,8 +104,6 @@ class AcquisitionChain:
     @staticmethod
     def add_noise(noise_free: Projections, noise: NoiseSeed) -> Projections:
         """The Poisson realisation of every window, from ``noise``'s stream."""
-        from pvc_core.spect.noise import add_poisson_noise
-
         return add_poisson_noise(noise_free, noise.rng())
 
     def reconstruct(self, projections: Mapping[str, Projections], mu_recon_per_cm: np.ndarray, recon: ReconSpec,

@@ -15,6 +15,7 @@ ships (``pytomography/data/NIST_attenuation_data``) and interpolated log-log in 
 from __future__ import annotations
 
 from functools import lru_cache
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +42,12 @@ WATER_ELECTRON_DENSITY_PER_CM3 = 10 * 6.02214076e23 / 18.0153
 
 
 def _nist_table_dir() -> Path:
-    from pvc_core.spect._pytomography import pytomography  # quiet import
-
-    return Path(pytomography.__file__).parent / "data" / "NIST_attenuation_data"
+    """PyTomography's NIST tables, found without importing it (that would load torch, ~1.5 s)."""
+    spec = find_spec("pytomography")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("pytomography is not installed; its NIST attenuation tables are needed",
+                                  name="pytomography")
+    return Path(spec.submodule_search_locations[0]) / "data" / "NIST_attenuation_data"
 
 
 @lru_cache(maxsize=None)

@@ -16,8 +16,10 @@ are those of :mod:`pvc_core.spect.geometry`; the tests compare both paths.
 from __future__ import annotations
 
 import numpy as np
+import torch
 from numba import njit, prange
 
+from pvc_core.spect.geometry import _csr_tensor, detector_directions
 from pvc_core.spect.kernels import use_threads
 
 #: Coordinates within this of an integer are rounded to it (:func:`pvc_core.spect.geometry._snap`).
@@ -150,10 +152,6 @@ def rotated_attenuation(mu, mu_any, ex, ey, tx, ty, s_mm, u_mm, voxel_mm, crow, 
 def splat_matrix(frame, angles_deg: np.ndarray, planes: tuple[int, int], support: np.ndarray):
     """The forward splat map of :func:`pvc_core.spect.geometry.splat_matrices` (no transpose), CPU,
     restricted to the voxels of ``support`` (n_xy, n_xy)."""
-    import torch
-
-    from pvc_core.spect.geometry import _csr_tensor, detector_directions
-
     e, t = detector_directions(angles_deg)
     xc = frame.centres_mm()
     px, py = np.meshgrid(xc, xc, indexing="ij")
@@ -166,10 +164,6 @@ def splat_matrix(frame, angles_deg: np.ndarray, planes: tuple[int, int], support
 def attenuation(mu_per_cm, frame, angles_deg: np.ndarray, planes: tuple[int, int], splat):
     """exp(-tau) of a view block where its ``splat`` map has entries (0 elsewhere), (n_views,
     n_planes, n_u, n_z) float32 tensor, CPU."""
-    import torch
-
-    from pvc_core.spect.geometry import detector_directions
-
     k0, n_planes = planes
     e, t = detector_directions(angles_deg)
     s = np.ascontiguousarray(frame.depth_mm()[k0:k0 + n_planes])

@@ -209,7 +209,7 @@ class SPECTSystem:
             views, planes = self._blocks[index], self._planes[index]
             angles = self.angles_deg[views]
             if self.backend == "numba":
-                from pvc_core.spect import rotation_kernels
+                from pvc_core.spect import rotation_kernels  # lazy: numba kernels (~0.2 s), CPU back end only
 
                 splat, splat_t = rotation_kernels.splat_matrix(self.frame, angles, planes, self._support), None
                 att = rotation_kernels.attenuation(self.mu, self.frame, angles, planes, splat)
@@ -312,9 +312,7 @@ class SPECTSystem:
         nv = len(blk.views)
         f2 = self._object_rows(activity_mbq)
         if self.backend == "numba":
-            from pvc_core.spect import kernels
-
-            kernels.use_threads()
+            kernels = _cpu_kernels()
             out = np.zeros((1, nv, n_nodes, fr.n_u, fr.n_z), np.float32)
             kernels.splat_to_nodes(*blk.csr(), f2.numpy()[None], blk.attenuation.numpy(),
                                    np.ascontiguousarray(node, dtype=np.int64), np.ascontiguousarray(w_lo, np.float32),
@@ -335,9 +333,7 @@ class SPECTSystem:
         nodes_cm = np.asarray(depth_nodes_cm, dtype=np.float64)
         f2 = self._object_rows(activity_mbq)
         if self.backend == "numba":
-            from pvc_core.spect import kernels
-
-            kernels.use_threads()
+            kernels = _cpu_kernels()
             out = np.zeros((nv, len(nodes_cm), fr.n_u, fr.n_z), np.float32)
             kernels.depth_classes(*blk.csr(), f2.numpy(), blk.attenuation.numpy(), nodes_cm, float(mu_water_per_cm), out)
             return torch.from_numpy(out)
@@ -354,9 +350,7 @@ class SPECTSystem:
         return classes
 
     def _forward_numba(self, activity_mbq: torch.Tensor, n_subsets, subset, psf: bool) -> torch.Tensor:
-        from pvc_core.spect import kernels
-
-        kernels.use_threads()
+        kernels = _cpu_kernels()
         fr = self.frame
         n_b = activity_mbq.shape[0]
         f = np.ascontiguousarray(activity_mbq.detach().to("cpu", torch.float32).numpy().reshape(n_b, fr.n_xy * fr.n_xy, fr.n_z))
@@ -381,9 +375,7 @@ class SPECTSystem:
         return torch.from_numpy(out).mul_(self.counts_per_mbq)
 
     def _backward_numba(self, proj: torch.Tensor, n_subsets, subset, psf: bool) -> torch.Tensor:
-        from pvc_core.spect import kernels
-
-        kernels.use_threads()
+        kernels = _cpu_kernels()
         fr = self.frame
         n_b = proj.shape[0]
         q_all = proj.detach().to("cpu", torch.float32).numpy()
@@ -426,8 +418,17 @@ class SPECTSystem:
         return m[:, :, None].expand(-1, -1, self.frame.n_z).contiguous()
 
 
+def _cpu_kernels():
+    """The numba CPU kernels (:mod:`pvc_core.spect.kernels`), their threads set as torch's."""
+    from pvc_core.spect import kernels  # lazy: numba and its kernels (~0.2 s), CPU back end only
+
+    kernels.use_threads()
+    return kernels
+
+
 def make_pytomography_system_matrix(system: SPECTSystem, psf: bool):
     """Wrap ``system`` as a PyTomography ``SystemMatrix`` (for PyTomography's OSEM and likelihoods)."""
+    # lazy: PyTomography (~0.3 s after torch) for this adapter only; the projector itself does without it
     from pvc_core.spect._pytomography import pytomography  # noqa: F401  (quiet import)
     from pytomography.metadata.SPECT import SPECTObjectMeta, SPECTProjMeta
     from pytomography.projectors import SystemMatrix

@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -160,10 +163,6 @@ def launch_torchrun(job: dict, nproc: int, job_file: str | os.PathLike, log=prin
     ``log`` line by line. A failed launch is a :class:`RuntimeError` with the exit status (the
     log holds the ranks' tracebacks).
     """
-    import json
-    import subprocess
-    import sys
-
     with atomic_path(job_file, replace=True) as tmp, open(tmp, "w") as fh:
         json.dump(job, fh)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(int(nproc)),

@@ -360,12 +360,12 @@ def test_iy_refuses_an_all_negative_image_and_an_existing_output(tmp_path, capsy
 # ---- the smaller findings ---------------------------------------------------------------------------
 
 def test_a_missing_input_is_refused_before_any_model_loads(tmp_path, capsys, monkeypatch):
-    import pvc_core.apply.model as model
+    import pvc_core.apply.batch as batch
 
     def no_loading(*a, **k):
         raise AssertionError("the model was loaded")
 
-    monkeypatch.setattr(model, "load_apply_model", no_loading)
+    monkeypatch.setattr(batch, "load_apply_model", no_loading)
     code, _, err = _apply(capsys, "--input", tmp_path / "none.nii.gz", "--output", tmp_path / "o.nii.gz")
     assert code == 2 and len(err) == 1 and "not found" in err[0]
 
