@@ -310,11 +310,12 @@ def tew_scatter(proj: Projections, windows: Windows = Windows(), smooth_px: floa
 
 
 def reconstruct(proj: Projections, mu_per_cm: np.ndarray, protocol: Protocol, *, rr: bool, radius_mm: float,
-                collimator: Collimator = Collimator(), calibration: float = 1.0) -> np.ndarray:
-    """OSEM (attenuation, TEW; PSF when ``rr``) -> MBq/mL on the protocol's grid, divided by ``calibration``."""
+                collimator: Collimator = Collimator(), calibration: float = 1.0, tew_smooth_px: float = 1.0) -> np.ndarray:
+    """OSEM (attenuation, TEW smoothed by ``tew_smooth_px`` sigma; PSF when ``rr``) -> MBq/mL on the
+    protocol's grid, divided by ``calibration``."""
     iterations, subsets = protocol.rr if rr else protocol.norr
     h = system_matrix(mu_per_cm, protocol.voxel_mm, protocol.n_views, radius_mm, collimator if rr else None)
-    additive = torch.tensor(tew_scatter(proj), dtype=torch.float32)
+    additive = torch.tensor(tew_scatter(proj, smooth_px=tew_smooth_px), dtype=torch.float32)
     likelihood = PoissonLogLikelihood(h, torch.tensor(proj.peak, dtype=torch.float32), additive_term=additive)
     counts = OSEM(likelihood)(iterations, subsets).numpy()
     voxel_ml = protocol.voxel_mm**3 / 1000.0

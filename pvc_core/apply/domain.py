@@ -188,7 +188,8 @@ def domain_from_trained_for(trained_for: dict) -> dict:
     """A ``domain`` block for a card that has only ``trained_for`` (cards before [3.1])."""
     rec = trained_for.get("reconstruction") or {}
     corrections = " ".join(rec.get("corrections") or []).lower()
-    scatter = "simulated" if "simulated" in corrections else ("tew" if "tew" in corrections else None)
+    scatter = ("simulated" if "simulated" in corrections else "model" if "scatter (model)" in corrections
+               else "tew" if "tew" in corrections else None)
     voxel = trained_for.get("voxel_mm")
     count = (trained_for.get("count_level") or {}).get("total_activity_mbq")
     out = {

@@ -39,6 +39,7 @@ def differences(settings: Settings, model_cfg: dict, n_train: int, n_validation:
     cam = s.camera
     rr, norr = s.reconstructions["RR"], s.reconstructions["noRR"]
     scatter = {"tew": "triple-energy-window scatter correction",
+               "model": "model-based scatter correction from the current image, scaled to the TEW totals per view",
                "simulated": "the simulator's expected scatter as OSEM's additive term (an oracle)"}
     g = s.grid
     run = {

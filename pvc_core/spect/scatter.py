@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import torch
 
 from pvc_core.specs import EnergyWindowsSpec
 from pvc_core.spect.energy_windows import WINDOW_NAMES, EnergyWindows
@@ -250,9 +251,8 @@ def tew_scatter_estimate(lower, upper, windows: EnergyWindowsSpec, pixel_mm: flo
     ``lower``/``upper``: recorded counts (n_views, n_u, n_z). Smoothing (Gaussian, FWHM in mm, in
     the detector plane) is applied to the estimate, as is usual for noisy scatter windows.
     """
-    import torch
+    # lazy: PyTomography (~0.3 s after torch) for the TEW estimate only; rr_response and simulated-scatter OSEM do without
     from pvc_core.spect._pytomography import pytomography_on
-
     from pytomography.metadata.SPECT import SPECTProjMeta
     from pytomography.utils.scatter import compute_EW_scatter
 
