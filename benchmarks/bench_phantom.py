@@ -5,10 +5,12 @@ case and the median split into anatomy (body, mu, mask), activity (shapes, patte
 downsampling to the reconstruction grid, over ``--cases`` cases of the demo configuration with the
 grid replaced (614.4 mm field of view, sim_factor 2: 128^3 of 4.8 mm = the demo's sim grid, 256^3
 of 2.4 mm = the paper's). ``--voxel ZIP_OR_H33`` adds the mesh50 XCAT voxel phantom (first case
-includes reading the label map). Single-threaded numpy/scipy; the demo generates 36 cases at 128^3,
-the paper 10,000 at 256^3. Target: a few seconds per case at 256^3 on one core.
+includes reading the label map). ``--uptake patient`` makes every case patient-like
+(``phantom.uptake.patient_probability: 1``; the shapes column then counts lesions). Single-threaded
+numpy/scipy; the demo generates 36 cases at 128^3, the paper 10,000 at 256^3. Target: a few seconds
+per case at 256^3 on one core.
 
-Usage: python benchmarks/bench_phantom.py [--cases 5] [--sizes 128 256] [--voxel PATH]
+Usage: python benchmarks/bench_phantom.py [--cases 5] [--sizes 128 256] [--voxel PATH] [--uptake shapes|patient]
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ XCAT_LABELS = {0: "outside", 1: "soft_tissue", 2: "air", 3: "brain", 4: "air", 5
                7: "cortical_bone"}
 
 
-def config_for(size: int, voxel: str | None) -> dict:
+def config_for(size: int, voxel: str | None, uptake: str = "shapes") -> dict:
     cfg = copy.deepcopy(load_config(REPO / "config.yaml"))
     cfg["grid"].update(recon_matrix=size // 2, recon_voxel_mm=614.4 / (size // 2), sim_factor=2)
+    if uptake == "patient":
+        cfg["phantom"]["uptake"]["patient_probability"] = 1.0
     if voxel:
         cfg["phantom"].update(source="voxel", voxel={
             "path": voxel, "labels": XCAT_LABELS, "orientation": "LPS",
@@ -41,8 +45,8 @@ def config_for(size: int, voxel: str | None) -> dict:
     return cfg
 
 
-def run(size: int, cases: int, voxel: str | None) -> dict:
-    cfg = config_for(size, voxel)
+def run(size: int, cases: int, voxel: str | None, uptake: str = "shapes") -> dict:
+    cfg = config_for(size, voxel, uptake)
     walls, parts = [], {"anatomy": [], "activity": [], "downsample": []}
     shapes, volumes = [], []
     for case in range(cases):
@@ -52,7 +56,7 @@ def run(size: int, cases: int, voxel: str | None) -> dict:
         walls.append(time.perf_counter() - t0)
         for k in parts:
             parts[k].append(t[k])
-        shapes.append(pc.meta["n_shapes"])
+        shapes.append(pc.meta["n_shapes"] if "n_shapes" in pc.meta else pc.meta["n_lesions"])
         volumes.append(pc.meta["active_volume_ml"])
     return {"walls": walls, "parts": {k: statistics.median(v) for k, v in parts.items()},
             "shapes": statistics.median(shapes), "volume": statistics.median(volumes)}
@@ -63,13 +67,16 @@ def main() -> None:
     ap.add_argument("--cases", type=int, default=5)
     ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     ap.add_argument("--voxel", default=None, help="voxel phantom (e.g. the mesh50 XCAT zip) instead of procedural")
+    ap.add_argument("--uptake", choices=("shapes", "patient"), default="shapes",
+                    help="the paper's random shapes (default) or patient-like uptake for every case")
     args = ap.parse_args()
-    print(f"phantom generation, {args.cases} cases per grid, {'voxel: ' + args.voxel if args.voxel else 'procedural'}; "
+    print(f"phantom generation, {args.cases} cases per grid, {'voxel: ' + args.voxel if args.voxel else 'procedural'}, "
+          f"uptake {args.uptake}; "
           f"{os.cpu_count()} CPUs visible, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
     print(f"{'grid':>12} {'median s':>9} {'max s':>7} {'anatomy':>8} {'activity':>9} {'downsmp':>8} "
           f"{'shapes':>7} {'volume mL':>10}")
     for size in args.sizes:
-        r = run(size, args.cases, args.voxel)
+        r = run(size, args.cases, args.voxel, args.uptake)
         p = r["parts"]
         print(f"{size:>4}^3 {614.4 / size:4.1f}mm {statistics.median(r['walls']):9.2f} {max(r['walls']):7.2f} "
               f"{p['anatomy']:8.2f} {p['activity']:9.2f} {p['downsample']:8.2f} {r['shapes']:7.0f} {r['volume']:10.0f}")

@@ -136,6 +136,67 @@ class VoxelSettings:
 
 
 @dataclass(frozen=True)
+class UptakeSettings:
+    """How activity is distributed (``phantom.uptake``): the paper's random shapes or, with
+    ``patient_probability``, patient-like uptake (:mod:`pvc_core.phantom.uptake`).
+
+    Pairs are ``(min, max)`` ranges drawn per case (see the schema for which are log-uniform);
+    ``organ_ratio`` maps a tissue to its concentration range relative to the soft-tissue
+    background; ``lesion_hosts`` maps a host tissue to its relative probability.
+    """
+
+    patient_probability: float
+    organ_ratio: dict[str, tuple[float, float]]
+    kidney_cortex_medulla_ratio: tuple[float, float]
+    kidney_cortex_mm: tuple[float, float]
+    organ_heterogeneity: tuple[float, float]
+    lesion_count: tuple[int, int]
+    lesion_volume_ml: tuple[float, float]
+    lesion_contrast: tuple[float, float]
+    lesion_roughness: tuple[float, float]
+    lesion_hosts: dict[str, float]
+    necrotic_probability: float
+    necrotic_core_fraction: tuple[float, float]
+    necrotic_activity_fraction: tuple[float, float]
+
+    @property
+    def patient_like(self) -> bool:
+        """Whether any case can have patient-like uptake (else every case is today's random shapes)."""
+        return self.patient_probability > 0
+
+    @classmethod
+    def from_section(cls, section: Mapping) -> "UptakeSettings":
+        """Parse ``phantom.uptake`` (keys and map entries left out take the schema's defaults).
+
+        Raises :class:`InputError` naming the key for a range whose minimum exceeds its maximum
+        or lesion hosts whose probabilities are all zero while lesions are asked for.
+        """
+        schema = _phantom_schema()["uptake"]["properties"]
+        u = {k: copy.deepcopy(v["default"]) for k, v in schema.items()}
+        u.update({k: v for k, v in section.items() if k not in ("organ_ratio", "lesion_hosts")})
+        for key in ("organ_ratio", "lesion_hosts"):
+            u[key] = {**{k: v["default"] for k, v in schema[key]["properties"].items()}, **(section.get(key) or {})}
+
+        def pair(key: str, value, kind=float) -> tuple:
+            lo, hi = value
+            if lo > hi:
+                raise InputError(f"minimum {lo} exceeds maximum {hi}", f"phantom.uptake.{key}")
+            return kind(lo), kind(hi)
+
+        hosts = {k: float(v) for k, v in u["lesion_hosts"].items()}
+        if u["lesion_count"][1] > 0 and sum(hosts.values()) <= 0:
+            raise InputError("lesion host probabilities must not all be zero", "phantom.uptake.lesion_hosts")
+        names = ("kidney_cortex_medulla_ratio", "kidney_cortex_mm", "organ_heterogeneity", "lesion_volume_ml",
+                 "lesion_contrast", "lesion_roughness", "necrotic_core_fraction", "necrotic_activity_fraction")
+        return cls(
+            patient_probability=float(u["patient_probability"]),
+            organ_ratio={k: pair(f"organ_ratio.{k}", v) for k, v in u["organ_ratio"].items()},
+            lesion_count=pair("lesion_count", u["lesion_count"], int), lesion_hosts=hosts,
+            necrotic_probability=float(u["necrotic_probability"]),
+            **{k: pair(k, u[k]) for k in names})
+
+
+@dataclass(frozen=True)
 class PhantomSettings:
     """Everything :func:`pvc_core.phantom.generate_case` reads from ``config['phantom']``."""
 
@@ -158,6 +219,8 @@ class PhantomSettings:
     sharp_steps_probability: float
     sharp_steps_levels: tuple[int, int]
     voxel: VoxelSettings = field(default=None)  # type: ignore[assignment]
+    #: None (settings built by hand) means random shapes for every case, as with the default.
+    uptake: UptakeSettings | None = None
 
     @classmethod
     def from_config(cls, config: Mapping) -> "PhantomSettings":
@@ -200,9 +263,12 @@ class PhantomSettings:
             sharp_steps_probability=float(p["sharp_steps"].get("probability", 0.0)),
             sharp_steps_levels=tuple(int(x) for x in pair("sharp_steps.levels",  # type: ignore[arg-type]
                                                           p["sharp_steps"].get("levels", [2, 4]))),
-            voxel=voxel)
+            voxel=voxel, uptake=UptakeSettings.from_section(p["uptake"]))
         if settings.source == "voxel":
             _check_voxel(settings, beds)
+            if settings.uptake.patient_like:
+                raise InputError("patient-like uptake reads the procedural body's organs; with source 'voxel' "
+                                 "set it to 0", "phantom.uptake.patient_probability")
         return settings
 
 
@@ -379,7 +445,8 @@ class CameraSpec:
 @dataclass(frozen=True)
 class ReconSpec:
     """One OSEM reconstruction: ``name`` (noRR or RR), iterations, subsets and the scatter
-    correction (``tew``: triple energy window, as a camera can; ``simulated``: the simulator's
+    correction (``tew``: triple energy window, as a camera can; ``model``: a model-based estimate
+    from the current image, :mod:`pvc_core.spect.scatter_model`; ``simulated``: the simulator's
     expected photopeak scatter, an oracle only a simulation has).
 
     ``psf`` (the collimator-detector response modelled) is true for RR.
@@ -542,8 +609,8 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
-__all__ = ["BED_POSITIONS", "Grid", "GridSpec", "Distribution", "VoxelSettings", "PhantomSettings", "CollimatorSpec",
-           "EnergyWindowsSpec", "OrbitSpec", "ScatterSpec", "CameraSpec", "ReconSpec", "CalibrationSpec", "SplitSpec",
+__all__ = ["BED_POSITIONS", "Grid", "GridSpec", "Distribution", "VoxelSettings", "UptakeSettings", "PhantomSettings",
+           "CollimatorSpec", "EnergyWindowsSpec", "OrbitSpec", "ScatterSpec", "CameraSpec", "ReconSpec", "CalibrationSpec", "SplitSpec",
            "ResolutionSpec", "PvcSpec", "EvaluationSpec", "StorageSpec", "ReportSpec", "Settings", "spec_dict", "flatten", "recon_spec",
            "phantom_specs"]
 

@@ -3,7 +3,10 @@
 ``generate_case(case_id, seed, phantom, grid)`` is a pure function of its arguments: the anatomy draws
 come from ``rng_for(seed, case_id, 'anatomy')`` and the activity draws from
 ``rng_for(seed, case_id, 'activity')``, so the same (seed, case id) gives the same arrays bit for
-bit, and changing one stage's draws never shifts the other's.
+bit, and changing one stage's draws never shifts the other's. With ``phantom.uptake``'s
+``patient_probability`` above 0, ``rng_for(seed, case_id, 'uptake')`` decides whether the case is
+patient-like (:mod:`pvc_core.phantom.uptake`) and draws it; a case of random shapes keeps its
+'activity' draws, so it is the same as with the default.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pvc_core.errors import InputError
 from pvc_core.phantom.activity import random_activity
 from pvc_core.phantom.anatomy import LABEL_MATERIALS, LABELS, build_body, draw_anatomy, draw_bed
 from pvc_core.phantom.materials import PHOTOPEAK_KEV, mu_lookup
+from pvc_core.phantom.uptake import patient_uptake
 from pvc_core.geometry.blocks import downsample_activity, downsample_mean
 from pvc_core.seeding import rng_for
 from pvc_core.specs import GridSpec, PhantomSettings
@@ -60,6 +64,8 @@ def generate_case(case_id: int, seed: int, settings: PhantomSettings, grid: Grid
     """Generate phantom case ``case_id`` with the phantom ``settings`` on the grids of ``grid``.
 
     ``timings`` (optional) receives the seconds spent in 'anatomy', 'activity' and 'downsample'.
+    The activity is the paper's random shapes or, with ``settings.uptake.patient_probability``,
+    patient-like uptake (:func:`pvc_core.phantom.uptake.patient_uptake`).
     Raises :class:`InputError` (naming the key or file) for unusable phantom settings, e.g. a
     voxel phantom whose labels lack a material, an empty body, or a target active volume larger
     than the body.
@@ -77,7 +83,7 @@ def generate_case(case_id: int, seed: int, settings: PhantomSettings, grid: Grid
                         "height_scale": draw.height_scale, "organ_scales": dict(draw.organ_scales),
                         "lateral_fit_scale": body.lateral_fit_scale}
     else:
-        from pvc_core.phantom.voxel_phantom import build_voxel_body
+        from pvc_core.phantom.voxel_phantom import build_voxel_body  # lazy: pvc_core.io, nibabel (~0.15 s): voxel phantoms only
 
         bed, offset = draw_bed(rng_anatomy, settings)
         scale = float(rng_anatomy.uniform(*settings.voxel.scale_range))
@@ -92,7 +98,14 @@ def generate_case(case_id: int, seed: int, settings: PhantomSettings, grid: Grid
         raise InputError("the phantom has no body voxel in the field of view", "phantom")
     t1 = time.perf_counter()
 
-    act = random_activity(body_mask, sim, rng_for(seed, case_id, "activity"), settings)
+    uptake = settings.uptake
+    rng_uptake = rng_for(seed, case_id, "uptake") if uptake is not None and uptake.patient_like else None
+    if rng_uptake is not None and rng_uptake.random() < uptake.patient_probability:
+        act = patient_uptake(labels, body_mask, sim, rng_uptake, uptake, settings.total_activity_mbq)
+    else:
+        act = random_activity(body_mask, sim, rng_for(seed, case_id, "activity"), settings)
+        if rng_uptake is not None:  # a mixture records which model each case drew; the default adds nothing
+            act.info = {"uptake_model": "shapes", **act.info}
     t2 = time.perf_counter()
     activity_recon = downsample_activity(act.activity_mbq_ml, factor)
     mu_recon = downsample_mean(mu, factor)
@@ -141,7 +154,7 @@ def check_phantom_source(settings: PhantomSettings, grid: GridSpec) -> None:
             raise InputError(f"the smallest target active volume {smallest_ml:.0f} mL exceeds the field of view's "
                              f"{fov_ml:.0f} mL", "phantom.active_volume_ml")
         return
-    from pvc_core.phantom.voxel_phantom import build_voxel_body
+    from pvc_core.phantom.voxel_phantom import build_voxel_body  # lazy: pvc_core.io, nibabel (~0.15 s): voxel phantoms only
 
     for bed, prob in settings.bed_probabilities.items():
         if prob <= 0:

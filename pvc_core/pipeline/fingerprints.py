@@ -113,6 +113,10 @@ class StageGraph:
                 "code.phantom": CODE_VERSIONS["phantom"]}
         if s.phantom.source == "voxel":
             deps["phantom.voxel.content"] = _files_digest(s.phantom.voxel.path)
+        if s.phantom.uptake is None or not s.phantom.uptake.patient_like:
+            # every case is the paper's random shapes, which read no uptake key: finished cases of a
+            # configuration from before phantom.uptake keep their fingerprints and are not redone
+            deps = {k: v for k, v in deps.items() if not k.startswith("phantom.uptake.")}
         return deps
 
     @property

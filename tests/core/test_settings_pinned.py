@@ -9,6 +9,10 @@ unchanged and no finished case is redone. The code versions the fixture was writ
 patched in, so a later bump of :data:`~pvc_core.pipeline.fingerprints.CODE_VERSIONS` does not
 break this test; a deliberate change of a configuration or of a spec's fields does. Then rewrite
 the fixture (``.venv/bin/python tests/core/test_settings_pinned.py``) and say so in the commit.
+
+The phantom specs were rewritten (only they) when ``PhantomSettings`` gained ``uptake`` ([3.3]):
+its default gives every case the random shapes as before, the phantom fingerprint leaves the
+uptake keys out while no case can be patient-like, so every recorded fingerprint still holds.
 """
 
 from __future__ import annotations
