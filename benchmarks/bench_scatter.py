@@ -151,7 +151,9 @@ def ours_reconstruct(proj: Projections, mu: np.ndarray, s: Settings, option: str
         scaling = "fit" if option == "model_fit" else "tew"
     else:
         spec = replace(spec, scatter_correction=option)
-    return reconstruct_together([proj], mu, spec, camera, cache_subsets=(2, 6), model_scaling=scaling)[0]
+    params = AcquisitionChain(camera, s.grid).scatter_model(proj) if spec.scatter_correction == "model" else None
+    return reconstruct_together([proj], mu, spec, camera, cache_subsets=(2, 6), model_scaling=scaling,
+                                scatter_model=params)[0]
 
 
 def run_ours(args, s: Settings, objects: list[str], options: list[str]) -> list[dict]:

@@ -120,11 +120,22 @@ class AcquisitionChain:
         if not calibration_factor > 0 or not np.isfinite(calibration_factor):
             raise ValueError(f"calibration factor of {recon.name} must be positive and finite, got {calibration_factor}")
         levels = list(projections)
+        scatter_model = self.scatter_model(projections[levels[0]]) if recon.scatter_correction == "model" else None
         images = reconstruct_together([projections[k] for k in levels], mu_recon_per_cm, recon, self.camera,
-                                      cache_subsets=self._cache_subsets)
+                                      cache_subsets=self._cache_subsets, scatter_model=scatter_model)
         if calibration_factor != 1.0:
             images = [(im / np.float32(calibration_factor)).astype(np.float32) for im in images]
         return dict(zip(levels, images))
+
+    def scatter_model(self, projections: Projections):
+        """The fitted parameters of the model-based scatter correction for this camera and the
+        detector of ``projections`` (:func:`pvc_core.spect.scatter_model_fit.fit_scatter_model`:
+        calibration acquisitions through this chain's camera on that detector, phantom grid twice as
+        fine; fitted once, then cached)."""
+        from pvc_core.spect.scatter_model_fit import fit_scatter_model  # lazy: torch and scipy.optimize (~1.6 s)
+
+        n_u = int(projections.windows["photopeak"].shape[1])
+        return fit_scatter_model(AcquisitionChain(self.camera, GridSpec(n_u, round(float(projections.pixel_mm), 9), 2)))
 
     def acquire(self, activity_sim_mbq_ml: np.ndarray, mu_sim_per_cm: np.ndarray, noise: NoiseSeed, *,
                 calibration: Mapping[str, float], noise_levels: Sequence[str] = NOISE_LEVELS,

@@ -26,7 +26,7 @@ from pvc_core.specs import CameraSpec, ReconSpec
 from pvc_core.spect.projections import Projections
 from pvc_core.spect.response_fit import FittedResponse, fit_response
 from pvc_core.spect.scatter import tew_scatter_estimate
-from pvc_core.spect.scatter_model import SCALINGS, fit_scatter_model, model_scatter, scale_per_view
+from pvc_core.spect.scatter_model import SCALINGS, ScatterModelParams, model_scatter, scale_per_view
 from pvc_core.spect.system_cache import get_system
 from pvc_core.spect.system_model import SPECTSystem
 
@@ -74,11 +74,13 @@ def reconstruct(projections: Projections, mu_recon_per_cm: np.ndarray, recon: Re
 
 def reconstruct_together(projections: "list[Projections]", mu_recon_per_cm: np.ndarray, recon: ReconSpec,
                          camera: CameraSpec, device: torch.device | str | None = None,
-                         cache_subsets: tuple[int, ...] = (), *, model_scaling: str = "tew") -> list[np.ndarray]:
+                         cache_subsets: tuple[int, ...] = (), *, model_scaling: str = "tew",
+                         scatter_model: ScatterModelParams | None = None) -> list[np.ndarray]:
     """:func:`reconstruct` of several acquisitions of one case (e.g. its noise levels) in one OSEM run.
 
     ``model_scaling`` (scatter correction ``model`` only): ``tew``, each view of the model's
-    estimate scaled to its TEW total, or ``fit``, the fitted amounts as they are.
+    estimate scaled to its TEW total, or ``fit``, the fitted amounts as they are;
+    ``scatter_model``: its fitted parameters (:func:`pvc_core.spect.scatter_model_fit.fit_scatter_model`).
 
     The objects are one batch: every projection reads the cached geometry once for all of
     them. Each image is exactly the one :func:`reconstruct` makes of its projections alone
@@ -131,7 +133,10 @@ def reconstruct_together(projections: "list[Projections]", mu_recon_per_cm: np.n
                                    for p in projections])
         update = None
         if recon.scatter_correction == "model":  # TEW for the first iteration, then the model of the image
-            params = fit_scatter_model(camera, round(float(first.pixel_mm), 9), n_u)
+            if scatter_model is None:
+                raise ValueError("scatter correction 'model' needs the model's fitted parameters (scatter_model=; "
+                                 "AcquisitionChain.reconstruct fits them for its camera)")
+            params = scatter_model
             tew_totals = torch.stack([tew_scatter_estimate(as_t(p.windows["lower"]), as_t(p.windows["upper"]), windows,
                                                            p.pixel_mm, 0.0, p.angles_deg).sum(dim=(-2, -1))
                                       for p in projections])  # unsmoothed: no counts lost at the edges

@@ -21,7 +21,8 @@ tables or kernels is used):
   per-view factor that makes the view's total equal to its triple-energy-window total (the amount
   from the measurement, only the shape from the model).
 
-**Fit** (:func:`fit_scatter_model`, once per camera and detector pixel, cached in the process and
+**Fit** (:func:`pvc_core.spect.scatter_model_fit.fit_scatter_model`, once per camera and detector
+pixel, cached in the process and
 on disk as JSON with its provenance): two calibration acquisitions are made through
 :class:`~pvc_core.spect.acquisition.AcquisitionChain` (noise-free: a long acquisition) as a clinic
 would make them: the MIRD-26 uniform water cylinder (216 x 186 mm) and three 10 mm rods (line
@@ -38,23 +39,11 @@ what the simulator has too), so its success here is an upper bound for a real ca
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
-import os
-import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.optimize import nnls
 
-from pvc_core.geometry.blocks import block_sum
-from pvc_core.specs import CameraSpec, GridSpec
-from pvc_core.spect.acquisition import AcquisitionChain
-from pvc_core.spect.response_fit import fit_response
-from pvc_core.spect.system_cache import get_system
 from pvc_core.spect.system_model import SPECTSystem
 
 #: Optical-depth nodes (208 keV, dimensionless) of the model's depth classes; 3.0 is about the
@@ -103,7 +92,7 @@ class ScatterModelParams:
 
 # ------------------------------------------------------------------------------ the estimate
 
-def _gaussian_transfer(n_u: int, n_z: int, sigma_px: np.ndarray, device: torch.device) -> torch.Tensor:
+def gaussian_transfer(n_u: int, n_z: int, sigma_px: np.ndarray, device: torch.device) -> torch.Tensor:
     """rFFT transfer (C, 2 n_u, n_z + 1) of unit-sum Gaussians of ``sigma_px`` (C,) on the zero-padded grid."""
     fu = torch.fft.fftfreq(2 * n_u, device=device)
     fz = torch.fft.rfftfreq(2 * n_z, device=device)
@@ -112,7 +101,7 @@ def _gaussian_transfer(n_u: int, n_z: int, sigma_px: np.ndarray, device: torch.d
     return torch.exp(-2.0 * np.pi ** 2 * s2[:, None, None] * f2)
 
 
-def _classes(system: SPECTSystem, activity_mbq: torch.Tensor, views: np.ndarray, tau_nodes: np.ndarray):
+def optical_depth_classes(system: SPECTSystem, activity_mbq: torch.Tensor, views: np.ndarray, tau_nodes: np.ndarray):
     """Yield (rows in ``views``, depth classes (nv, C, n_u, n_z)) per block of ``system`` inside ``views``."""
     for bi in range(system.n_blocks):
         blk = system.block(bi)
@@ -136,11 +125,11 @@ def model_scatter(system: SPECTSystem, activity_mbq: torch.Tensor, params: Scatt
     views = np.arange(system.n_views) if views is None else np.asarray(views)
     fr = system.frame
     tau = np.asarray(params.tau_nodes, dtype=np.float64)
-    kernel = _gaussian_transfer(fr.n_u, fr.n_z, params.sigma_mm() / fr.voxel_mm, system.device)
+    kernel = gaussian_transfer(fr.n_u, fr.n_z, params.sigma_mm() / fr.voxel_mm, system.device)
     kernel = kernel * torch.as_tensor(params.amplitude, dtype=torch.float32, device=system.device)[:, None, None]
     out = torch.zeros(acts.shape[0], len(views), fr.n_u, fr.n_z, device=system.device)
     for b, act in enumerate(acts):
-        for rows, classes in _classes(system, act, views, tau):
+        for rows, classes in optical_depth_classes(system, act, views, tau):
             spec = torch.fft.rfft2(classes, s=(2 * fr.n_u, 2 * fr.n_z))
             img = torch.fft.irfft2((spec * kernel[None]).sum(dim=1), s=(2 * fr.n_u, 2 * fr.n_z))
             out[b, torch.as_tensor(rows, device=system.device)] = torch.clamp(img[:, :fr.n_u, :fr.n_z], min=0.0)
@@ -155,150 +144,3 @@ def scale_per_view(estimate: torch.Tensor, target_per_view: torch.Tensor) -> tor
     total = estimate.sum(dim=(-2, -1))
     factor = torch.where(total > 0, target_per_view / total.clamp(min=1e-30), torch.zeros_like(total))
     return estimate * factor[..., None, None]
-
-
-# ------------------------------------------------------------------------------ the fit
-
-def _cylinder_fraction(n: int, voxel_mm: float, diameter_mm: float, length_mm: float,
-                       centre_mm: tuple[float, float] = (0.0, 0.0), supersample: int = 3) -> np.ndarray:
-    """Fraction of each voxel of a centred n^3 grid inside a cylinder along axis 2."""
-    s = supersample
-    c = ((np.arange(n * s) + 0.5) / s - n / 2.0) * voxel_mm
-    disc = (np.hypot(c[:, None] - centre_mm[0], c[None, :] - centre_mm[1]) <= diameter_mm / 2.0)
-    disc = disc.reshape(n, s, n, s).mean(axis=(1, 3))
-    axial = (np.abs(c) <= length_mm / 2.0).reshape(n, s).mean(axis=1)
-    return (disc[:, :, None] * axial[None, None, :]).astype(np.float32)
-
-
-def calibration_phantoms(grid: GridSpec) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The fit's phantoms on ``grid``'s phantom grid: name -> (activity MBq/mL, mu 1/cm).
-
-    ``cylinder``: the MIRD-26 uniform cylinder (216 x 186 mm, 400 MBq); ``rods``: three 10 mm rods
-    (line sources, 50 MBq each) at 0, 60 and 100 mm from the axis in a water cylinder of 260 mm
-    (or 90 % of the field of view) x 186 mm. Diameters shrink to fit a small field of view.
-    """
-    g = grid.sim
-    fov_mm = g.matrix * g.voxel_mm
-    out = {}
-    d_cal = min(216.0, 0.85 * fov_mm)
-    frac = _cylinder_fraction(g.matrix, g.voxel_mm, d_cal, 186.0)
-    out["cylinder"] = (frac * np.float32(400.0 / (frac.sum() * g.voxel_ml)), frac * np.float32(MU_WATER_PER_CM))
-    d_water = min(260.0, 0.9 * fov_mm)
-    water = _cylinder_fraction(g.matrix, g.voxel_mm, d_water, 186.0)
-    act = np.zeros_like(water)
-    for r_mm in (0.0, 0.23 * d_water, 0.385 * d_water):
-        rod = _cylinder_fraction(g.matrix, g.voxel_mm, 10.0, 160.0, (r_mm, 0.0))
-        act += rod * np.float32(50.0 / max(rod.sum() * g.voxel_ml, 1e-9))
-    out["rods"] = (act, water * np.float32(MU_WATER_PER_CM))
-    return out
-
-
-def _measure(camera: CameraSpec, grid: GridSpec) -> list[dict]:
-    """Per calibration phantom: the known activity (MBq per recon voxel), the system, and the
-    measured scatter (photopeak - modelled primary) on the fit's views."""
-    chain = AcquisitionChain(camera, grid)
-    response = fit_response(camera, grid.recon_voxel_mm)  # the RR response, as osem.rr_response
-    out = []
-    for name, (act, mu) in calibration_phantoms(grid).items():
-        proj = chain.project(act, mu)
-        act_recon = block_sum(act * np.float32(grid.sim.voxel_ml), grid.sim_factor).astype(np.float32)
-        mu_recon = chain.mu_recon(mu)
-        system = get_system(mu_recon, proj.pixel_mm, proj.angles_deg, proj.radii_mm, response,
-                            camera.sensitivity_cps_per_mbq * proj.time_per_view_s, (1, FIT_VIEW_STEP))
-        views = system.subset_views(FIT_VIEW_STEP, 0)
-        x = torch.from_numpy(act_recon)
-        with torch.no_grad():
-            primary = system.forward(x, FIT_VIEW_STEP, 0, psf=True)
-        measured = torch.from_numpy(proj.windows["photopeak"][views]) - primary
-        out.append({"name": name, "system": system, "activity": x, "views": views, "measured": measured,
-                    "primary_counts": float(primary.sum()), "photopeak_counts": float(proj.windows["photopeak"][views].sum())})
-    return out
-
-
-def _fit_amplitudes(measurements: list[dict], tau: np.ndarray, sigma_mm: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """Non-negative amplitudes for node widths ``sigma_mm``: (amplitudes, residual sum of squares, sum of squares)."""
-    cols, rhs = [], []
-    for m in measurements:
-        system, fr = m["system"], m["system"].frame
-        kernel = _gaussian_transfer(fr.n_u, fr.n_z, sigma_mm / fr.voxel_mm, system.device)
-        per_node = torch.zeros(len(tau), len(m["views"]), fr.n_u, fr.n_z)
-        for rows, classes in _classes(system, m["activity"], m["views"], tau):
-            spec = torch.fft.rfft2(classes, s=(2 * fr.n_u, 2 * fr.n_z))
-            img = torch.fft.irfft2(spec * kernel[None], s=(2 * fr.n_u, 2 * fr.n_z))[..., :fr.n_u, :fr.n_z]
-            per_node[:, torch.as_tensor(rows)] = img.transpose(0, 1)
-        cols.append(per_node.reshape(len(tau), -1).numpy().astype(np.float64) * system.counts_per_mbq)
-        rhs.append(m["measured"].reshape(-1).numpy().astype(np.float64))
-    a_mat = np.concatenate(cols, axis=1).T
-    b = np.concatenate(rhs)
-    # keep only columns that carry counts (nodes deeper than every phantom get amplitude 0 -> set later)
-    used = a_mat.sum(axis=0) > 1e-9 * a_mat.sum()
-    used[tau <= 0.0] = False  # no matter in front of the source, no scatter: a(0) = 0 by the model's form
-    amp = np.zeros(len(tau))
-    amp[used], rnorm = nnls(a_mat[:, used], b, maxiter=50 * len(tau))
-    return amp, float(rnorm ** 2), float((b ** 2).sum())
-
-
-def _fit(camera: CameraSpec, grid: GridSpec) -> ScatterModelParams:
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        measurements = _measure(camera, grid)
-        tau = np.asarray(TAU_NODES, dtype=np.float64)
-        best = None
-        for s0 in SIGMA0_GRID_MM:
-            for s1 in SIGMA1_GRID_MM:
-                amp, rss, tss = _fit_amplitudes(measurements, tau, s0 + s1 * tau)
-                if best is None or rss < best[2]:
-                    best = (s0, s1, rss, tss, amp)
-    s0, s1, rss, tss, amp = best
-    # nodes deeper than the phantoms: hold the deepest fitted amplitude (no extrapolation)
-    fitted = np.flatnonzero(amp > 0)
-    if len(fitted):
-        amp[fitted[-1] + 1:] = amp[fitted[-1]]
-    scatter_counts = sum(float(m["measured"].sum()) for m in measurements)
-    provenance = {
-        "method": "photopeak minus modelled primary (sensitivity x fitted RR response) of noise-free calibration "
-                  "acquisitions through AcquisitionChain; sigma0/sigma1 grid search, NNLS amplitudes",
-        "phantoms": {m["name"]: {"photopeak_counts": m["photopeak_counts"], "primary_model_counts": m["primary_counts"],
-                                 "measured_scatter_fraction": 1.0 - m["primary_counts"] / m["photopeak_counts"]}
-                     for m in measurements},
-        "measured_scatter_counts": scatter_counts,
-        "residual_rms_fraction": float(np.sqrt(rss / max(tss, 1e-30))),
-        "views": f"every {FIT_VIEW_STEP}th of {camera.n_views}",
-        "grid": asdict(grid), "collimator": camera.collimator_name, "windows": asdict(camera.windows),
-        "fit_version": FIT_VERSION, "seconds": time.perf_counter() - t0,
-        "date": time.strftime("%Y-%m-%d"),
-    }
-    return ScatterModelParams(tuple(float(t) for t in tau), tuple(float(a) for a in amp), float(s0), float(s1),
-                              provenance)
-
-
-def _cache_key(camera: CameraSpec, grid: GridSpec) -> str:
-    text = json.dumps({"camera": asdict(camera), "grid": asdict(grid), "tau": TAU_NODES, "s0": SIGMA0_GRID_MM,
-                       "s1": SIGMA1_GRID_MM, "step": FIT_VIEW_STEP, "version": FIT_VERSION}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dlpvc" / "scatter_model"
-
-
-@functools.lru_cache(maxsize=8)
-def fit_scatter_model(camera: CameraSpec, pixel_mm: float, matrix: int, cache: bool = True) -> ScatterModelParams:
-    """The model's parameters for ``camera`` with ``matrix`` detector pixels of ``pixel_mm``.
-
-    Fitted once (the calibration phantoms on a grid ``matrix`` x ``pixel_mm`` with a phantom grid
-    twice as fine; about a minute at 64^3 on one thread), then read from
-    ``$XDG_CACHE_HOME/dlpvc/scatter_model/<key>.json`` (key: the camera, the grid and the fit's
-    settings) and from the process cache.
-    """
-    grid = GridSpec(int(matrix), float(pixel_mm), 2)
-    path = _cache_dir() / f"{_cache_key(camera, grid)}.json"
-    if cache and path.exists():
-        return ScatterModelParams.from_dict(json.loads(path.read_text()))
-    params = _fit(camera, grid)
-    if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(params.as_dict(), indent=1))
-        tmp.replace(path)
-    return params

@@ -17,15 +17,8 @@ from pvc_core.specs import CameraSpec, GridSpec, ReconSpec
 from pvc_core.spect.acquisition import AcquisitionChain
 from pvc_core.spect.osem import SCATTER_CORRECTIONS, reconstruct, reconstruct_together
 from pvc_core.spect.projections import Projections
-from pvc_core.spect.scatter_model import (
-    ScatterModelParams,
-    _cache_dir,
-    _cache_key,
-    calibration_phantoms,
-    fit_scatter_model,
-    model_scatter,
-    scale_per_view,
-)
+from pvc_core.spect.scatter_model import ScatterModelParams, model_scatter, scale_per_view
+from pvc_core.spect.scatter_model_fit import _cache_dir, _cache_key, _fitted, calibration_phantoms, fit_scatter_model
 from pvc_core.spect.system_model import SPECTSystem
 
 CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
@@ -47,13 +40,13 @@ def fitted(tmp_path_factory):
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg"))
     try:
         camera = _camera()
-        yield camera, fit_scatter_model(camera, VOXEL_MM, MATRIX)
+        yield camera, fit_scatter_model(AcquisitionChain(camera, GridSpec(MATRIX, VOXEL_MM, 2)))
     finally:
         if old is None:
             os.environ.pop("XDG_CACHE_HOME", None)
         else:
             os.environ["XDG_CACHE_HOME"] = old
-        fit_scatter_model.cache_clear()
+        _fitted.cache_clear()
 
 
 def test_scaled_estimate_has_the_target_total_per_view():
@@ -94,13 +87,14 @@ def test_fitted_model_reproduces_the_calibration_cylinder(fitted, method):
     """Noise-free calibration cylinder with the fitted amounts (scaling 'fit'), nominal sensitivity:
     the total within 1.5 % and the centre within 2.5 % of the ring at half the radius (measured, 32^3 x 9.6 mm,
     24 views: total 0.997 noRR, 1.001 RR; centre / ring 1.002, 1.011; TEW: 1.013, 1.018)."""
-    camera, _ = fitted
+    camera, params = fitted
     grid = GridSpec(MATRIX, VOXEL_MM, 2)
     act, mu = calibration_phantoms(grid)["cylinder"]
     chain = AcquisitionChain(camera, grid)
     proj = chain.project(act, mu)
     spec = ReconSpec(method, *((10, 2) if method == "noRR" else (6, 6)), scatter_correction="model")
-    img = reconstruct_together([proj], chain.mu_recon(mu), spec, camera, model_scaling="fit")[0]
+    img = reconstruct_together([proj], chain.mu_recon(mu), spec, camera, model_scaling="fit", scatter_model=params)[0]
+    assert chain.scatter_model(proj) == params  # what the chain's own reconstruct uses
     true_mbq = float(act.sum(dtype=np.float64)) * grid.sim.voxel_ml
     assert float(img.sum(dtype=np.float64)) * grid.recon.voxel_ml / true_mbq == pytest.approx(1.0, abs=0.015)
     c = (np.arange(MATRIX) - (MATRIX - 1) / 2.0) * VOXEL_MM
