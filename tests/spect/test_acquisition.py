@@ -3,14 +3,10 @@ the calibration divides exactly, the noise comes from its named stream, bad call
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 
-from conftest import REPO
-from pvc_core.config import load_config
-from pvc_core.specs import CameraSpec, GridSpec, recon_spec
+from helpers.small_case import small_chain
 from pvc_core.spect.acquisition import AcquisitionChain, NoiseSeed, recon_grid_mu
 from pvc_core.seeding import rng_for
 
@@ -18,18 +14,7 @@ from pvc_core.seeding import rng_for
 @pytest.fixture(scope="module")
 def small(one_torch_thread):
     """A 16^3 x 19.2 mm body with a hot sphere, 12 views: (chain, activity, mu)."""
-    cfg = copy.deepcopy(load_config(REPO / "config" / "test.yaml"))
-    cfg["grid"].update(recon_matrix=16, recon_voxel_mm=19.2, sim_factor=2)
-    cfg["camera"]["n_views"] = 12
-    c = (np.arange(32) - 15.5) * 9.6
-    x, y, z = np.meshgrid(c, c, c, indexing="ij")
-    body = (x / 110.0) ** 2 + (y / 80.0) ** 2 <= 1.0
-    mu = np.where(body, 0.14, 0.0).astype(np.float32)
-    act = np.where(body, 0.05, 0.0).astype(np.float32)
-    act[(x - 20) ** 2 + y ** 2 + z ** 2 <= 30.0 ** 2] = 1.0
-    chain = AcquisitionChain(CameraSpec.from_config(cfg), GridSpec.from_config(cfg),
-                             (recon_spec(cfg, "noRR"), recon_spec(cfg, "RR")))
-    return chain, act, mu
+    return small_chain()
 
 
 def test_acquire_equals_the_dag_steps(small):

@@ -176,22 +176,10 @@ def test_osem_loop_equals_pytomography_osem(case, psf, subsets):
 def test_a_case_is_bit_reproducible_for_any_thread_count():
     """Simulation, noise and both reconstructions: the same seed gives the same bytes, on one
     thread or two (the kernels own their outputs; torch's FFTs and element-wise ops here do too)."""
-    import copy
+    from helpers.small_case import small_chain
+    from pvc_core.spect.acquisition import NoiseSeed
 
-    from pvc_core.spect.acquisition import AcquisitionChain, NoiseSeed
-    from pvc_core.specs import GridSpec, recon_spec
-
-    cfg = copy.deepcopy(load_config(REPO / "config" / "test.yaml"))
-    cfg["grid"].update(recon_matrix=16, recon_voxel_mm=19.2, sim_factor=2)
-    cfg["camera"]["n_views"] = 12
-    c = (np.arange(32) - 15.5) * 9.6
-    x, y, z = np.meshgrid(c, c, c, indexing="ij")
-    body = (x / 110.0) ** 2 + (y / 80.0) ** 2 <= 1.0
-    mu = np.where(body, 0.14, 0.0).astype(np.float32)
-    act = np.where(body, 0.05, 0.0).astype(np.float32)
-    act[(x - 20) ** 2 + y ** 2 + z ** 2 <= 30.0 ** 2] = 1.0
-    recons = [recon_spec(cfg, "noRR"), recon_spec(cfg, "RR")]
-    camera, grid = CameraSpec.from_config(cfg), GridSpec.from_config(cfg)
+    chain, act, mu = small_chain()
     old = torch.get_num_threads()
     runs = []
     try:
@@ -200,8 +188,7 @@ def test_a_case_is_bit_reproducible_for_any_thread_count():
             from pvc_core.spect.system_cache import clear_system_cache
 
             clear_system_cache()
-            runs.append(AcquisitionChain(camera, grid, tuple(recons)).acquire(
-                act, mu, NoiseSeed(7, 3), calibration={"noRR": 1.0, "RR": 1.0}))
+            runs.append(chain.acquire(act, mu, NoiseSeed(7, 3), calibration={"noRR": 1.0, "RR": 1.0}))
     finally:
         torch.set_num_threads(old)
     for other in runs[1:]:
