@@ -22,6 +22,7 @@ spec                     configuration section (documented key by key in config/
 :class:`StorageSpec`     ``storage``
 :class:`ReportSpec`      ``report``
 :class:`StudiesSpec`     ``studies`` (:mod:`pvc_core.studies`)
+:class:`RandomiseSpec`   ``randomise``: the acquisition axes drawn per case (:class:`AxisSpec` each)
 =======================  ===================================================================
 
 Specs are plain data: numbers, strings and other specs. The physics that uses them lives with the
@@ -449,13 +450,16 @@ class ReconSpec:
     from the current image, :mod:`pvc_core.spect.scatter_model`; ``simulated``: the simulator's
     expected photopeak scatter, an oracle only a simulation has).
 
-    ``psf`` (the collimator-detector response modelled) is true for RR.
+    ``psf`` (the collimator-detector response modelled) is true for RR. ``post_filter_fwhm_mm``:
+    a Gaussian (FWHM, mm) applied to every image after OSEM and calibration, activity conserved
+    (0: none, the paper's; set per case by ``randomise``, :class:`RandomiseSpec`).
     """
 
     name: str
     iterations: int
     subsets: int
     scatter_correction: str = "tew"
+    post_filter_fwhm_mm: float = 0.0
 
     @property
     def psf(self) -> bool:
@@ -535,6 +539,132 @@ class StudiesSpec:
     validation_phantoms: tuple[str, ...]
 
 
+#: The reconstruction axes of ``randomise.reconstruction.<noRR|RR>``, in the order they are drawn.
+RECON_AXES = ("iterations_subsets", "post_filter_fwhm_mm", "scatter_correction")
+#: The camera axes of ``randomise``, in the order they are drawn (before the reconstructions').
+CAMERA_AXES = ("time_per_view_s", "intrinsic_fwhm_mm")
+
+
+@dataclass(frozen=True)
+class AxisSpec:
+    """One randomised axis: discrete ``levels`` (numbers, strings or [iterations, subsets] pairs),
+    each equally likely, or a ``range`` (low, high) drawn uniformly; ``steps`` > 1 quantises the
+    range into that many evenly spaced levels (each equally likely)."""
+
+    levels: tuple | None = None
+    range: tuple[float, float] | None = None
+    steps: int = 0
+
+    def values(self) -> tuple | None:
+        """The discrete values this axis can take (None: a continuous range)."""
+        if self.levels is not None:
+            return self.levels
+        if self.steps > 1:
+            lo, hi = self.range  # type: ignore[misc]
+            return tuple(round(float(v), 9) for v in np.linspace(lo, hi, self.steps))
+        return None
+
+    def pick(self, u: float):
+        """The value of a uniform ``u`` in [0, 1): a level (index floor(u x count)) or a point of the range."""
+        values = self.values()
+        if values is not None:
+            return values[min(int(u * len(values)), len(values) - 1)]
+        lo, hi = self.range  # type: ignore[misc]
+        return float(lo + u * (hi - lo))
+
+    def as_dict(self) -> dict:
+        """The axis as configured (for fingerprints, the model card)."""
+        out: dict = {"levels": spec_dict(self.levels)} if self.levels is not None else {"range": list(self.range)}
+        if self.steps > 1:
+            out["steps"] = self.steps
+        return out
+
+    @classmethod
+    def from_section(cls, section: Mapping, key: str) -> "AxisSpec":
+        """Parse ``randomise.<key>``: exactly one of ``levels`` and ``range``, a range's low not
+        above its high (:class:`InputError` naming the key otherwise)."""
+        if ("levels" in section) == ("range" in section):
+            raise InputError("give either 'levels' or 'range'", f"randomise.{key}")
+        if "range" in section:
+            lo, hi = (float(x) for x in section["range"])
+            if lo > hi:
+                raise InputError(f"low {lo:g} exceeds high {hi:g}", f"randomise.{key}.range")
+            return cls(range=(lo, hi), steps=int(section.get("steps", 0)))
+        levels = tuple(tuple(int(x) for x in v) if isinstance(v, (list, tuple)) else v for v in section["levels"])
+        return cls(levels=levels)
+
+
+@dataclass(frozen=True)
+class RandomiseSpec:
+    """Acquisitions that vary from case to case as clinics' do (``randomise``): each case draws its
+    camera axes (:data:`CAMERA_AXES`) and each reconstruction's axes (:data:`RECON_AXES`) from its
+    own stream ``(seed, case id, 'acquisition')`` (:func:`pvc_core.spect.acquisition.chain_for_case`).
+    No axis set (the default): every case is acquired with the configured camera and
+    reconstructions, as before.
+
+    The draw takes one uniform number per axis slot in a fixed order (the camera axes, then
+    noRR's and RR's axes), configured or not, so adding an axis never changes another's draws.
+    """
+
+    seed: int = 0
+    time_per_view_s: AxisSpec | None = None
+    intrinsic_fwhm_mm: AxisSpec | None = None
+    reconstruction: Mapping[str, Mapping[str, AxisSpec]] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        """Whether any axis is randomised."""
+        return bool(self.camera_axes() or any(self.reconstruction.values()))
+
+    def camera_axes(self) -> dict[str, AxisSpec]:
+        return {a: getattr(self, a) for a in CAMERA_AXES if getattr(self, a) is not None}
+
+    def recon_axes(self, name: str) -> dict[str, AxisSpec]:
+        return dict(self.reconstruction.get(name) or {})
+
+    def camera_keys(self) -> dict[str, Any]:
+        """Fingerprint keys of the camera axes (``randomise.time_per_view_s.range``, ...); {} when none."""
+        return flatten({a: ax.as_dict() for a, ax in self.camera_axes().items()}, "randomise")
+
+    def recon_keys(self, name: str) -> dict[str, Any]:
+        """Fingerprint keys of reconstruction ``name``'s axes; {} when none."""
+        return flatten({a: ax.as_dict() for a, ax in self.recon_axes(name).items()}, f"randomise.reconstruction.{name}")
+
+    def draw(self, rng: np.random.Generator) -> dict:
+        """One case's values of every configured axis: ``{time_per_view_s, intrinsic_fwhm_mm,
+        reconstruction: {name: {iterations, subsets, post_filter_fwhm_mm, scatter_correction}}}``
+        (only the axes configured; ``rng``: the case's 'acquisition' stream)."""
+        u = rng.random(len(CAMERA_AXES) + len(RECON_AXES) * len(RECONSTRUCTIONS))
+        out: dict = {}
+        for i, axis in enumerate(CAMERA_AXES):
+            if getattr(self, axis) is not None:
+                out[axis] = float(getattr(self, axis).pick(float(u[i])))
+        for j, name in enumerate(RECONSTRUCTIONS):
+            drawn: dict = {}
+            for k, axis in enumerate(RECON_AXES):
+                spec = self.recon_axes(name).get(axis)
+                if spec is None:
+                    continue
+                value = spec.pick(float(u[len(CAMERA_AXES) + j * len(RECON_AXES) + k]))
+                if axis == "iterations_subsets":
+                    drawn["iterations"], drawn["subsets"] = int(value[0]), int(value[1])
+                else:
+                    drawn[axis] = value if axis == "scatter_correction" else float(value)
+            if drawn:
+                out.setdefault("reconstruction", {})[name] = drawn
+        return out
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> "RandomiseSpec":
+        """Parse the validated ``randomise`` section (absent or empty: nothing randomised)."""
+        section = config.get("randomise") or {}
+        camera = {a: AxisSpec.from_section(section[a], a) for a in CAMERA_AXES if section.get(a) is not None}
+        recons = {name: {a: AxisSpec.from_section(axes[a], f"reconstruction.{name}.{a}") for a in RECON_AXES
+                         if axes.get(a) is not None}
+                  for name, axes in (section.get("reconstruction") or {}).items()}
+        return cls(seed=int(config.get("seed", 0)), **camera, reconstruction={k: v for k, v in recons.items() if v})
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every spec of one validated configuration (:func:`pvc_core.config.validate_config`)."""
@@ -558,6 +688,8 @@ class Settings:
     report: ReportSpec
     training: Mapping[str, Any]
     studies: StudiesSpec
+    #: What varies per case (``randomise``); the default randomises nothing.
+    randomise: RandomiseSpec = field(default_factory=RandomiseSpec)
 
     @classmethod
     def from_config(cls, config: Mapping) -> "Settings":
@@ -584,7 +716,8 @@ class Settings:
             report=ReportSpec(int(config["report"]["n_example_cases"])),
             training=dict(config["training"]),
             studies=StudiesSpec(MinFeatureSizeSpec(tuple(int(e) for e in mfs["edges_voxels"]), int(mfs["repeats"])),
-                                tuple(str(p) for p in config["studies"]["validation_phantoms"]["phantoms"])))
+                                tuple(str(p) for p in config["studies"]["validation_phantoms"]["phantoms"])),
+            randomise=RandomiseSpec.from_config(config))
 
 
 def spec_dict(spec: Any) -> Any:
@@ -611,7 +744,7 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 __all__ = ["BED_POSITIONS", "Grid", "GridSpec", "Distribution", "VoxelSettings", "UptakeSettings", "PhantomSettings",
            "CollimatorSpec", "EnergyWindowsSpec", "OrbitSpec", "ScatterSpec", "CameraSpec", "ReconSpec", "CalibrationSpec", "SplitSpec",
-           "ResolutionSpec", "PvcSpec", "EvaluationSpec", "StorageSpec", "ReportSpec", "Settings", "spec_dict", "flatten", "recon_spec",
+           "ResolutionSpec", "PvcSpec", "AxisSpec", "RandomiseSpec", "CAMERA_AXES", "RECON_AXES", "EvaluationSpec", "StorageSpec", "ReportSpec", "Settings", "spec_dict", "flatten", "recon_spec",
            "phantom_specs"]
 
 

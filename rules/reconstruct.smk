@@ -12,6 +12,8 @@ rule reconstruct_osem:
         depends_on=depends_on("recon_{recon}"),
         recon=lambda wildcards: SETTINGS.reconstructions[wildcards.recon],
         camera=SETTINGS.camera,
+        randomise=SETTINGS.randomise,
+        calibration=SETTINGS.calibration,
         grid=SETTINGS.grid,
         results=results_folder,
         layout=LAYOUT,

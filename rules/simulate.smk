@@ -10,6 +10,7 @@ rule simulate_projections:
         fingerprint=fingerprint("simulate"),
         depends_on=depends_on("simulate"),
         camera=SETTINGS.camera,
+        randomise=SETTINGS.randomise,
         grid=SETTINGS.grid,
         results=results_folder,
         layout=LAYOUT,

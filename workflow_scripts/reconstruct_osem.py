@@ -9,4 +9,5 @@ ctx, p = snakemake_job(smk)
 with ctx as log:
     job = ShardJob(int(smk.wildcards.shard), p.cases, p.layout, smk.output[0], p.fingerprint, p.depends_on,
                    upstream=(smk.input.noise,), log=log, token=p.retry)
-    run_reconstruct_shard(job, AcquisitionChain(p.camera, p.grid, (p.recon,)), p.recon, smk.input.calibration)
+    run_reconstruct_shard(job, AcquisitionChain(p.camera, p.grid, (p.recon,)), p.recon, smk.input.calibration,
+                          randomise=p.randomise, calibration_spec=p.calibration)

@@ -9,4 +9,4 @@ ctx, p = snakemake_job(smk)
 with ctx as log:
     job = ShardJob(int(smk.wildcards.shard), p.cases, p.layout, smk.output[0], p.fingerprint, p.depends_on,
                    upstream=tuple(smk.input), log=log, token=p.retry)
-    run_simulate_shard(job, AcquisitionChain(p.camera, p.grid))
+    run_simulate_shard(job, AcquisitionChain(p.camera, p.grid), p.randomise)

@@ -184,12 +184,23 @@ def _normal_isotope(text: str) -> str:
     return {"lutetium": "lu"}.get(letters, letters) + digits
 
 
+def _as_bounds(value) -> list | None:
+    """A card's single value ``v`` as ``[v, v]``; a randomised run's ``[min, max]`` as it is; None if absent."""
+    if value is None or value == []:
+        return None
+    return [value[0], value[-1]] if isinstance(value, (list, tuple)) else [value] * 2
+
+
 def domain_from_trained_for(trained_for: dict) -> dict:
-    """A ``domain`` block for a card that has only ``trained_for`` (cards before [3.1])."""
+    """A ``domain`` block for a card that has only ``trained_for`` (every card the pipeline writes;
+    the shipped cards carry their own). A value of a randomised run (``randomise``) is a
+    ``[min, max]`` range (iterations, subsets, post-filter) or a list (``scatter_correction``)."""
     rec = trained_for.get("reconstruction") or {}
     corrections = " ".join(rec.get("corrections") or []).lower()
     scatter = ("simulated" if "simulated" in corrections else "model" if "scatter (model)" in corrections
                else "tew" if "tew" in corrections else None)
+    scatters = list(rec["scatter_correction"]) if isinstance(rec.get("scatter_correction"), list) else (
+        [scatter] if scatter else None)
     voxel = trained_for.get("voxel_mm")
     count = (trained_for.get("count_level") or {}).get("total_activity_mbq")
     out = {
@@ -198,11 +209,11 @@ def domain_from_trained_for(trained_for: dict) -> dict:
         "reconstruction": {
             "kind": rec.get("name"),
             "method": rec.get("method"),
-            "iterations": [rec["iterations"]] * 2 if rec.get("iterations") else None,
-            "subsets": [rec["subsets"]] * 2 if rec.get("subsets") else None,
-            "scatter_correction": [scatter] if scatter else None,
+            "iterations": _as_bounds(rec.get("iterations")),
+            "subsets": _as_bounds(rec.get("subsets")),
+            "scatter_correction": scatters,
             "attenuation_correction": True if "attenuation" in corrections else None,
-            "post_filter_fwhm_mm": [0.0, 0.0],
+            "post_filter_fwhm_mm": _as_bounds(rec.get("post_filter_fwhm_mm")) or [0.0, 0.0],
         },
         "voxel_mm": ([round(min(voxel) * (1 - VOXEL_TOLERANCE), 3), round(max(voxel) * (1 + VOXEL_TOLERANCE), 3)]
                      if voxel else None),

@@ -1,5 +1,6 @@
 """The calibration rule's stage (no pandas: it runs in the SPECT environment), and the same
-calibration outside the DAG, cached under its fingerprint (:func:`calibration_for`)."""
+calibration cached under its fingerprint (:func:`cached_calibration`): outside the DAG
+(:func:`calibration_for`) and for each drawn level of a randomised run (the reconstruct stage)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Callable
 
 from pvc_core.calibration import calibrate
 from pvc_core.io import read_json, write_json
-from pvc_core.pipeline.fingerprints import StageGraph, fingerprint
+from pvc_core.pipeline.fingerprints import calibration_dependencies, fingerprint
 from pvc_core.specs import CalibrationSpec, Settings, spec_dict
 from pvc_core.spect.acquisition import AcquisitionChain
 
@@ -31,34 +32,52 @@ def calibrate_reconstruction(chain: AcquisitionChain, spec: CalibrationSpec, see
     return record
 
 
+def cached_calibration_file(folder: str | os.PathLike, reconstruction: str, fp: str) -> Path:
+    """Where :func:`cached_calibration` keeps a calibration: ``folder/<reconstruction>-<fp>.json``."""
+    return Path(folder) / f"{reconstruction}-{fp}.json"
+
+
+def cached_calibration(chain: AcquisitionChain, spec: CalibrationSpec, seed: int, folder: str | os.PathLike,
+                       log: Log | None = None) -> dict:
+    """The calibration of ``chain``'s one reconstruction with its camera (``chain.fit_camera``: a
+    randomised case's camera at the protocol's time per view), computed as the
+    ``calibrate_reconstruction`` rule does and kept in ``folder`` as ``<reconstruction>-<fp>.json``,
+    ``fp`` the fingerprint of what it depends on
+    (:func:`~pvc_core.pipeline.fingerprints.calibration_dependencies`): computed once per camera
+    and reconstruction, never served stale.
+
+    Written atomically (:func:`pvc_core.io.write_json`): two jobs that compute the same one at
+    once write the same record (the cylinder's noise is seeded), and each reads a whole file.
+    """
+    (recon,) = chain.reconstructions
+    camera = chain.fit_camera
+    fp = fingerprint(calibration_dependencies(seed, chain.grid, camera, spec, recon))
+    path = cached_calibration_file(folder, recon.name, fp)
+    if path.is_file():
+        try:
+            return read_json(path)
+        except (OSError, ValueError):
+            pass
+    result = calibrate(spec, AcquisitionChain(camera, chain.grid, (recon,)), seed)[recon.name]
+    record = {**result.as_dict(), "fingerprint": fp}
+    try:
+        write_json(path, record)
+    except OSError:  # a read-only cache: compute again next time
+        pass
+    if log:
+        log(f"calibration {recon.name}: factor {result.factor:.4f} ({result.seconds:.1f} s)")
+    return record
+
+
 def calibration_for(settings: Settings, cache_dir: str | os.PathLike | None = None,
                     log=None) -> dict[str, dict]:
     """The calibration of every reconstruction of ``settings`` outside the DAG (``dlpvc simulate``,
     the benchmarks): computed as the ``calibrate_reconstruction`` rule does, and kept in
     ``cache_dir`` (default ``$XDG_CACHE_HOME/dlpvc/calibration``, else ``~/.cache/...``) under the
-    fingerprint of its dependencies, so a changed camera or protocol is never served a stale one.
+    fingerprint of its dependencies (:func:`cached_calibration`), so a changed camera or protocol
+    is never served a stale one.
     """
     root = Path(cache_dir) if cache_dir else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dlpvc" / "calibration"
-    graph = StageGraph(settings)
-    out = {}
-    for name, recon in settings.reconstructions.items():
-        fp = fingerprint(graph.dependencies(f"calibration_{name}"))
-        path = root / f"{name}-{fp}.json"
-        record = None
-        if path.is_file():
-            try:
-                record = read_json(path)
-            except (OSError, ValueError):
-                record = None
-        if record is None:
-            chain = AcquisitionChain(settings.camera, settings.grid, (recon,))
-            result = calibrate(settings.calibration, chain, settings.seed)[name]
-            record = {**result.as_dict(), "fingerprint": fp}
-            try:
-                write_json(path, record)
-            except OSError:  # a read-only home: compute again next time
-                pass
-            if log:
-                log(f"calibration {name}: factor {result.factor:.4f} ({result.seconds:.1f} s)")
-        out[name] = record
-    return out
+    return {name: cached_calibration(AcquisitionChain(settings.camera, settings.grid, (recon,)), settings.calibration,
+                                     settings.seed, root, log)
+            for name, recon in settings.reconstructions.items()}

@@ -6,6 +6,11 @@ reconstruct) or the phantom generator, writes its outputs atomically and then
 its JSON marker: the marker holds the stage's fingerprint and dependencies
 (:mod:`pvc_core.pipeline.fingerprints`), and a case's stage is done only when its marker's
 fingerprint equals the current one (and its outputs exist).
+
+With ``randomise`` (:class:`pvc_core.specs.RandomiseSpec`) the simulate and reconstruct stages
+acquire each case with its own chain (:func:`pvc_core.spect.acquisition.chain_for_case`) and record
+the draw (``acquisition``) in the marker and the sidecars; a drawn reconstruction is calibrated once
+per level (:func:`pvc_core.pipeline.calibration_stage.cached_calibration`).
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from pvc_core.io import load_image, read_json, save_image, write_json
 from pvc_core.phantom import generate_case
 from pvc_core.phantom.settings import PhantomSettings
 from pvc_core.pipeline import paths
+from pvc_core.pipeline.calibration_stage import cached_calibration, cached_calibration_file
 from pvc_core.pipeline.shards import ShardJob, UpstreamCorrupt, failed_cases, run_shard
-from pvc_core.specs import GridSpec, ReconSpec
-from pvc_core.spect.acquisition import AcquisitionChain, NoiseSeed
+from pvc_core.specs import CalibrationSpec, GridSpec, RandomiseSpec, ReconSpec
+from pvc_core.spect.acquisition import AcquisitionChain, NoiseSeed, chain_for_case
 from pvc_core.spect.interfile import read_projections, write_projections
 
 
@@ -89,18 +95,21 @@ def run_phantom_shard(job: ShardJob, phantom: PhantomSettings, grid: GridSpec, s
     return _run("phantom", job, process)
 
 
-def run_simulate_shard(job: ShardJob, chain: AcquisitionChain) -> dict:
-    """Noise-free projections (photopeak and both scatter windows) of every case in the shard."""
+def run_simulate_shard(job: ShardJob, chain: AcquisitionChain, randomise: RandomiseSpec | None = None) -> dict:
+    """Noise-free projections (photopeak and both scatter windows) of every case in the shard,
+    with the case's drawn camera when ``randomise`` has axes (the marker records the draw)."""
     layout = job.layout
 
     def process(case: int) -> None:
         act, mu = _read_upstream(layout, case, "phantom", lambda: (
             load_image(layout.case_file(case, paths.TRUTH_SIM), allow_negative=False, name="activity"),
             load_image(layout.case_file(case, paths.MU_SIM), allow_negative=False, name="mu map")))
+        case_chain, draw = chain_for_case(chain, randomise, case)
         t0 = time.perf_counter()
-        proj = chain.project(act.data, mu.data)
+        proj = case_chain.project(act.data, mu.data)
         write_projections(layout.projections_stem(case, "nf"), proj)
-        _write_marker(job, case, "simulate", {**proj.meta, "seconds": time.perf_counter() - t0})
+        meta = {**proj.meta, "seconds": time.perf_counter() - t0}
+        _write_marker(job, case, "simulate", {**meta, "acquisition": draw} if draw else meta)
 
     return _run("simulate", job, process)
 
@@ -116,10 +125,17 @@ def run_noise_shard(job: ShardJob, seed: int) -> dict:
     return _run("noise", job, process)
 
 
-def run_reconstruct_shard(job: ShardJob, chain: AcquisitionChain, recon: ReconSpec, calibration_path: str) -> dict:
+def run_reconstruct_shard(job: ShardJob, chain: AcquisitionChain, recon: ReconSpec, calibration_path: str,
+                          randomise: RandomiseSpec | None = None, calibration_spec: CalibrationSpec | None = None) -> dict:
     """OSEM reconstruction ``recon`` (noRR or RR) of the noisy and noise-free projections,
     calibrated with the reconstruction's factor from ``calibration_path``; each image gets a
-    JSON sidecar (units, reconstruction, calibration)."""
+    JSON sidecar (units, reconstruction, calibration).
+
+    With ``randomise`` axes each case is reconstructed with its drawn camera and reconstruction
+    (:func:`~pvc_core.spect.acquisition.chain_for_case`), calibrated with the factor of that level
+    (``calibration_spec``'s cylinder through :func:`cached_calibration`, once per level under
+    :meth:`~pvc_core.pipeline.paths.RunLayout.calibration_levels_dir`; the configured level is
+    ``calibration_path``'s), and the sidecars and the marker record the draw."""
     from pvc_core.spect import rr_response  # lazy: torch (~1.2 s); the Snakefile imports this module when it plans
 
     stage = f"recon_{recon.name}"
@@ -138,17 +154,48 @@ def run_reconstruct_shard(job: ShardJob, chain: AcquisitionChain, recon: ReconSp
         mu = _read_upstream(layout, case, "phantom", lambda: load_image(
             layout.case_file(case, paths.MU), allow_negative=False, name="mu map"))
         proj = {noise: _read_projections(layout, case, noise) for noise in NOISE_LEVELS}
+        case_chain, draw = chain_for_case(chain, randomise, case)
+        case_recon, case_factor, case_sidecar = recon, factor, sidecar
+        if draw:
+            case_recon, case_factor, case_sidecar = _drawn_level(case_chain, recon.name, draw)
         t0 = time.perf_counter()
-        images = chain.reconstruct(proj, mu.data, recon, calibration_factor=factor)
+        images = case_chain.reconstruct(proj, mu.data, case_recon, calibration_factor=case_factor)
         seconds = time.perf_counter() - t0
         for noise, image in images.items():
             dataset = dataset_name(recon.name, noise)
-            response = rr_response(chain.camera, proj[noise].pixel_mm).as_dict() if recon.psf else None
+            response = rr_response(case_chain.camera, proj[noise].pixel_mm).as_dict() if recon.psf else None
             write_json(layout.case_file(case, paths.recon_sidecar_name(dataset)),
-                       {**sidecar, "dataset": dataset, "noise": noise, "response_model": response})
+                       {**case_sidecar, "dataset": dataset, "noise": noise, "response_model": response})
             save_image(layout.case_file(case, paths.recon_name(dataset)), image,
                        mu.affine, f"SPECT {recon.name} OSEM MBq/mL")
-        _write_marker(job, case, stage, {"reconstruction": recon.name, "iterations": recon.iterations,
-                                         "subsets": recon.subsets, "calibration_factor": factor, "seconds": seconds})
+        marker = {"reconstruction": recon.name, "iterations": case_recon.iterations, "subsets": case_recon.subsets,
+                  "calibration_factor": case_factor, "seconds": seconds}
+        _write_marker(job, case, stage, {**marker, "acquisition": draw} if draw else marker)
+
+    levels: dict[str, dict] = {}  # a level's (camera, reconstruction) -> its calibration, read once per shard
+
+    def _drawn_level(case_chain: AcquisitionChain, name: str, draw: dict) -> tuple[ReconSpec, float, dict]:
+        """The case's reconstruction, its level's calibration factor and its sidecar's common part."""
+        (case_recon,) = case_chain.reconstructions  # the shard's chain holds ``recon`` alone
+        level = case_chain.calibration_chain()
+        if level.camera == chain.camera and level.reconstructions == (recon,):
+            record = calibration  # the configured level: the calibration rule's own file
+        else:
+            if calibration_spec is None:
+                raise ValueError(f"{name}: a drawn reconstruction needs the calibration cylinder (calibration_spec)")
+            key = repr((level.camera, level.reconstructions))
+            if key not in levels:
+                folder = layout.calibration_levels_dir()
+                record = cached_calibration(level, calibration_spec, randomise.seed, folder, job.log)
+                levels[key] = {**record, "file": str(cached_calibration_file(folder, name, record["fingerprint"]))}
+            record = levels[key]
+        level_factor = float(record["factor"])
+        rec_meta = {**sidecar["reconstruction"], "iterations": case_recon.iterations, "subsets": case_recon.subsets,
+                    "scatter_correction": case_recon.scatter_correction,
+                    "post_filter_fwhm_mm": case_recon.post_filter_fwhm_mm}
+        cal_meta = {"factor": level_factor, "file": record.get("file") or str(calibration_path),
+                    "fingerprint": record.get("fingerprint")}
+        return case_recon, level_factor, {**sidecar, "reconstruction": rec_meta, "calibration": cal_meta,
+                                          "acquisition": draw}
 
     return _run(stage, job, process, outputs)

@@ -37,7 +37,7 @@ from typing import Any
 
 from pvc_core.domain import DATASETS, dataset_parts
 from pvc_core.io import write_json
-from pvc_core.specs import Settings, flatten, spec_dict
+from pvc_core.specs import CalibrationSpec, CameraSpec, GridSpec, ReconSpec, Settings, flatten, spec_dict
 from pvc_core.pipeline.models import INFERENCE_KEYS, model_identity, training_name, trainings
 from pvc_core.pipeline.paths import CASE_STAGES, STUDIES, RunLayout  # noqa: F401 (CASE_STAGES re-exported)
 
@@ -47,6 +47,26 @@ CODE_VERSIONS = {
     "phantom": 1, "simulate": 3, "noise": 1, "calibration": 3, "recon": 4, "prune": 1, "split": 1, "resolution": 1,
     "train": 5, "predict": 2, "iy": 1, "deconv": 1, "evaluate": 2, "montage": 1, "study": 1, "report": 2,
 }
+
+def recon_keys(recon: ReconSpec) -> dict[str, Any]:
+    """A reconstruction's dependency keys (``reconstruction.<name>.*``). Without a post-filter (0,
+    every configured reconstruction: only ``randomise`` draws one) its key is left out, so
+    reconstructions from before the post-filter keep their fingerprints."""
+    keys = flatten(spec_dict(recon), f"reconstruction.{recon.name}")
+    if not recon.post_filter_fwhm_mm:
+        keys.pop(f"reconstruction.{recon.name}.post_filter_fwhm_mm")
+    return keys
+
+
+def calibration_dependencies(seed: int, grid: GridSpec, camera: CameraSpec, spec: CalibrationSpec,
+                             recon: ReconSpec) -> dict[str, Any]:
+    """What the calibration of ``recon`` with ``camera`` depends on: the DAG's ``calibration_<r>``
+    stage (the configured camera and reconstruction) and each drawn level of a randomised run
+    (:func:`pvc_core.pipeline.calibration_stage.cached_calibration`) alike."""
+    return {"seed": seed, **flatten(spec_dict(grid), "grid"), **flatten(spec_dict(camera), "camera"),
+            **flatten(spec_dict(spec), "calibration"), **recon_keys(recon),
+            "code.calibration": CODE_VERSIONS["calibration"]}
+
 
 def fingerprint(dependencies: Mapping[str, Any]) -> str:
     """16 hex digits of the SHA-256 of the dependencies' canonical JSON."""
@@ -131,19 +151,18 @@ class StageGraph:
         if stage == "phantom":
             return dict(self._phantom)
         if stage == "simulate":
-            return {**self._phantom, **flatten(spec_dict(s.camera), "camera"), "code.simulate": CODE_VERSIONS["simulate"]}
+            # randomise's camera axes only when set: an unrandomised run keeps its fingerprints
+            return {**self._phantom, **flatten(spec_dict(s.camera), "camera"), **s.randomise.camera_keys(),
+                    "code.simulate": CODE_VERSIONS["simulate"]}
         if stage == "noise":
             return {**self.dependencies("simulate"), "code.noise": CODE_VERSIONS["noise"]}
         if stage.startswith("calibration_"):
             r = stage.removeprefix("calibration_")
-            return {"seed": s.seed, **flatten(spec_dict(s.grid), "grid"), **flatten(spec_dict(s.camera), "camera"),
-                    **flatten(spec_dict(s.calibration), "calibration"),
-                    **flatten(spec_dict(s.reconstructions[r]), f"reconstruction.{r}"),
-                    "code.calibration": CODE_VERSIONS["calibration"]}
+            return calibration_dependencies(s.seed, s.grid, s.camera, s.calibration, s.reconstructions[r])
         if stage.startswith("recon_"):
             r = stage.removeprefix("recon_")
             return {**self.dependencies("noise"), **self.dependencies(f"calibration_{r}"),
-                    "code.recon": CODE_VERSIONS["recon"]}
+                    **s.randomise.recon_keys(r), "code.recon": CODE_VERSIONS["recon"]}
         if stage == "prune":
             return {**self.dependencies("recon_noRR"), **self.dependencies("recon_RR"),
                     **flatten(spec_dict(s.storage), "storage"), "code.prune": CODE_VERSIONS["prune"]}

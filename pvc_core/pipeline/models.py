@@ -125,27 +125,55 @@ def trained_for(settings, dataset: str) -> dict:
 
     Voxel size and matrix of the reconstruction grid, the reconstruction (OSEM iterations, subsets
     and corrections), collimator, isotope, acquisition and count level (total activity range),
-    phantom source.
+    phantom source. With ``randomise`` the axes drawn per case are stated as what was trained on:
+    a number as its [min, max] (iterations, subsets, time per view, intrinsic FWHM, post-filter),
+    the scatter corrections as their list, and ``randomised`` with the axes as configured.
     """
     reconstruction, noise = dataset_parts(dataset)
     recon = settings.reconstructions[reconstruction]
-    corrections = ["attenuation (CT-based mu map)", f"scatter ({recon.scatter_correction})"]
+    randomise = getattr(settings, "randomise", None)
+    camera_axes = randomise.camera_axes() if randomise is not None else {}
+    recon_axes = randomise.recon_axes(reconstruction) if randomise is not None else {}
+    scatter = list(recon_axes["scatter_correction"].levels) if "scatter_correction" in recon_axes else None
+    corrections = ["attenuation (CT-based mu map)", f"scatter ({' or '.join(scatter) if scatter else recon.scatter_correction})"]
     if recon.psf:
         corrections.append("resolution recovery (collimator-detector response)")
     activity = settings.phantom.total_activity_mbq
-    return {
+    acquisition = {"n_views": int(settings.camera.n_views), "time_per_view_s": float(settings.camera.time_per_view_s)}
+    osem = {"iterations": int(recon.iterations), "subsets": int(recon.subsets)}
+    if "time_per_view_s" in camera_axes:
+        acquisition["time_per_view_s"] = _bounds(camera_axes["time_per_view_s"])
+    if "intrinsic_fwhm_mm" in camera_axes:
+        acquisition["intrinsic_fwhm_mm"] = _bounds(camera_axes["intrinsic_fwhm_mm"])
+    if "iterations_subsets" in recon_axes:
+        pairs = recon_axes["iterations_subsets"].levels
+        osem = {"iterations": [min(p[0] for p in pairs), max(p[0] for p in pairs)],
+                "subsets": [min(p[1] for p in pairs), max(p[1] for p in pairs)]}
+    out = {
         "voxel_mm": [float(settings.grid.recon_voxel_mm)] * 3,
         "matrix": [int(settings.grid.recon_matrix)] * 3,
         "isotope": "Lu-177",
         "photopeak_kev": PHOTOPEAK_KEV,
         "collimator": settings.camera.collimator_name,
-        "acquisition": {"n_views": int(settings.camera.n_views),
-                        "time_per_view_s": float(settings.camera.time_per_view_s)},
-        "reconstruction": {"name": reconstruction, "method": "OSEM", "iterations": int(recon.iterations),
-                           "subsets": int(recon.subsets), "corrections": corrections},
+        "acquisition": acquisition,
+        "reconstruction": {"name": reconstruction, "method": "OSEM", **osem, "corrections": corrections},
         "noise": "Poisson" if noise == "n" else "noise-free",
         "count_level": {"total_activity_mbq": [float(activity.low), float(activity.high)],
                         "distribution": activity.kind},
         "phantom_source": settings.phantom.source,
         "dataset": dataset,
     }
+    if scatter:
+        out["reconstruction"]["scatter_correction"] = scatter
+    if "post_filter_fwhm_mm" in recon_axes:
+        out["reconstruction"]["post_filter_fwhm_mm"] = _bounds(recon_axes["post_filter_fwhm_mm"])
+    if camera_axes or recon_axes:
+        out["randomised"] = {**{a: ax.as_dict() for a, ax in camera_axes.items()},
+                             "reconstruction": {a: ax.as_dict() for a, ax in recon_axes.items()}}
+    return out
+
+
+def _bounds(axis) -> list[float]:
+    """[min, max] of a randomised numeric axis (its levels or its range)."""
+    values = axis.levels if axis.levels is not None else axis.range
+    return [float(min(values)), float(max(values))]

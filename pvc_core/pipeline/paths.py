@@ -148,6 +148,11 @@ class RunLayout:
         """The calibration of a reconstruction (factor and what it was measured on)."""
         return self.results / "calibration" / f"{reconstruction}.json"
 
+    def calibration_levels_dir(self) -> Path:
+        """The calibrations of a randomised run's drawn levels, ``<reconstruction>-<fingerprint>.json``
+        (:func:`pvc_core.pipeline.calibration_stage.cached_calibration`)."""
+        return self.results / "calibration" / "levels"
+
     def split_file(self) -> Path:
         return self.results / "splits.json"
 

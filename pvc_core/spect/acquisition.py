@@ -20,12 +20,16 @@ so a scatter model or a randomised acquisition is one change here. The Poisson n
 acquisition comes from one named stream of (seed, index) (:class:`NoiseSeed`): a case's is
 ``(seed, case id, "noise")``, the calibration cylinder's ``(seed, 0, "calibration_noise")``, a
 study's ``(seed, index, <study>)``; each acquisition is reproducible from it.
+
+A randomised acquisition (config ``randomise``, :class:`pvc_core.specs.RandomiseSpec`) is one
+function, :func:`chain_for_case`: the case's chain (camera and reconstructions with the values the
+case drew from ``(seed, case id, "acquisition")``) and the draw, which the stages record.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -33,12 +37,15 @@ import numpy as np
 from pvc_core.domain import NOISE_LEVELS, dataset_name
 from pvc_core.geometry.blocks import downsample_mean
 from pvc_core.seeding import rng_for
-from pvc_core.specs import CameraSpec, GridSpec, ReconSpec
+from pvc_core.specs import CameraSpec, GridSpec, RandomiseSpec, ReconSpec
 from pvc_core.spect.noise import add_poisson_noise
+from pvc_core.spect.post_filter import post_filter
 from pvc_core.spect.projections import Projections
 
 #: The noise stream of a DAG case (``rng_for(seed, case id, CASE_NOISE_STREAM)``).
 CASE_NOISE_STREAM = "noise"
+#: The stream a case's randomised acquisition is drawn from (:func:`chain_for_case`).
+ACQUISITION_STREAM = "acquisition"
 
 
 def recon_grid_mu(mu_sim_per_cm: np.ndarray, grid: GridSpec) -> np.ndarray:
@@ -77,17 +84,36 @@ class AcquisitionChain:
     ``reconstructions`` (the OSEM reconstructions made from the projections).
 
     Activity (MBq/mL) and mu (1/cm at 208 keV) come on the phantom grid of ``grid``.
+
+    ``protocol_camera``: the camera of the clinic's protocol that the per-camera work is done
+    with (the scatter model's fit, the calibration): a randomised case's camera with the
+    configured time per view (:func:`chain_for_case`; counts scale with the time, these are per
+    MBq); None: ``camera``.
     """
 
     camera: CameraSpec
     grid: GridSpec
     reconstructions: tuple[ReconSpec, ...] = ()
+    protocol_camera: CameraSpec | None = None
+
+    @property
+    def fit_camera(self) -> CameraSpec:
+        """The camera the per-camera fits and the calibration use (``protocol_camera`` or ``camera``)."""
+        return self.protocol_camera or self.camera
 
     @property
     def _cache_subsets(self) -> tuple[int, ...]:
         """The subsets of the reconstructions that follow in this process: the cached system is
         built for them (speed only; no count depends on it)."""
         return tuple(r.subsets for r in self.reconstructions)
+
+    def calibration_chain(self) -> "AcquisitionChain":
+        """The chain the calibration factor of this chain's reconstructions is measured with: the
+        protocol's camera (:attr:`fit_camera`: the factor is per MBq, so the time per view does not
+        change it) and each reconstruction without its post-filter (applied after calibration,
+        activity conserving, and the cylinder's VOI margin of 40 mm holds its spill)."""
+        return AcquisitionChain(self.fit_camera, self.grid,
+                                tuple(replace(r, post_filter_fwhm_mm=0.0) for r in self.reconstructions))
 
     def mu_recon(self, mu_sim_per_cm: np.ndarray) -> np.ndarray:
         """Attenuation (1/cm) on the reconstruction grid (:func:`recon_grid_mu`)."""
@@ -110,7 +136,8 @@ class AcquisitionChain:
                     calibration_factor: float = 1.0) -> dict[str, np.ndarray]:
         """OSEM reconstruction ``recon`` of every acquisition in ``projections`` (a noise level ->
         projections; one batched run): {level: image in MBq/mL}, divided by ``calibration_factor``
-        (:mod:`pvc_core.calibration`; 1 = nominal sensitivity).
+        (:mod:`pvc_core.calibration`; 1 = nominal sensitivity), then smoothed by the
+        reconstruction's post-filter when it has one (:func:`~pvc_core.spect.post_filter.post_filter`).
 
         Each image equals the reconstruction of its projections alone; the batch only shares the
         projector's passes over the cached geometry.
@@ -125,6 +152,8 @@ class AcquisitionChain:
                                       cache_subsets=self._cache_subsets, scatter_model=scatter_model)
         if calibration_factor != 1.0:
             images = [(im / np.float32(calibration_factor)).astype(np.float32) for im in images]
+        if recon.post_filter_fwhm_mm > 0:
+            images = [post_filter(im, self.grid.recon_voxel_mm, recon.post_filter_fwhm_mm) for im in images]
         return dict(zip(levels, images))
 
     def scatter_model(self, projections: Projections):
@@ -135,7 +164,7 @@ class AcquisitionChain:
         from pvc_core.spect.scatter_model_fit import fit_scatter_model  # lazy: torch and scipy.optimize (~1.6 s)
 
         n_u = int(projections.windows["photopeak"].shape[1])
-        return fit_scatter_model(AcquisitionChain(self.camera, GridSpec(n_u, round(float(projections.pixel_mm), 9), 2)))
+        return fit_scatter_model(AcquisitionChain(self.fit_camera, GridSpec(n_u, round(float(projections.pixel_mm), 9), 2)))
 
     def acquire(self, activity_sim_mbq_ml: np.ndarray, mu_sim_per_cm: np.ndarray, noise: NoiseSeed, *,
                 calibration: Mapping[str, float], noise_levels: Sequence[str] = NOISE_LEVELS,
@@ -174,3 +203,28 @@ class AcquisitionChain:
             seconds[f"recon {recon.name}"] = time.perf_counter() - t0
             images.update({dataset_name(recon.name, n): im for n, im in levels.items()})
         return Acquired({k: projections[k] for k in noise_levels}, images, mu_recon, seconds)
+
+
+def chain_for_case(chain: AcquisitionChain, randomise: RandomiseSpec | None, case_id: int) -> tuple[AcquisitionChain, dict]:
+    """The acquisition of case ``case_id``: ``chain`` with the camera and reconstructions changed by
+    what the case drew from ``rng_for(randomise.seed, case_id, "acquisition")``
+    (:meth:`pvc_core.specs.RandomiseSpec.draw`), and the draw (plain data, for markers and sidecars).
+
+    Nothing randomised (``randomise`` None or without axes): ``(chain, {})``, the same object. Else
+    the drawn time per view and intrinsic FWHM replace the camera's (``dataclasses.replace`` on the
+    frozen specs), each reconstruction of the chain takes its drawn iterations, subsets, scatter
+    correction and post-filter, and ``protocol_camera`` keeps the configured time per view (the
+    scatter-model fit and the calibration are per MBq, made once per drawn camera, not per case).
+    """
+    if randomise is None or not randomise.active:
+        return chain, {}
+    draw = randomise.draw(rng_for(randomise.seed, case_id, ACQUISITION_STREAM))
+    camera = chain.camera
+    if "intrinsic_fwhm_mm" in draw:
+        camera = replace(camera, collimator=replace(camera.collimator, intrinsic_fwhm_mm=draw["intrinsic_fwhm_mm"]))
+    protocol = camera
+    if "time_per_view_s" in draw:
+        camera = replace(camera, time_per_view_s=draw["time_per_view_s"])
+    drawn = draw.get("reconstruction", {})
+    recons = tuple(replace(r, **drawn[r.name]) if r.name in drawn else r for r in chain.reconstructions)
+    return AcquisitionChain(camera, chain.grid, recons, protocol if protocol != camera else None), draw
