@@ -3,15 +3,13 @@ sidecars, and the model card's ranges that ``dlpvc apply``'s domain check reads.
 
 from __future__ import annotations
 
-import copy
 import threading
 
 import pytest
-from conftest import REPO
 
 from pvc_core.apply.domain import INSIDE, InputFacts, check_domain, domain_from_trained_for
 from pvc_core.calibration import CalibrationResult
-from pvc_core.config import load_config, validate_config
+from helpers.randomised import randomised_settings
 from pvc_core.io import read_json, write_json
 from pvc_core.pipeline import calibration_stage, paths
 from pvc_core.pipeline.case_stages import run_noise_shard, run_phantom_shard, run_reconstruct_shard, run_simulate_shard
@@ -32,11 +30,7 @@ RANDOMISE = {
 
 
 def _settings(randomise: dict | None = RANDOMISE) -> Settings:
-    cfg = copy.deepcopy(load_config(REPO / "config" / "test.yaml"))
-    if randomise is not None:
-        cfg["randomise"] = copy.deepcopy(randomise)
-        validate_config(cfg)
-    return Settings.from_config(cfg)
+    return randomised_settings(randomise)
 
 
 @pytest.fixture

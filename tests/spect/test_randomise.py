@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import copy
 
 import numpy as np
 import pytest
-from conftest import REPO
 
-from pvc_core.config import load_config, validate_config
+from helpers.randomised import randomised_settings
 from pvc_core.errors import InputError
 from pvc_core.pipeline.fingerprints import StageGraph
 from pvc_core.seeding import rng_for
@@ -27,11 +25,7 @@ RANDOMISE = {
 
 
 def _settings(randomise: dict | None = RANDOMISE) -> Settings:
-    cfg = copy.deepcopy(load_config(REPO / "config" / "test.yaml"))
-    if randomise is not None:
-        cfg["randomise"] = copy.deepcopy(randomise)
-        validate_config(cfg)
-    return Settings.from_config(cfg)
+    return randomised_settings(randomise)
 
 
 def _chain(s: Settings) -> AcquisitionChain:
