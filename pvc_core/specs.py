@@ -356,14 +356,30 @@ class EnergyWindowsSpec:
     resolution_pct: float
 
 
+#: Medium-energy parallel-hole collimators of two vendors, from their published hole geometry
+#: (lengths in mm): the name ``randomise.collimator`` draws -> (label, hole diameter, septal
+#: thickness, hole length, hole shape). Siemens MELP: SIMIND's collimator database (collim.col,
+#: SY-ME: 0.294 / 0.114 / 4.064 cm, hexagonal), the camera's default. GE MEGP (Discovery NM/CT
+#: 670, NM/CT 870): hexagonal holes 3.0 mm, septa 1.05 mm, length 58 mm (GE's MEGP as modelled in
+#: OpenGATE's GE NM670 head, opengate contrib ``spect_ge_nm670``; SIMIND collim.col ge-megp).
+COLLIMATORS: dict[str, tuple[str, float, float, float, str]] = {
+    "siemens_melp": ("Siemens MELP (SY-ME)", 2.94, 1.14, 40.64, "hexagonal"),
+    "ge_megp": ("GE MEGP (Discovery 670/870)", 3.0, 1.05, 58.0, "hexagonal"),
+}
+
+
 @dataclass(frozen=True)
 class OrbitSpec:
-    """Body-contour orbit: clearance (mm), body threshold (1/cm), minimum radius (mm), first angle (deg)."""
+    """The orbit: clearance (mm), body threshold (1/cm), minimum radius (mm), first angle (deg) and
+    ``shape``: ``contour`` (each view the body outline's extent plus the clearance) or ``circular``
+    (one radius: the largest of the contour's, so the body clears by at least the clearance in
+    every view); :func:`pvc_core.spect.orbit.orbit_radii_mm`."""
 
     clearance_mm: float
     body_threshold_per_cm: float
     min_radius_mm: float
     start_angle_deg: float
+    shape: str = "contour"
 
 
 @dataclass(frozen=True)
@@ -438,7 +454,7 @@ class CameraSpec:
             sensitivity_cps_per_mbq=float(cam["sensitivity_cps_per_mbq"]), collimator=collimator,
             collimator_name=str(col["name"]), windows=windows,
             orbit=OrbitSpec(float(orb["clearance_mm"]), float(orb["body_threshold_per_cm"]),
-                            float(orb["min_radius_mm"]), float(orb["start_angle_deg"])),
+                            float(orb["min_radius_mm"]), float(orb["start_angle_deg"]), str(orb.get("shape", "contour"))),
             scatter=ScatterSpec(str(sc["model"]), int(sc["second_order_samples"])),
             tew_smoothing_fwhm_mm=float(cam["tew_smoothing_fwhm_mm"]), project_at=str(cam["project_at"]))
 
@@ -460,6 +476,10 @@ class ReconSpec:
     subsets: int
     scatter_correction: str = "tew"
     post_filter_fwhm_mm: float = 0.0
+    #: Voxel (mm) reconstructed at: 0, the grid's; else the projections are rebinned to that
+    #: pixel, reconstructed on a grid of the same field of view and the image resampled back to
+    #: the grid, activity conserved (:meth:`pvc_core.spect.acquisition.AcquisitionChain.reconstruct`).
+    voxel_mm: float = 0.0
 
     @property
     def psf(self) -> bool:
@@ -539,10 +559,21 @@ class StudiesSpec:
     validation_phantoms: tuple[str, ...]
 
 
-#: The reconstruction axes of ``randomise.reconstruction.<noRR|RR>``, in the order they are drawn.
-RECON_AXES = ("iterations_subsets", "post_filter_fwhm_mm", "scatter_correction")
-#: The camera axes of ``randomise``, in the order they are drawn (before the reconstructions').
-CAMERA_AXES = ("time_per_view_s", "intrinsic_fwhm_mm")
+#: The reconstruction axes of ``randomise.reconstruction.<noRR|RR>``.
+RECON_AXES = ("iterations_subsets", "post_filter_fwhm_mm", "scatter_correction", "voxel_mm")
+#: The camera axes of ``randomise``.
+CAMERA_AXES = ("time_per_view_s", "intrinsic_fwhm_mm", "collimator", "orbit", "orbit_clearance_mm")
+#: The order the axes take their uniform numbers in (:meth:`RandomiseSpec.draw`): ``(None, axis)``
+#: a camera axis, ``(name, axis)`` reconstruction ``name``'s. An axis added later goes at the end,
+#: so a configuration's existing axes keep their draws (cases of a run already made stay valid).
+DRAW_ORDER: tuple[tuple[str | None, str], ...] = (
+    (None, "time_per_view_s"), (None, "intrinsic_fwhm_mm"),
+    ("noRR", "iterations_subsets"), ("noRR", "post_filter_fwhm_mm"), ("noRR", "scatter_correction"),
+    ("RR", "iterations_subsets"), ("RR", "post_filter_fwhm_mm"), ("RR", "scatter_correction"),
+    (None, "collimator"), (None, "orbit"), (None, "orbit_clearance_mm"), ("noRR", "voxel_mm"), ("RR", "voxel_mm"),
+)
+#: Axes whose values are names, not numbers.
+NAMED_AXES = ("collimator", "orbit", "scatter_correction")
 
 
 @dataclass(frozen=True)
@@ -602,13 +633,16 @@ class RandomiseSpec:
     No axis set (the default): every case is acquired with the configured camera and
     reconstructions, as before.
 
-    The draw takes one uniform number per axis slot in a fixed order (the camera axes, then
-    noRR's and RR's axes), configured or not, so adding an axis never changes another's draws.
+    The draw takes one uniform number per axis slot in a fixed order (:data:`DRAW_ORDER`),
+    configured or not, so adding an axis never changes another's draws.
     """
 
     seed: int = 0
     time_per_view_s: AxisSpec | None = None
     intrinsic_fwhm_mm: AxisSpec | None = None
+    collimator: AxisSpec | None = None
+    orbit: AxisSpec | None = None
+    orbit_clearance_mm: AxisSpec | None = None
     reconstruction: Mapping[str, Mapping[str, AxisSpec]] = field(default_factory=dict)
 
     @property
@@ -632,26 +666,25 @@ class RandomiseSpec:
 
     def draw(self, rng: np.random.Generator) -> dict:
         """One case's values of every configured axis: ``{time_per_view_s, intrinsic_fwhm_mm,
-        reconstruction: {name: {iterations, subsets, post_filter_fwhm_mm, scatter_correction}}}``
-        (only the axes configured; ``rng``: the case's 'acquisition' stream)."""
-        u = rng.random(len(CAMERA_AXES) + len(RECON_AXES) * len(RECONSTRUCTIONS))
+        collimator, orbit, orbit_clearance_mm, reconstruction: {name: {iterations, subsets,
+        post_filter_fwhm_mm, scatter_correction, voxel_mm}}}`` (only the axes configured; ``rng``:
+        the case's 'acquisition' stream)."""
+        u = rng.random(len(DRAW_ORDER))  # the first k numbers of random(n > k) are random(k)'s
         out: dict = {}
-        for i, axis in enumerate(CAMERA_AXES):
-            if getattr(self, axis) is not None:
-                out[axis] = float(getattr(self, axis).pick(float(u[i])))
-        for j, name in enumerate(RECONSTRUCTIONS):
-            drawn: dict = {}
-            for k, axis in enumerate(RECON_AXES):
-                spec = self.recon_axes(name).get(axis)
-                if spec is None:
-                    continue
-                value = spec.pick(float(u[len(CAMERA_AXES) + j * len(RECON_AXES) + k]))
-                if axis == "iterations_subsets":
-                    drawn["iterations"], drawn["subsets"] = int(value[0]), int(value[1])
-                else:
-                    drawn[axis] = value if axis == "scatter_correction" else float(value)
-            if drawn:
-                out.setdefault("reconstruction", {})[name] = drawn
+        recons: dict[str, dict] = {}
+        for (name, axis), x in zip(DRAW_ORDER, u):
+            spec = getattr(self, axis) if name is None else self.recon_axes(name).get(axis)
+            if spec is None:
+                continue
+            value = spec.pick(float(x))
+            target = out if name is None else recons.setdefault(name, {})
+            if axis == "iterations_subsets":
+                target["iterations"], target["subsets"] = int(value[0]), int(value[1])
+            else:
+                target[axis] = value if axis in NAMED_AXES else float(value)
+        recons = {n: recons[n] for n in RECONSTRUCTIONS if recons.get(n)}
+        if recons:
+            out["reconstruction"] = recons
         return out
 
     @classmethod
@@ -744,7 +777,7 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 __all__ = ["BED_POSITIONS", "Grid", "GridSpec", "Distribution", "VoxelSettings", "UptakeSettings", "PhantomSettings",
            "CollimatorSpec", "EnergyWindowsSpec", "OrbitSpec", "ScatterSpec", "CameraSpec", "ReconSpec", "CalibrationSpec", "SplitSpec",
-           "ResolutionSpec", "PvcSpec", "AxisSpec", "RandomiseSpec", "CAMERA_AXES", "RECON_AXES", "EvaluationSpec", "StorageSpec", "ReportSpec", "Settings", "spec_dict", "flatten", "recon_spec",
+           "ResolutionSpec", "PvcSpec", "AxisSpec", "RandomiseSpec", "CAMERA_AXES", "RECON_AXES", "DRAW_ORDER", "NAMED_AXES", "COLLIMATORS", "EvaluationSpec", "StorageSpec", "ReportSpec", "Settings", "spec_dict", "flatten", "recon_spec",
            "phantom_specs"]
 
 

@@ -49,12 +49,22 @@ CODE_VERSIONS = {
 }
 
 def recon_keys(recon: ReconSpec) -> dict[str, Any]:
-    """A reconstruction's dependency keys (``reconstruction.<name>.*``). Without a post-filter (0,
-    every configured reconstruction: only ``randomise`` draws one) its key is left out, so
-    reconstructions from before the post-filter keep their fingerprints."""
+    """A reconstruction's dependency keys (``reconstruction.<name>.*``). Without a post-filter or
+    a voxel of its own (0, every configured reconstruction: only ``randomise`` draws them) those
+    keys are left out, so reconstructions from before them keep their fingerprints."""
     keys = flatten(spec_dict(recon), f"reconstruction.{recon.name}")
-    if not recon.post_filter_fwhm_mm:
-        keys.pop(f"reconstruction.{recon.name}.post_filter_fwhm_mm")
+    for key in ("post_filter_fwhm_mm", "voxel_mm"):
+        if not getattr(recon, key):
+            keys.pop(f"reconstruction.{recon.name}.{key}")
+    return keys
+
+
+def camera_keys(camera: CameraSpec) -> dict[str, Any]:
+    """The camera's dependency keys (``camera.*``). The paper's body-contour orbit leaves
+    ``camera.orbit.shape`` out, so results from before the circular orbit keep their fingerprints."""
+    keys = flatten(spec_dict(camera), "camera")
+    if camera.orbit.shape == "contour":
+        keys.pop("camera.orbit.shape")
     return keys
 
 
@@ -63,7 +73,7 @@ def calibration_dependencies(seed: int, grid: GridSpec, camera: CameraSpec, spec
     """What the calibration of ``recon`` with ``camera`` depends on: the DAG's ``calibration_<r>``
     stage (the configured camera and reconstruction) and each drawn level of a randomised run
     (:func:`pvc_core.pipeline.calibration_stage.cached_calibration`) alike."""
-    return {"seed": seed, **flatten(spec_dict(grid), "grid"), **flatten(spec_dict(camera), "camera"),
+    return {"seed": seed, **flatten(spec_dict(grid), "grid"), **camera_keys(camera),
             **flatten(spec_dict(spec), "calibration"), **recon_keys(recon),
             "code.calibration": CODE_VERSIONS["calibration"]}
 
@@ -152,7 +162,7 @@ class StageGraph:
             return dict(self._phantom)
         if stage == "simulate":
             # randomise's camera axes only when set: an unrandomised run keeps its fingerprints
-            return {**self._phantom, **flatten(spec_dict(s.camera), "camera"), **s.randomise.camera_keys(),
+            return {**self._phantom, **camera_keys(s.camera), **s.randomise.camera_keys(),
                     "code.simulate": CODE_VERSIONS["simulate"]}
         if stage == "noise":
             return {**self.dependencies("simulate"), "code.noise": CODE_VERSIONS["noise"]}

@@ -25,6 +25,7 @@ from pvc_core.domain import dataset_parts
 from pvc_core.model_spec import (INFERENCE_KEYS, NAME_HASH_DIGITS, RUNTIME_KEYS,  # noqa: F401
                                  SELECTION_NORMALISATION, ModelSpec, model_identity)
 from pvc_core.phantom.materials import PHOTOPEAK_KEV
+from pvc_core.specs import COLLIMATORS
 
 #: Where a model of the configuration's ``training`` section is named in an error.
 _SOURCE = "training.default"
@@ -126,8 +127,10 @@ def trained_for(settings, dataset: str) -> dict:
     Voxel size and matrix of the reconstruction grid, the reconstruction (OSEM iterations, subsets
     and corrections), collimator, isotope, acquisition and count level (total activity range),
     phantom source. With ``randomise`` the axes drawn per case are stated as what was trained on:
-    a number as its [min, max] (iterations, subsets, time per view, intrinsic FWHM, post-filter),
-    the scatter corrections as their list, and ``randomised`` with the axes as configured.
+    a number as its [min, max] (iterations, subsets, time per view, intrinsic FWHM, orbit
+    clearance, post-filter, the voxel reconstructed at), the scatter corrections and orbits as
+    their lists, the collimators' labels joined by "or", and ``randomised`` with the axes as
+    configured.
     """
     reconstruction, noise = dataset_parts(dataset)
     recon = settings.reconstructions[reconstruction]
@@ -145,16 +148,26 @@ def trained_for(settings, dataset: str) -> dict:
         acquisition["time_per_view_s"] = _bounds(camera_axes["time_per_view_s"])
     if "intrinsic_fwhm_mm" in camera_axes:
         acquisition["intrinsic_fwhm_mm"] = _bounds(camera_axes["intrinsic_fwhm_mm"])
+    if "orbit" in camera_axes:
+        acquisition["orbit"] = list(camera_axes["orbit"].levels)
+    if "orbit_clearance_mm" in camera_axes:
+        acquisition["orbit_clearance_mm"] = _bounds(camera_axes["orbit_clearance_mm"])
+    collimator = settings.camera.collimator_name
+    if "collimator" in camera_axes:
+        collimator = " or ".join(COLLIMATORS[c][0] for c in camera_axes["collimator"].levels)
     if "iterations_subsets" in recon_axes:
         pairs = recon_axes["iterations_subsets"].levels
         osem = {"iterations": [min(p[0] for p in pairs), max(p[0] for p in pairs)],
                 "subsets": [min(p[1] for p in pairs), max(p[1] for p in pairs)]}
+    voxel = [float(settings.grid.recon_voxel_mm)] * 3
+    if "voxel_mm" in recon_axes:  # reconstructed at these, resampled to the model grid
+        osem["reconstructed_voxel_mm"] = _bounds(recon_axes["voxel_mm"])
     out = {
-        "voxel_mm": [float(settings.grid.recon_voxel_mm)] * 3,
+        "voxel_mm": voxel,
         "matrix": [int(settings.grid.recon_matrix)] * 3,
         "isotope": "Lu-177",
         "photopeak_kev": PHOTOPEAK_KEV,
-        "collimator": settings.camera.collimator_name,
+        "collimator": collimator,
         "acquisition": acquisition,
         "reconstruction": {"name": reconstruction, "method": "OSEM", **osem, "corrections": corrections},
         "noise": "Poisson" if noise == "n" else "noise-free",

@@ -37,10 +37,12 @@ import numpy as np
 from pvc_core.domain import NOISE_LEVELS, dataset_name
 from pvc_core.geometry.blocks import downsample_mean
 from pvc_core.seeding import rng_for
-from pvc_core.specs import CameraSpec, GridSpec, RandomiseSpec, ReconSpec
+from pvc_core.specs import COLLIMATORS, CameraSpec, GridSpec, RandomiseSpec, ReconSpec
+from pvc_core.spect.collimator import Collimator
 from pvc_core.spect.noise import add_poisson_noise
 from pvc_core.spect.post_filter import post_filter
 from pvc_core.spect.projections import Projections
+from pvc_core.spect.voxel_size import rebin_projections, resample_mu, resample_to_grid, voxel_grid
 
 #: The noise stream of a DAG case (``rng_for(seed, case id, CASE_NOISE_STREAM)``).
 CASE_NOISE_STREAM = "noise"
@@ -138,6 +140,8 @@ class AcquisitionChain:
         projections; one batched run): {level: image in MBq/mL}, divided by ``calibration_factor``
         (:mod:`pvc_core.calibration`; 1 = nominal sensitivity), then smoothed by the
         reconstruction's post-filter when it has one (:func:`~pvc_core.spect.post_filter.post_filter`).
+        A reconstruction with its own ``voxel_mm`` is made at that voxel from rebinned projections
+        and resampled back to the grid, activity conserved (:mod:`pvc_core.spect.voxel_size`).
 
         Each image equals the reconstruction of its projections alone; the batch only shares the
         projector's passes over the cached geometry.
@@ -147,13 +151,23 @@ class AcquisitionChain:
         if not calibration_factor > 0 or not np.isfinite(calibration_factor):
             raise ValueError(f"calibration factor of {recon.name} must be positive and finite, got {calibration_factor}")
         levels = list(projections)
-        scatter_model = self.scatter_model(projections[levels[0]]) if recon.scatter_correction == "model" else None
-        images = reconstruct_together([projections[k] for k in levels], mu_recon_per_cm, recon, self.camera,
+        acquired = [projections[k] for k in levels]
+        grid_voxel, voxel = self.grid.recon_voxel_mm, self.grid.recon_voxel_mm
+        if recon.voxel_mm and abs(recon.voxel_mm - acquired[0].pixel_mm) > 1e-9:
+            # a clinic's voxel (pvc_core.spect.voxel_size): rebin, reconstruct there, resample back
+            voxel = float(recon.voxel_mm)
+            n = voxel_grid(self.grid.recon_matrix, grid_voxel, voxel)
+            acquired = [rebin_projections(p, voxel, n) for p in acquired]
+            mu_recon_per_cm = resample_mu(mu_recon_per_cm, grid_voxel, voxel, n)
+        scatter_model = self.scatter_model(acquired[0]) if recon.scatter_correction == "model" else None
+        images = reconstruct_together(acquired, mu_recon_per_cm, recon, self.camera,
                                       cache_subsets=self._cache_subsets, scatter_model=scatter_model)
         if calibration_factor != 1.0:
             images = [(im / np.float32(calibration_factor)).astype(np.float32) for im in images]
         if recon.post_filter_fwhm_mm > 0:
-            images = [post_filter(im, self.grid.recon_voxel_mm, recon.post_filter_fwhm_mm) for im in images]
+            images = [post_filter(im, voxel, recon.post_filter_fwhm_mm) for im in images]
+        if voxel != grid_voxel:
+            images = [resample_to_grid(im, voxel, grid_voxel, self.grid.recon_matrix) for im in images]
         return dict(zip(levels, images))
 
     def scatter_model(self, projections: Projections):
@@ -211,15 +225,22 @@ def chain_for_case(chain: AcquisitionChain, randomise: RandomiseSpec | None, cas
     (:meth:`pvc_core.specs.RandomiseSpec.draw`), and the draw (plain data, for markers and sidecars).
 
     Nothing randomised (``randomise`` None or without axes): ``(chain, {})``, the same object. Else
-    the drawn time per view and intrinsic FWHM replace the camera's (``dataclasses.replace`` on the
-    frozen specs), each reconstruction of the chain takes its drawn iterations, subsets, scatter
-    correction and post-filter, and ``protocol_camera`` keeps the configured time per view (the
+    the drawn collimator (:func:`with_collimator`), orbit shape and clearance, time per view and
+    intrinsic FWHM replace the camera's (``dataclasses.replace`` on the frozen specs), each
+    reconstruction of the chain takes its drawn iterations, subsets, scatter correction,
+    post-filter and voxel, and ``protocol_camera`` keeps the configured time per view (the
     scatter-model fit and the calibration are per MBq, made once per drawn camera, not per case).
     """
     if randomise is None or not randomise.active:
         return chain, {}
     draw = randomise.draw(rng_for(randomise.seed, case_id, ACQUISITION_STREAM))
     camera = chain.camera
+    if "collimator" in draw:
+        camera = with_collimator(camera, draw["collimator"])
+    if "orbit" in draw or "orbit_clearance_mm" in draw:
+        orbit = replace(camera.orbit, shape=draw.get("orbit", camera.orbit.shape),
+                        clearance_mm=float(draw.get("orbit_clearance_mm", camera.orbit.clearance_mm)))
+        camera = replace(camera, orbit=orbit)
     if "intrinsic_fwhm_mm" in draw:
         camera = replace(camera, collimator=replace(camera.collimator, intrinsic_fwhm_mm=draw["intrinsic_fwhm_mm"]))
     protocol = camera
@@ -228,3 +249,19 @@ def chain_for_case(chain: AcquisitionChain, randomise: RandomiseSpec | None, cas
     drawn = draw.get("reconstruction", {})
     recons = tuple(replace(r, **drawn[r.name]) if r.name in drawn else r for r in chain.reconstructions)
     return AcquisitionChain(camera, chain.grid, recons, protocol if protocol != camera else None), draw
+
+
+def with_collimator(camera: CameraSpec, name: str) -> CameraSpec:
+    """``camera`` with collimator ``name`` of :data:`pvc_core.specs.COLLIMATORS`: its hole geometry
+    and label replace the camera's (the intrinsic resolution, image-plane gap and pedestal stay)
+    and the sensitivity scales with the geometric efficiency (same crystal, other holes:
+    :meth:`pvc_core.spect.collimator.Collimator.geometric_efficiency`). The configured
+    collimator's own geometry returns ``camera`` unchanged."""
+    label, diameter, septa, length, shape = COLLIMATORS[name]
+    old = camera.collimator
+    new = replace(old, hole_diameter_mm=diameter, septal_thickness_mm=septa, hole_length_mm=length, hole_shape=shape)
+    if new == old:
+        return camera
+    ratio = Collimator.from_spec(new).geometric_efficiency() / Collimator.from_spec(old).geometric_efficiency()
+    return replace(camera, collimator=new, collimator_name=label,
+                   sensitivity_cps_per_mbq=camera.sensitivity_cps_per_mbq * ratio)

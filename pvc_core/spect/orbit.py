@@ -24,8 +24,11 @@ def view_angles_deg(n_views: int, start_deg: float = 0.0) -> np.ndarray:
 
 
 def orbit_radii_mm(mu_per_cm: np.ndarray, voxel_mm: float, angles_deg: np.ndarray, clearance_mm: float,
-                   body_threshold_per_cm: float = 0.01, min_radius_mm: float = 100.0) -> np.ndarray:
+                   body_threshold_per_cm: float = 0.01, min_radius_mm: float = 100.0,
+                   shape: str = "contour") -> np.ndarray:
     """Body-contour orbit: collimator-face distance from the rotation axis for each view (mm).
+    ``shape='circular'``: every view at the largest of the contour's radii (the circle that
+    clears the body by at least ``clearance_mm`` in every view).
 
     Parameters
     ----------
@@ -54,5 +57,9 @@ def orbit_radii_mm(mu_per_cm: np.ndarray, voxel_mm: float, angles_deg: np.ndarra
     e, _ = detector_directions(angles)
     reach = pts @ e.T  # (n_points, n_views)
     corner = 0.5 * voxel_mm * (np.abs(e[:, 0]) + np.abs(e[:, 1]))
-    radius = reach.max(axis=0) + corner + clearance_mm
-    return np.maximum(radius, float(min_radius_mm))
+    radius = np.maximum(reach.max(axis=0) + corner + clearance_mm, float(min_radius_mm))
+    if shape == "circular":
+        return np.full(angles.shape, float(radius.max()))
+    if shape != "contour":
+        raise ValueError(f"orbit shape must be 'contour' or 'circular', got {shape!r}")
+    return radius

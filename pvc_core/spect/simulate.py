@@ -177,7 +177,8 @@ def simulate_projections(activity_mbq_ml: np.ndarray, mu_per_cm: np.ndarray, vox
     collimator = Collimator.from_spec(camera.collimator)
     orbit = camera.orbit
     angles = view_angles_deg(camera.n_views, orbit.start_angle_deg)
-    radii = orbit_radii_mm(mu, voxel_mm, angles, orbit.clearance_mm, orbit.body_threshold_per_cm, orbit.min_radius_mm)
+    radii = orbit_radii_mm(mu, voxel_mm, angles, orbit.clearance_mm, orbit.body_threshold_per_cm, orbit.min_radius_mm,
+                           orbit.shape)
     counts_per_mbq = camera.counts_per_mbq
     v_recon = grid.recon_voxel_mm
     activity_mbq = act * (voxel_mm / 10.0) ** 3  # MBq per voxel
@@ -245,7 +246,7 @@ def simulate_projections(activity_mbq_ml: np.ndarray, mu_per_cm: np.ndarray, vox
         "collimator_tail_sigma_mm_at_100mm": float(collimator.tail_sigma_mm(100.0)),
         "project_at": camera.project_at,
         "sim_factor": factor,
-        "orbit": "body contour", "orbit_clearance_mm": orbit.clearance_mm,
+        "orbit": "body contour" if orbit.shape == "contour" else orbit.shape, "orbit_clearance_mm": orbit.clearance_mm,
         "angle_convention": "detector at (sin a, -cos a) in the (axis0, axis1) plane; CCW seen from +axis2",
         "scatter_model": camera.scatter.model,
         "collimator": camera.collimator_name,

@@ -13,6 +13,8 @@ the fixture (``.venv/bin/python tests/core/test_settings_pinned.py``) and say so
 The phantom specs were rewritten (only they) when ``PhantomSettings`` gained ``uptake`` ([3.3]):
 its default gives every case the random shapes as before, the phantom fingerprint leaves the
 uptake keys out while no case can be patient-like, so every recorded fingerprint still holds.
+The camera specs were rewritten (only they) when ``OrbitSpec`` gained ``shape`` ([3.3]): its
+default is the paper's body contour, which the fingerprints leave out, so they hold too.
 """
 
 from __future__ import annotations
