@@ -23,31 +23,18 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from paper_example import randomise_example  # noqa: E402
 from pvc_core.config import load_config, validate_config  # noqa: E402
 from pvc_core.phantom import generate_case  # noqa: E402
 from pvc_core.pipeline.calibration_stage import cached_calibration  # noqa: E402
 from pvc_core.specs import Settings  # noqa: E402
 from pvc_core.spect.acquisition import AcquisitionChain, NoiseSeed, chain_for_case  # noqa: E402
 
-#: The randomise example of config/paper.yaml (its commented block), as a mapping.
-RANDOMISE_EXAMPLE = """
-time_per_view_s: {range: [10, 45]}
-intrinsic_fwhm_mm: {range: [2.87, 3.61], steps: 4}
-reconstruction:
-  RR:
-    iterations_subsets: {levels: [[4, 6], [6, 6], [8, 6], [10, 4]]}
-    post_filter_fwhm_mm: {range: [0, 5]}
-    scatter_correction: {levels: [tew, model]}
-  noRR:
-    iterations_subsets: {levels: [[8, 2], [10, 2], [12, 2]]}
-"""
-
-
 def settings_for(matrix: int, patient: bool) -> Settings:
     cfg = copy.deepcopy(load_config(REPO / "config" / "paper.yaml"))
     cfg["grid"]["recon_matrix"] = matrix
     cfg["phantom"].setdefault("uptake", {})["patient_probability"] = 1.0 if patient else 0.0
-    cfg["randomise"] = yaml.safe_load(RANDOMISE_EXAMPLE)
+    cfg["randomise"] = randomise_example()
     return Settings.from_config(validate_config(cfg, "bench_case_build"))
 
 

@@ -1,12 +1,14 @@
 """Dry-run (planning) time of the paper configuration at 1,000 / 10,000 / 50,000 cases.
 
-Usage: .venv/bin/python benchmarks/bench_dryrun.py [N ...]
+Usage: .venv/bin/python benchmarks/bench_dryrun.py [--randomise] [N ...]
 Prints the wall time of ``snakemake -n --configfile config/paper.yaml --config n_cases=N`` in a
 fresh temporary working directory (test and validation sets 5% each) and the job count per rule for the paper scale.
+``--randomise``: with config/paper.yaml's commented ``randomise:`` example switched on.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -15,12 +17,18 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from paper_example import randomise_example  # noqa: E402
+
+RANDOMISE = "--randomise" in sys.argv
 
 
 def dry_run(n_cases: int) -> tuple[float, str]:
     with tempfile.TemporaryDirectory() as tmp:
         scale = Path(tmp) / "scale.yaml"
-        scale.write_text(f"n_cases: {n_cases}\nsplit: {{n_test: {n_cases // 20}, n_validation: {n_cases // 20}}}\n")
+        scale.write_text(f"n_cases: {n_cases}\nsplit: {{n_test: {n_cases // 20}, n_validation: {n_cases // 20}}}\n"
+                         + (f"randomise: {json.dumps(randomise_example())}\n" if RANDOMISE else ""))
         cmd = [sys.executable, "-m", "snakemake", "-n", "--snakefile", str(REPO / "Snakefile"), "--directory", tmp,
                "--configfile", str(REPO / "config/paper.yaml"), str(scale), "--cores", "2",
                "--quiet", "rules"]
@@ -33,7 +41,7 @@ def dry_run(n_cases: int) -> tuple[float, str]:
 
 
 def main() -> None:
-    sizes = [int(a) for a in sys.argv[1:]] or [1000, 10000, 50000]
+    sizes = [int(a) for a in sys.argv[1:] if a != "--randomise"] or [1000, 10000, 50000]
     print(f"{'cases':>8} {'jobs':>6} {'dry-run s':>10}")
     for n in sizes:
         dt, out = dry_run(n)
