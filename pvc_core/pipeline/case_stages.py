@@ -192,7 +192,8 @@ def run_reconstruct_shard(job: ShardJob, chain: AcquisitionChain, recon: ReconSp
         level_factor = float(record["factor"])
         rec_meta = {**sidecar["reconstruction"], "iterations": case_recon.iterations, "subsets": case_recon.subsets,
                     "scatter_correction": case_recon.scatter_correction,
-                    "post_filter_fwhm_mm": case_recon.post_filter_fwhm_mm}
+                    "post_filter_fwhm_mm": case_recon.post_filter_fwhm_mm,
+                    "reconstructed_voxel_mm": case_recon.voxel_mm or case_chain.grid.recon_voxel_mm}
         cal_meta = {"factor": level_factor, "file": record.get("file") or str(calibration_path),
                     "fingerprint": record.get("fingerprint")}
         return case_recon, level_factor, {**sidecar, "reconstruction": rec_meta, "calibration": cal_meta,

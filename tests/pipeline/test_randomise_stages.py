@@ -10,7 +10,7 @@ import pytest
 from pvc_core.apply.domain import INSIDE, InputFacts, check_domain, domain_from_trained_for
 from pvc_core.calibration import CalibrationResult
 from helpers.randomised import randomised_settings
-from pvc_core.io import read_json, write_json
+from pvc_core.io import load_image, read_json, write_json
 from pvc_core.pipeline import calibration_stage, paths
 from pvc_core.pipeline.case_stages import run_noise_shard, run_phantom_shard, run_reconstruct_shard, run_simulate_shard
 from pvc_core.pipeline.fingerprints import StageGraph
@@ -124,6 +124,34 @@ def test_a_randomised_case_records_its_draw_and_uses_its_level(tmp_path, counted
         marker = read_json(layout.marker_file(case, "recon_RR"))
         assert marker["acquisition"] == draw and marker["iterations"] == rr["iterations"]
     assert sorted(c[:2] for c in counted_calibrations) == sorted(levels)  # once per level, not per case
+
+
+def test_a_case_with_another_collimator_orbit_and_voxel_goes_through_the_stages(tmp_path, counted_calibrations,
+                                                                                  one_torch_thread):
+    s = _settings({"collimator": {"levels": ["ge_megp"]}, "orbit": {"levels": ["circular"]},
+                   "reconstruction": {"RR": {"voxel_mm": {"levels": [15.0]},
+                                             "iterations_subsets": {"levels": [[1, 4]]}}}})
+    layout = RunLayout(tmp_path / "results")
+    cases = [0, 1]
+
+    def job(stage):
+        return ShardJob(0, cases, layout, str(layout.manifest(stage, 0)), "fp", {}, (), lambda _m: None)
+
+    run_phantom_shard(job("phantom"), s.phantom, s.grid, s.seed)
+    assert run_simulate_shard(job("simulate"), AcquisitionChain(s.camera, s.grid), s.randomise)["done"] == cases
+    run_noise_shard(job("noise"), s.seed)
+    recon = s.reconstructions["RR"]
+    cal = tmp_path / "cal_RR.json"
+    write_json(cal, {"factor": 1.0, "fingerprint": "configured"})
+    chain = AcquisitionChain(s.camera, s.grid, (recon,))
+    assert run_reconstruct_shard(job("recon_RR"), chain, recon, str(cal), randomise=s.randomise,
+                                 calibration_spec=s.calibration)["done"] == cases
+    for case in cases:
+        side = read_json(layout.case_file(case, paths.recon_sidecar_name("RR_n")))
+        assert side["acquisition"]["collimator"] == "ge_megp" and side["acquisition"]["orbit"] == "circular"
+        assert side["reconstruction"]["reconstructed_voxel_mm"] == 15.0
+        assert load_image(layout.case_file(case, paths.recon_name("RR_n"))).data.shape == (s.grid.recon_matrix,) * 3
+    assert len(counted_calibrations) == 1  # one level (MEGP, circular, 15 mm), calibrated once for both cases
 
 
 def test_the_model_card_states_the_ranges_trained_on_and_apply_reads_them():
