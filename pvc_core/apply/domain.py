@@ -201,7 +201,8 @@ def domain_from_trained_for(trained_for: dict) -> dict:
                else "tew" if "tew" in corrections else None)
     scatters = list(rec["scatter_correction"]) if isinstance(rec.get("scatter_correction"), list) else (
         [scatter] if scatter else None)
-    voxel = trained_for.get("voxel_mm")
+    # a randomised run reconstructed at several voxels (resampled to its grid): the input's voxel may be any of them
+    voxel = rec.get("reconstructed_voxel_mm") or trained_for.get("voxel_mm")
     count = (trained_for.get("count_level") or {}).get("total_activity_mbq")
     out = {
         "isotope": trained_for.get("isotope"),

@@ -182,3 +182,13 @@ def test_a_randomised_case_acquires_end_to_end_with_megp_circular_and_its_own_vo
     ratio = proj.windows["photopeak"].sum() / melp.windows["photopeak"].sum()
     assert ratio == pytest.approx(camera.sensitivity_cps_per_mbq / chain.camera.sensitivity_cps_per_mbq, rel=0.05)
     assert acquired.images["RR_nf"].shape == (chain.grid.recon_matrix,) * 3
+
+
+def test_apply_accepts_the_voxels_a_model_was_reconstructed_at():
+    from pvc_core.apply.domain import domain_from_trained_for
+
+    plain = domain_from_trained_for(trained_for(randomised_settings(None), "RR_n"))
+    randomised = domain_from_trained_for(trained_for(randomised_settings(CAMERA_AXES), "RR_n"))
+    grid_voxel = randomised_settings(None).grid.recon_voxel_mm
+    assert plain["voxel_mm"][0] < grid_voxel < plain["voxel_mm"][1] and plain["voxel_mm"][0] > 5.3
+    assert randomised["voxel_mm"][0] <= 3.9 and randomised["voxel_mm"][1] >= 5.3
