@@ -87,14 +87,13 @@ def test_two_jobs_calibrating_one_level_at_once_both_end_correct(tmp_path, count
     assert out[0]["fingerprint"] == StageGraph(s).fingerprint("calibration_RR")
 
 
-def test_a_randomised_case_records_its_draw_and_uses_its_level(tmp_path, counted_calibrations, one_torch_thread):
-    s = _settings()
+def _run_stages(s: Settings, tmp_path, cases: list[int]) -> tuple[RunLayout, AcquisitionChain]:
+    """Phantom, simulate, noise and RR's reconstruction of ``cases`` in one shard each (the
+    configured level's calibration factor 1); the layout and RR's chain."""
     layout = RunLayout(tmp_path / "results")
-    quiet = lambda _m: None
-    cases = [0, 1, 2]
 
     def job(stage):
-        return ShardJob(0, cases, layout, str(layout.manifest(stage, 0)), "fp", {}, (), quiet)
+        return ShardJob(0, cases, layout, str(layout.manifest(stage, 0)), "fp", {}, (), lambda _m: None)
 
     assert run_phantom_shard(job("phantom"), s.phantom, s.grid, s.seed)["done"] == cases
     assert run_simulate_shard(job("simulate"), AcquisitionChain(s.camera, s.grid), s.randomise)["done"] == cases
@@ -105,6 +104,13 @@ def test_a_randomised_case_records_its_draw_and_uses_its_level(tmp_path, counted
     chain = AcquisitionChain(s.camera, s.grid, (recon,))
     assert run_reconstruct_shard(job("recon_RR"), chain, recon, str(cal), randomise=s.randomise,
                                  calibration_spec=s.calibration)["done"] == cases
+    return layout, chain
+
+
+def test_a_randomised_case_records_its_draw_and_uses_its_level(tmp_path, counted_calibrations, one_torch_thread):
+    s = _settings()
+    cases = [0, 1, 2]
+    layout, chain = _run_stages(s, tmp_path, cases)
     levels = set()
     for case in cases:
         _, draw = chain_for_case(chain, s.randomise, case)
@@ -131,21 +137,8 @@ def test_a_case_with_another_collimator_orbit_and_voxel_goes_through_the_stages(
     s = _settings({"collimator": {"levels": ["ge_megp"]}, "orbit": {"levels": ["circular"]},
                    "reconstruction": {"RR": {"voxel_mm": {"levels": [15.0]},
                                              "iterations_subsets": {"levels": [[1, 4]]}}}})
-    layout = RunLayout(tmp_path / "results")
     cases = [0, 1]
-
-    def job(stage):
-        return ShardJob(0, cases, layout, str(layout.manifest(stage, 0)), "fp", {}, (), lambda _m: None)
-
-    run_phantom_shard(job("phantom"), s.phantom, s.grid, s.seed)
-    assert run_simulate_shard(job("simulate"), AcquisitionChain(s.camera, s.grid), s.randomise)["done"] == cases
-    run_noise_shard(job("noise"), s.seed)
-    recon = s.reconstructions["RR"]
-    cal = tmp_path / "cal_RR.json"
-    write_json(cal, {"factor": 1.0, "fingerprint": "configured"})
-    chain = AcquisitionChain(s.camera, s.grid, (recon,))
-    assert run_reconstruct_shard(job("recon_RR"), chain, recon, str(cal), randomise=s.randomise,
-                                 calibration_spec=s.calibration)["done"] == cases
+    layout, _ = _run_stages(s, tmp_path, cases)
     for case in cases:
         side = read_json(layout.case_file(case, paths.recon_sidecar_name("RR_n")))
         assert side["acquisition"]["collimator"] == "ge_megp" and side["acquisition"]["orbit"] == "circular"
