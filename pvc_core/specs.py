@@ -361,7 +361,8 @@ class EnergyWindowsSpec:
 #: thickness, hole length, hole shape). Siemens MELP: SIMIND's collimator database (collim.col,
 #: SY-ME: 0.294 / 0.114 / 4.064 cm, hexagonal), the camera's default. GE MEGP (Discovery NM/CT
 #: 670, NM/CT 870): hexagonal holes 3.0 mm, septa 1.05 mm, length 58 mm (GE's MEGP as modelled in
-#: OpenGATE's GE NM670 head, opengate contrib ``spect_ge_nm670``; SIMIND collim.col ge-megp).
+#: OpenGATE's GE NM670 head, opengate contrib ``spect_ge_nm670``; SIMIND collim.col GV-MEGP and
+#: GI-MEGP, GE Millennium VG and Infinia: 0.300 / 0.105 / 5.800 cm).
 COLLIMATORS: dict[str, tuple[str, float, float, float, str]] = {
     "siemens_melp": ("Siemens MELP (SY-ME)", 2.94, 1.14, 40.64, "hexagonal"),
     "ge_megp": ("GE MEGP (Discovery 670/870)", 3.0, 1.05, 58.0, "hexagonal"),
