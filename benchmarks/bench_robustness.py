@@ -14,6 +14,23 @@ three cases each:
 * ``d_filter_5mm``: row c's RR images with a 5 mm FWHM Gaussian post-filter;
 * ``d_voxel_3.9mm``: row c's phantoms reconstructed at 3.9 mm voxels and resampled to the model grid.
 
+Rows past the shipped model's training domain (its card's ``trained_for``: Siemens MELP, 120 views
+x 30 s, RR OSEM 6 x 6, no post-filter, 4.8 mm voxels, body-contour orbit, intrinsic 3.8 mm at
+140 keV), one randomised axis each, on row c's phantoms, each calibrated with its own protocol:
+
+* ``d_collimator_megp``: the GE MEGP collimator (3.0 mm holes, 1.05 mm septa, 58 mm long; about half
+  MELP's sensitivity, so half the counts, and a narrower response far from the face) instead of
+  Siemens MELP;
+* ``d_intrinsic_5mm``: intrinsic resolution 5.0 mm FWHM at 140 keV (4.1 mm at 208 keV) instead of
+  3.9 mm, past the project's randomised 3.5-4.4 mm;
+* ``d_iter_12x6``: RR with 12 iterations x 6 subsets (72 updates) instead of 6 x 6;
+* ``d_orbit_far``: a circular orbit 100 mm clear of the body instead of 30 mm (the training
+  orbit follows the body contour);
+* ``d_voxel_5.3mm``: reconstruction at 5.3 mm voxels, resampled to the model grid (as 3.9 mm).
+
+The time per view (``d_time_10s``) and the post-filter (``d_filter_5mm``) are the other two axes;
+the scatter correction is TEW in every row (the model was trained with the simulator's scatter).
+
 Columns per method (no PVC / IY with the true-activity mask and a fitted FWHM / DL-PVC with the
 shipped RR model through ``pvc_core.apply.correct.correct_image``, all on RR images): NRMSE, VAA,
 AD, mean RC over the row's lesions or spheres or organs, and the hollow guard's flag count; and the
@@ -59,7 +76,19 @@ from pvc_core.pvc.iterative_yang import iterative_yang
 from pvc_core.pvc.masks import truth_labels
 from pvc_core.validation.phantoms import build_validation_phantom
 
-ROWS = ("a_bodies", "b_validation", "c_patient", "d_time_10s", "d_filter_5mm", "d_voxel_3.9mm")
+ROWS = ("a_bodies", "b_validation", "c_patient", "d_time_10s", "d_filter_5mm", "d_voxel_3.9mm",
+        "d_collimator_megp", "d_intrinsic_5mm", "d_iter_12x6", "d_orbit_far", "d_voxel_5.3mm")
+#: Row -> (changes to the base protocol, tag of its cached images). Rows not listed use the base
+#: protocol and tag "base"; ``d_filter_5mm`` filters row c's cached images.
+ROW_PROTOCOLS = {
+    "d_time_10s": ({"time_per_view_s": ic.Protocol().time_per_view_s / 3.0}, "t10"),
+    "d_voxel_3.9mm": ({"voxel_mm": 3.9}, "v39"),
+    "d_collimator_megp": ({"collimator": "ge_megp"}, "megp"),
+    "d_intrinsic_5mm": ({"intrinsic_fwhm_140kev_mm": 5.0}, "int50"),
+    "d_iter_12x6": ({"rr": (12, 6)}, "rr12x6"),
+    "d_orbit_far": ({"orbit_clearance_mm": 100.0}, "clr100"),
+    "d_voxel_5.3mm": ({"voxel_mm": 5.3}, "v53"),
+}
 METHODS = ("none", "iy", "iy_regions", "dl")
 #: Bumped when a row's evaluation changes: rows saved by another version are evaluated again (images stay cached).
 EVALUATION_VERSION = 2
@@ -180,9 +209,38 @@ def _protocol(matrix: int, **kw) -> ic.Protocol:
     return replace(ic.Protocol(matrix=matrix), **kw)
 
 
-def calibration(cache: Path, protocol: ic.Protocol) -> dict:
+def row_protocol(row: str, matrix: int) -> tuple[ic.Protocol, str]:
+    """The row's protocol (the base at ``matrix`` x 4.8 mm with the row's changes; another voxel
+    size keeps the field of view) and the tag of its cached images."""
+    changes, tag = ROW_PROTOCOLS.get(row, ({}, "base"))
+    protocol = _protocol(matrix, **changes)
+    if protocol.voxel_mm != 4.8:
+        protocol = replace(protocol, matrix=round(matrix * 4.8 / protocol.voxel_mm))
+    return protocol, tag
+
+
+def calibration_key(protocol: ic.Protocol) -> str:
+    """Cache name of a protocol's calibration: matrix, voxel, views and post-filter, then each
+    field that changes the factor and differs from the default (collimator, intrinsic resolution,
+    orbit clearance, iterations x subsets), so the default protocol keeps its old name. The time
+    per view does not change the factor (it is per MBq per second)."""
     key = f"cal_{protocol.matrix}_{protocol.voxel_mm:g}mm_{protocol.n_views}v_{protocol.post_filter_fwhm_mm:g}pf"
-    path = cache / f"{key}.json"
+    d = ic.Protocol()
+    if protocol.collimator != d.collimator:
+        key += f"_{protocol.collimator}"
+    if protocol.intrinsic_fwhm_140kev_mm != d.intrinsic_fwhm_140kev_mm:
+        key += f"_int{protocol.intrinsic_fwhm_140kev_mm:g}mm"
+    if protocol.orbit_clearance_mm != d.orbit_clearance_mm:
+        key += f"_clr{protocol.orbit_clearance_mm:g}mm"
+    if tuple(protocol.rr) != tuple(d.rr):
+        key += f"_rr{protocol.rr[0]}x{protocol.rr[1]}"
+    if tuple(protocol.norr) != tuple(d.norr):
+        key += f"_norr{protocol.norr[0]}x{protocol.norr[1]}"
+    return key
+
+
+def calibration(cache: Path, protocol: ic.Protocol) -> dict:
+    path = cache / f"{calibration_key(protocol)}.json"
     if path.exists():
         return json.loads(path.read_text())
     t = time.perf_counter()
@@ -300,13 +358,10 @@ def evaluate_case(img: dict, regions: dict | None, model, affine: np.ndarray) ->
 def run_row(row: str, args, model, affine) -> dict:
     m = args.matrix
     base = _protocol(m)
-    # 10 s per view at the paper's 120 views = a third of the counts of 30 s per view
-    protocols = {"d_time_10s": replace(base, time_per_view_s=base.time_per_view_s / 3.0),
-                 "d_voxel_3.9mm": replace(base, voxel_mm=3.9, matrix=round(m * 4.8 / 3.9))}
-    protocol = protocols.get(row, base)
+    # d_time_10s: 10 s per view at the paper's 120 views = a third of the counts of 30 s per view
+    protocol, tag = row_protocol(row, m)
     kind = {"a_bodies": "body", "b_validation": "validation"}.get(row, "patient")
     n_cases = 3 if kind == "validation" else args.cases
-    tag = {"d_time_10s": "t10", "d_voxel_3.9mm": "v39"}.get(row, "base")
     t0 = time.perf_counter()
     cal = calibration(args.cache, replace(protocol, time_per_view_s=base.time_per_view_s))
     cases = []
@@ -322,8 +377,11 @@ def run_row(row: str, args, model, affine) -> dict:
         print(f"  {row} case {i}: {res['seconds']:.0f} s, fwhm {res['fwhm_fit_mm']:.1f} mm, "
               f"AD RR {res['ad_RR_pct']:+.1f} %, VAA none/iy/dl {res['none']['vaa_pct']:.1f}/"
               f"{res['iy']['vaa_pct']:.1f}/{res['dl']['vaa_pct']:.1f}", flush=True)
-    return {"row": row, "evaluation_version": EVALUATION_VERSION, "protocol": asdict(protocol), "calibration": cal,
-            "cases": cases,
+    cam = protocol.camera()
+    camera = dict(asdict(cam), sensitivity_cps_per_mbq=cam.sensitivity_cps_per_mbq,
+                  fwhm_100mm=float(cam.fwhm_mm(100.0)), intrinsic_fwhm_208kev_mm=float(cam.intrinsic_fwhm_mm))
+    return {"row": row, "evaluation_version": EVALUATION_VERSION, "protocol": asdict(protocol), "camera": camera,
+            "calibration": cal, "cases": cases,
             "seconds": time.perf_counter() - t0}
 
 
@@ -382,7 +440,9 @@ def main(argv=None) -> int:
     meta = {"machine": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
             "matrix": args.matrix, "chain": asdict(ic.Protocol(matrix=args.matrix)),
             "collimator": asdict(ic.Collimator()), "scatter": asdict(ic.ScatterModel()),
-            "sensitivity_cps_per_mbq": ic.Collimator().sensitivity_cps_per_mbq}
+            "sensitivity_cps_per_mbq": ic.Collimator().sensitivity_cps_per_mbq,
+            "collimator_presets": {k: dict(asdict(c), sensitivity_cps_per_mbq=c.sensitivity_cps_per_mbq)
+                                   for k, c in ic.COLLIMATORS.items()}}
     (args.cache / "robustness.json").write_text(json.dumps({"meta": meta, "summary": rows, "rows": done}, indent=1))
     keys = list(rows[0])
     with open(args.cache / "robustness.csv", "w") as f:

@@ -4,14 +4,18 @@ It exists to test DL-PVC on images that our own simulator did not make
 (``benchmarks/bench_robustness.py``). Everything physical is written here or taken from
 PyTomography; nothing is imported from ``pvc_core`` (a test checks it).
 
-* **Camera**: a medium-energy collimator from its published hole geometry (Siemens MELP: hexagonal
-  holes 2.94 mm across flats, 40.64 mm long, 1.14 mm septa). Geometric resolution
-  ``R_g(d) = D (L_eff + d) / L_eff`` with ``L_eff = L - 2 / mu_Pb`` (mu of lead at 208.4 keV
-  10.33 1/cm: NIST XCOM 0.9985 and 0.4031 cm^2/g at 200 and 300 keV, log-log, x 11.35 g/cm^3),
-  intrinsic 3.9 mm FWHM at 140 keV scaled by ``(140 / E)^(1/2)``, added in quadrature; this is
-  PyTomography's ``SPECTPSFTransform`` with a Gaussian of that sigma per plane.
-  Sensitivity ``K^2 (D / L_eff)^2 (D / (D + t))^2`` (K = 0.26, hexagonal holes) x the 208 keV
-  yield 0.1038 x an assumed photopeak detection efficiency of 0.5: about 10 cps/MBq.
+* **Camera**: a medium-energy collimator from its published hole geometry, chosen by
+  ``Protocol.collimator`` from :data:`COLLIMATORS`: Siemens MELP (the default; hexagonal holes
+  2.94 mm across flats, 40.64 mm long, 1.14 mm septa) or GE MEGP (hexagonal holes 3.0 mm, 58 mm
+  long, 1.05 mm septa). Geometric resolution ``R_g(d) = D (L_eff + d + B) / L_eff`` with
+  ``L_eff = L - 2 / mu_Pb`` (mu of lead at 208.4 keV 10.33 1/cm: NIST XCOM 0.9985 and 0.4031
+  cm^2/g at 200 and 300 keV, log-log, x 11.35 g/cm^3) and B the collimator's back face to the
+  image plane (0 in the presets: the intrinsic term carries the crystal), intrinsic
+  ``Protocol.intrinsic_fwhm_140kev_mm`` (default 3.9 mm) FWHM at 140 keV scaled by
+  ``(140 / E)^(1/2)``, added in quadrature; this is PyTomography's ``SPECTPSFTransform`` with a
+  Gaussian of that sigma per plane. Sensitivity ``K^2 (D / L_eff)^2 (D / (D + t))^2`` (K = 0.26,
+  hexagonal holes) x the 208 keV yield 0.1038 x an assumed photopeak detection efficiency of 0.5:
+  about 10 cps/MBq for MELP, about half that for MEGP (the geometric efficiencies' ratio).
 * **Primaries**: PyTomography's ``SPECTSystemMatrix`` (rotate and sum) with
   ``SPECTAttenuationTransform`` and the PSF above, on the phantom's fine grid, rebinned (exact
   area overlap) to the detector pixel. **Septal penetration**: a fraction of the primaries
@@ -34,7 +38,7 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -73,6 +77,7 @@ class Collimator:
     intrinsic_fwhm_140kev_mm: float = 3.9
     shape_factor: float = 0.26          # K for hexagonal holes
     detection_efficiency: float = 0.5   # photopeak efficiency of the crystal at 208 keV (assumed)
+    image_plane_mm: float = 0.0         # B: collimator back face to the image plane (in R_g)
 
     @property
     def effective_length_mm(self) -> float:
@@ -83,25 +88,52 @@ class Collimator:
     def intrinsic_fwhm_mm(self) -> float:
         return self.intrinsic_fwhm_140kev_mm * np.sqrt(140.0 / PHOTOPEAK_KEV)
 
+    def geometric_fwhm_mm(self, distance_mm):
+        """``R_g = D (L_eff + d + B) / L_eff`` (mm) at ``distance_mm`` from the collimator face."""
+        d = np.asarray(distance_mm, float)
+        leff = self.effective_length_mm
+        return self.hole_diameter_mm * (leff + d + self.image_plane_mm) / leff
+
     def fwhm_mm(self, distance_mm):
         """System FWHM (mm) at ``distance_mm`` from the collimator face: geometric (+) intrinsic."""
-        d = np.asarray(distance_mm, float)
-        geometric = self.hole_diameter_mm * (self.effective_length_mm + d) / self.effective_length_mm
-        return np.sqrt(geometric**2 + self.intrinsic_fwhm_mm**2)
+        return np.sqrt(self.geometric_fwhm_mm(distance_mm) ** 2 + self.intrinsic_fwhm_mm**2)
+
+    @property
+    def geometric_efficiency(self) -> float:
+        """``K^2 (D / L_eff)^2 (D / (D + t))^2``: the fraction of emitted photons passing the holes."""
+        d, t = self.hole_diameter_mm, self.septa_mm
+        return float(self.shape_factor**2 * (d / self.effective_length_mm) ** 2 * (d / (d + t)) ** 2)
 
     @property
     def sensitivity_cps_per_mbq(self) -> float:
         """Photopeak primaries per second per MBq in air."""
-        d, t = self.hole_diameter_mm, self.septa_mm
-        g = self.shape_factor**2 * (d / self.effective_length_mm) ** 2 * (d / (d + t)) ** 2
-        return float(g * LU177_YIELD_208 * self.detection_efficiency * 1e6)
+        return float(self.geometric_efficiency * LU177_YIELD_208 * self.detection_efficiency * 1e6)
 
     def psf_meta(self) -> SPECTPSFMeta:
         """PyTomography's PSF metadata: sigma (cm) of distance (cm), the formula of :meth:`fwhm_mm`."""
         a = self.hole_diameter_mm / self.effective_length_mm / FWHM_PER_SIGMA   # per cm of distance: dimensionless
-        b = self.hole_diameter_mm / 10.0 / FWHM_PER_SIGMA
+        b = self.hole_diameter_mm / 10.0 / FWHM_PER_SIGMA * (1.0 + self.image_plane_mm / self.effective_length_mm)
         c = self.intrinsic_fwhm_mm / 10.0 / FWHM_PER_SIGMA
         return SPECTPSFMeta((a, b, c), sigma_fit=lambda r, a, b, c: np.sqrt((a * r + b) ** 2 + c**2))
+
+
+#: Collimator presets (``Protocol.collimator``) from published hole geometry (mm, hexagonal holes:
+#: diameter across flats, septa, length):
+#:
+#: * ``siemens_melp``: Siemens Symbia/Intevo MELP, 2.94 / 1.14 / 40.64 (SIMIND's collim.col entry
+#:   SY-ME, 0.294 / 0.114 / 4.064 cm; the shipped model's training collimator).
+#: * ``ge_megp``: GE Discovery NM/CT 670 MEGP, 3.0 / 1.05 / 58 (OpenGATE's GE NM670 head,
+#:   ``opengate/contrib/spect/ge_discovery_nm670.py``: "megp: holes length 58 mm, diam 3 mm, septal
+#:   thickness 1.05 mm"; SIMIND's collim.col, as shipped in PyTomography's data/collim.col,
+#:   GV-MEGP and GI-MEGP (Millennium VG, Infinia): 0.300 / 0.105 / 5.800 cm, hexagonal).
+#:
+#: Same K, crystal efficiency and intrinsic resolution (the protocol's) for both: the sensitivity
+#: scales with the geometric efficiency, the resolution with D / L_eff.
+COLLIMATORS: dict[str, Collimator] = {
+    "siemens_melp": Collimator(),
+    "ge_megp": Collimator(name="GE MEGP (Discovery NM/CT 670), published hole geometry",
+                          hole_diameter_mm=3.0, hole_length_mm=58.0, septa_mm=1.05),
+}
 
 
 @dataclass(frozen=True)
@@ -141,6 +173,14 @@ class Protocol:
     rr: tuple[int, int] = (6, 6)            # iterations, subsets
     norr: tuple[int, int] = (10, 2)
     post_filter_fwhm_mm: float = 0.0
+    collimator: str = "siemens_melp"        # a key of COLLIMATORS
+    intrinsic_fwhm_140kev_mm: float = 3.9   # camera's intrinsic FWHM at 140 keV (scaled to 208 keV)
+
+    def camera(self) -> Collimator:
+        """The collimator preset with this protocol's intrinsic resolution."""
+        if self.collimator not in COLLIMATORS:
+            raise ValueError(f"unknown collimator {self.collimator!r}; known: {sorted(COLLIMATORS)}")
+        return replace(COLLIMATORS[self.collimator], intrinsic_fwhm_140kev_mm=self.intrinsic_fwhm_140kev_mm)
 
 
 @dataclass
@@ -248,14 +288,16 @@ class _DepthBand(Transform):
 
 
 def simulate(activity_mbq_ml: np.ndarray, mu_per_cm: np.ndarray, voxel_mm: float, *, coarse_factor: int,
-             protocol: Protocol, collimator: Collimator = Collimator(), scatter: ScatterModel = ScatterModel(),
+             protocol: Protocol, collimator: Collimator | None = None, scatter: ScatterModel = ScatterModel(),
              radius_mm: float | None = None) -> Projections:
     """Expected counts in the three windows for a phantom on a fine grid (``voxel_mm``).
 
     Primaries are projected on the fine grid; scatter on the grid ``coarse_factor`` times coarser
     (it is smooth). Returns projections on the detector pixel of ``protocol`` (``protocol.matrix``
-    pixels of ``protocol.voxel_mm``), for ``protocol.time_per_view_s``.
+    pixels of ``protocol.voxel_mm``), for ``protocol.time_per_view_s``. The collimator is
+    ``protocol.camera()`` unless given.
     """
+    collimator = protocol.camera() if collimator is None else collimator
     n = activity_mbq_ml.shape[0]
     if radius_mm is None:
         radius_mm = orbit_radius_mm(mu_per_cm, voxel_mm, protocol.orbit_clearance_mm)
@@ -310,9 +352,10 @@ def tew_scatter(proj: Projections, windows: Windows = Windows(), smooth_px: floa
 
 
 def reconstruct(proj: Projections, mu_per_cm: np.ndarray, protocol: Protocol, *, rr: bool, radius_mm: float,
-                collimator: Collimator = Collimator(), calibration: float = 1.0, tew_smooth_px: float = 1.0) -> np.ndarray:
+                collimator: Collimator | None = None, calibration: float = 1.0, tew_smooth_px: float = 1.0) -> np.ndarray:
     """OSEM (attenuation, TEW smoothed by ``tew_smooth_px`` sigma; PSF when ``rr``) -> MBq/mL on the
-    protocol's grid, divided by ``calibration``."""
+    protocol's grid, divided by ``calibration``. The collimator is ``protocol.camera()`` unless given."""
+    collimator = protocol.camera() if collimator is None else collimator
     iterations, subsets = protocol.rr if rr else protocol.norr
     h = system_matrix(mu_per_cm, protocol.voxel_mm, protocol.n_views, radius_mm, collimator if rr else None)
     additive = torch.tensor(tew_scatter(proj, smooth_px=tew_smooth_px), dtype=torch.float32)
@@ -343,10 +386,12 @@ def cylinder(n: int, voxel_mm: float, diameter_mm: float = 216.0, length_mm: flo
 
 
 def calibration_factors(protocol: Protocol, *, fine_factor: int = 2, activity_mbq: float = 400.0,
-                        margin_mm: float = 40.0, seed: int = 7, collimator: Collimator = Collimator(),
+                        margin_mm: float = 40.0, seed: int = 7, collimator: Collimator | None = None,
                         kinds: tuple[str, ...] = ("RR", "noRR")) -> dict:
     """Reconstructed / true activity of a uniform water cylinder (216 x 186 mm, ``activity_mbq``)
-    in the cylinder enlarged by ``margin_mm``, per reconstruction kind, through this chain."""
+    in the cylinder enlarged by ``margin_mm``, per reconstruction kind, through this chain, with
+    the protocol's collimator (``protocol.camera()`` unless given), orbit and reconstruction."""
+    collimator = protocol.camera() if collimator is None else collimator
     fine_vox = protocol.voxel_mm / fine_factor
     nf = round(protocol.matrix * protocol.voxel_mm / fine_vox)
     frac = cylinder(nf, fine_vox)

@@ -36,10 +36,11 @@ def _second_moment_fwhm(img: np.ndarray, pixel_mm: float) -> float:
     return float(np.sqrt(var) * ic.FWHM_PER_SIGMA)
 
 
+@pytest.mark.parametrize("collimator", ["siemens_melp", "ge_megp"])
 @pytest.mark.parametrize("radius_mm", [100.0, 250.0])
-def test_point_source_fwhm_follows_collimator_formula(radius_mm):
+def test_point_source_fwhm_follows_collimator_formula(radius_mm, collimator):
     n, vox = 33, 2.4
-    col = ic.Collimator()
+    col = ic.COLLIMATORS[collimator]
     obj = np.zeros((n, n, n), np.float32)
     obj[n // 2, n // 2, n // 2] = 1.0
     h = ic.system_matrix(np.zeros_like(obj), vox, 4, radius_mm, col)
@@ -116,3 +117,71 @@ def test_rebinning_conserves_counts():
     img = rng.random((20, 20, 20)).astype(np.float32)
     r = ic.resample_concentration(img, 4.8, 24, 4.0)
     assert (r.sum() * 4.0**3) == pytest.approx(img.sum() * 4.8**3, rel=1e-5)
+
+
+# ---------------------------------------------------------------- collimator presets
+
+def test_megp_preset_geometric_fwhm_by_hand():
+    """GE MEGP: D = 3.0, t = 1.05, L = 58 mm; L_eff = L - 2 / mu_Pb (mu 10.33 1/cm = 1.033 1/mm)."""
+    col = ic.Protocol(collimator="ge_megp").camera()
+    assert (col.hole_diameter_mm, col.septa_mm, col.hole_length_mm) == (3.0, 1.05, 58.0)
+    l_eff = 58.0 - 2.0 / 1.033                                # 56.0639 mm
+    r_100 = 3.0 * (l_eff + 100.0 + 0.0) / l_eff               # B = 0: 8.3510 mm
+    assert col.effective_length_mm == pytest.approx(l_eff, rel=1e-9)
+    assert float(col.geometric_fwhm_mm(100.0)) == pytest.approx(r_100, rel=1e-9)
+    assert float(col.geometric_fwhm_mm(100.0)) == pytest.approx(8.351, abs=1e-3)
+    intrinsic = 3.9 * np.sqrt(140.0 / 208.4)                  # 3.1966 mm at 208 keV
+    assert float(col.fwhm_mm(100.0)) == pytest.approx(np.hypot(r_100, intrinsic), rel=1e-9)
+    # MELP at 10 cm, by hand: 2.94 (38.7039 + 100) / 38.7039 = 10.5363 mm; MEGP is sharper far out
+    melp = ic.Protocol().camera()
+    assert float(melp.geometric_fwhm_mm(100.0)) == pytest.approx(2.94 * (40.64 - 2 / 1.033 + 100) / (40.64 - 2 / 1.033))
+    assert float(melp.geometric_fwhm_mm(100.0)) == pytest.approx(10.536, abs=1e-3)
+
+
+def test_image_plane_distance_enters_the_formula_and_the_psf():
+    from dataclasses import replace
+    col = replace(ic.COLLIMATORS["ge_megp"], image_plane_mm=10.0)
+    l_eff = 58.0 - 2.0 / 1.033
+    assert float(col.geometric_fwhm_mm(100.0)) == pytest.approx(3.0 * (l_eff + 110.0) / l_eff, rel=1e-9)
+    meta = col.psf_meta()                                     # sigma(r cm) in cm
+    sigma_cm = meta.sigma_fit(10.0, *meta.sigma_fit_params)
+    assert sigma_cm * 10.0 * ic.FWHM_PER_SIGMA == pytest.approx(float(col.fwhm_mm(100.0)), rel=1e-9)
+
+
+def test_megp_over_melp_sensitivity_is_the_efficiency_ratio():
+    """K^2 D^4 / (L_eff^2 (D + t)^2) by hand for both; K, yield and crystal efficiency cancel."""
+    def eff(d, t, length):
+        l_eff = length - 2.0 / 1.033
+        return 0.26**2 * d**4 / (l_eff**2 * (d + t) ** 2)
+    ratio = eff(3.0, 1.05, 58.0) / eff(2.94, 1.14, 40.64)     # 0.5245
+    megp, melp = ic.Protocol(collimator="ge_megp").camera(), ic.Protocol().camera()
+    assert megp.sensitivity_cps_per_mbq / melp.sensitivity_cps_per_mbq == pytest.approx(ratio, rel=1e-9)
+    assert ratio == pytest.approx(0.5245, abs=5e-4)
+    assert melp.geometric_efficiency == pytest.approx(eff(2.94, 1.14, 40.64), rel=1e-9)
+    assert melp.sensitivity_cps_per_mbq == pytest.approx(eff(2.94, 1.14, 40.64) * 0.1038 * 0.5 * 1e6, rel=1e-9)
+
+
+def test_protocol_camera_defaults_to_the_old_collimator():
+    """The default protocol's camera is Collimator() bit for bit (cached rows stay valid)."""
+    assert ic.Protocol().camera() == ic.Collimator()
+    cam = ic.Protocol(intrinsic_fwhm_140kev_mm=5.0).camera()
+    assert cam.intrinsic_fwhm_mm == pytest.approx(5.0 * np.sqrt(140.0 / 208.4))
+    assert cam.hole_diameter_mm == ic.Collimator().hole_diameter_mm
+    with pytest.raises(ValueError):
+        ic.Protocol(collimator="nope").camera()
+
+
+def test_simulate_and_reconstruct_use_the_protocols_collimator():
+    """Primaries in air scale with the protocol's sensitivity; reconstruction divides it out."""
+    n_fine, vox_fine = 32, 4.8
+    frac = ic.cylinder(n_fine, vox_fine, diameter_mm=60.0, length_mm=40.0)
+    act = frac * 1.0
+    mu = np.zeros_like(frac)
+    totals = {}
+    for name in ("siemens_melp", "ge_megp"):
+        prot = ic.Protocol(n_views=4, time_per_view_s=30.0, matrix=16, voxel_mm=9.6, collimator=name)
+        proj = ic.simulate(act, mu, vox_fine, coarse_factor=2, protocol=prot, radius_mm=150.0,
+                           scatter=ic.ScatterModel(penetration_sigma_mm=6.0))
+        totals[name] = proj.parts["primary"].sum()
+    ratio = ic.COLLIMATORS["ge_megp"].sensitivity_cps_per_mbq / ic.COLLIMATORS["siemens_melp"].sensitivity_cps_per_mbq
+    assert totals["ge_megp"] / totals["siemens_melp"] == pytest.approx(ratio, rel=1e-3)
