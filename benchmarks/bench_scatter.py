@@ -19,11 +19,20 @@ Chains:
   (:mod:`pvc_core.spect.scatter_model`, each view scaled to its TEW total), ``model_fit`` (the
   same with the fitted amounts) and ``simulated`` (the oracle).
 * ``independent``: ``benchmarks/independent_chain.py`` (PyTomography's projector and OSEM, its
-  own scatter and TEW) with its own cylinder calibration; options ``tew<W>`` only.
+  own scatter and TEW) with its own cylinder calibration. Options: ``tew<W>`` (its own OSEM and
+  TEW), ``model`` (our OSEM with our model-based scatter correction, each view scaled to its TEW
+  total, its parameters fitted to noise-free cylinder and rods acquisitions through the
+  independent chain: ``benchmarks/independent_adapter.py``, fit cached in ``--cache``),
+  ``adapter_tew<W>`` (our OSEM with TEW on the same projections: separates the OSEM from the
+  scatter model) and ``adapter_simulated`` (our OSEM with the chain's expected photopeak scatter
+  plus penetration as the additive term: an oracle; noise-free projections simulated again).
+  Each option's calibration is the independent chain's cylinder reconstructed the same way.
 
 Projections and finished rows are cached under ``--cache`` (rerun to resume).
 
     nice .venv/bin/python benchmarks/bench_scatter.py --cache results/bench_scatter --matrix 64 --bodies 8
+    nice .venv/bin/python benchmarks/bench_scatter.py --cache results/bench_scatter --matrix 64 --bodies 8 \
+        --chains independent --options tew20,model
 """
 
 from __future__ import annotations
@@ -45,20 +54,21 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-import independent_chain as ic  # noqa: E402
+import independent_adapter as ica
+import independent_chain as ic
 
-from pvc_core.calibration import NOISE_STREAM, calibration_phantom, voi_mask  # noqa: E402
-from pvc_core.config import load_config  # noqa: E402
-from pvc_core.phantom import generate_case  # noqa: E402
-from pvc_core.specs import Settings, phantom_specs  # noqa: E402
-from pvc_core.spect.acquisition import AcquisitionChain, NoiseSeed  # noqa: E402
-from pvc_core.spect.osem import reconstruct_together  # noqa: E402
-from pvc_core.spect.projections import Projections  # noqa: E402
-from pvc_core.validation.phantoms import build_validation_phantom  # noqa: E402
+from pvc_core.calibration import NOISE_STREAM, calibration_phantom, voi_mask
+from pvc_core.config import load_config
+from pvc_core.phantom import generate_case
+from pvc_core.specs import Settings, phantom_specs
+from pvc_core.spect.acquisition import AcquisitionChain, NoiseSeed
+from pvc_core.spect.osem import reconstruct_together
+from pvc_core.spect.projections import SIMULATED_SCATTER, Projections
+from pvc_core.validation.phantoms import build_validation_phantom
 
 PHANTOMS = ("sphere", "icrp110", "kidney_cortex")
 OURS_OPTIONS = ("tew0", "tew5", "tew10", "tew20", "tew20_upper", "model", "model_fit", "simulated")
-IC_OPTIONS = ("tew0", "tew5", "tew10", "tew20")
+IC_OPTIONS = ("tew0", "tew5", "tew10", "tew20", "model", "adapter_tew20", "adapter_simulated")
 RECONS = ("RR", "noRR")
 FINE = 2
 IC_SEED = 20261207
@@ -68,6 +78,12 @@ def settings(matrix: int) -> Settings:
     cfg = load_config(REPO / "config" / "paper.yaml", {"grid": {"recon_matrix": matrix, "recon_voxel_mm": 4.8,
                                                                   "sim_factor": FINE}})
     return Settings.from_config(cfg)
+
+
+def tag(option: str) -> str:
+    """A cached row's fit version: the model options' rows carry the scatter-model fit's
+    (:data:`pvc_core.spect.scatter_model.FIT_VERSION`; none for version 1, whose rows predate it)."""
+    return ica.fit_tag() if option.startswith("model") else ""
 
 
 def phantom(cache: Path, s: Settings, name: str) -> dict:
@@ -166,7 +182,7 @@ def run_ours(args, s: Settings, objects: list[str], options: list[str]) -> list[
     rows = []
     for option in options:
         for recon in RECONS:
-            key = f"ours_cal_{option}_{recon}_{s.grid.recon_matrix}"
+            key = f"ours_cal_{option}{tag(option)}_{recon}_{s.grid.recon_matrix}"
             path = args.cache / "rows" / f"{key}.json"
             if args.report and not path.exists():
                 continue
@@ -177,7 +193,7 @@ def run_ours(args, s: Settings, objects: list[str], options: list[str]) -> list[
                                             "seconds": time.perf_counter() - t}))
             factor = json.loads(path.read_text())["factor"]
             for name in objects:
-                key = f"ours_{name}_{option}_{recon}_{s.grid.recon_matrix}"
+                key = f"ours_{name}_{option}{tag(option)}_{recon}_{s.grid.recon_matrix}"
                 path = args.cache / "rows" / f"{key}.json"
                 if args.report and not path.exists():
                     continue
@@ -213,34 +229,76 @@ def ic_projections(cache: Path, s: Settings, name: str, protocol: ic.Protocol) -
     return ic.Projections(z["peak"], z["lower"], z["upper"]), mu_r, radius, true_mbq
 
 
+def ic_expected_scatter(cache: Path, s: Settings, name: str, protocol: ic.Protocol) -> np.ndarray:
+    """The independent chain's expected photopeak counts beside the primaries (scatter + septal
+    penetration, noise-free; what no reconstruction's primary model holds), cached."""
+    path = cache / "proj" / f"ic_{name}_{protocol.matrix}_expected_scatter.npz"
+    if not path.exists():
+        ph = phantom(cache, s, name)
+        vox_f = 4.8 / FINE
+        radius = ic.orbit_radius_mm(ph["mu"], vox_f, protocol.orbit_clearance_mm)
+        proj = ic.simulate(ph["activity"], ph["mu"], vox_f, coarse_factor=FINE, protocol=protocol, radius_mm=radius)
+        np.savez_compressed(path, scatter=proj.parts["scatter"] + proj.parts["penetration"])
+    return np.load(path)["scatter"]
+
+
+def ic_reconstruct(proj: ic.Projections, mu_r: np.ndarray, radius: float, s: Settings, protocol: ic.Protocol,
+                   option: str, recon: str, factor: float = 1.0, expected: np.ndarray | None = None) -> np.ndarray:
+    """The independent chain's projections reconstructed with ``option``: its own OSEM and TEW
+    (``tew<W>``) or our OSEM through the adapter (``model``, ``adapter_tew<W>``, ``adapter_simulated``
+    with ``expected`` as the additive term); MBq/mL / ``factor``."""
+    if option.startswith("tew"):
+        smooth_px = float(option[3:]) / ic.FWHM_PER_SIGMA / protocol.voxel_mm
+        return ic.reconstruct(proj, mu_r, protocol, rr=recon == "RR", radius_mm=radius, calibration=factor,
+                              tew_smooth_px=smooth_px)
+    chain = ica.IndependentAdapterChain.build(s.camera, protocol, FINE)
+    ours = ica.to_projections(proj, protocol, radius)
+    if option == "model":
+        img = ica.reconstruct(ours, mu_r, chain.camera, s.reconstructions[recon], "model",
+                              scatter_model=ica.fitted_model(chain, IC_MODEL_CACHE[0]))
+    elif option == "adapter_simulated":
+        ours = ours.replace_windows({**ours.windows, SIMULATED_SCATTER: expected})
+        img = ica.reconstruct(ours, mu_r, chain.camera, s.reconstructions[recon], "simulated")
+    elif option.startswith("adapter_tew"):
+        img = ica.reconstruct(ours, mu_r, chain.camera, s.reconstructions[recon], "tew",
+                              tew_fwhm_mm=float(option[len("adapter_tew"):]))
+    else:
+        raise ValueError(f"unknown option {option!r} for the independent chain")
+    return (img / np.float32(factor)).astype(np.float32)
+
+
+#: Where the adapter's scatter-model fit is cached (set by :func:`run_ic` to ``--cache``).
+IC_MODEL_CACHE: list = [None]
+
+
 def run_ic(args, s: Settings, objects: list[str], options: list[str]) -> list[dict]:
     protocol = ic.Protocol(matrix=s.grid.recon_matrix)
     voxel_ml = protocol.voxel_mm ** 3 / 1000.0
     voi = ic.cylinder(protocol.matrix, protocol.voxel_mm, margin_mm=40.0) > 0.5
+    IC_MODEL_CACHE[0] = args.cache
     if args.report and not (args.cache / "proj" / f"ic_cylinder_{protocol.matrix}.npz").exists():
         return []
     cal_proj, cal_mu, cal_radius, cal_true = ic_projections(args.cache, s, "cylinder", protocol)
     rows = []
     for option in options:
-        smooth_px = float(option[3:]) / ic.FWHM_PER_SIGMA / protocol.voxel_mm
         for recon in RECONS:
-            path = args.cache / "rows" / f"ic_cal_{option}_{recon}_{protocol.matrix}.json"
+            path = args.cache / "rows" / f"ic_cal_{option}{tag(option)}_{recon}_{protocol.matrix}.json"
             if args.report and not path.exists():
                 continue
             if not path.exists():
-                img = ic.reconstruct(cal_proj, cal_mu, protocol, rr=recon == "RR", radius_mm=cal_radius,
-                                     tew_smooth_px=smooth_px)
+                expected = ic_expected_scatter(args.cache, s, "cylinder", protocol) if option == "adapter_simulated" else None
+                img = ic_reconstruct(cal_proj, cal_mu, cal_radius, s, protocol, option, recon, expected=expected)
                 path.write_text(json.dumps({"factor": float(img[voi].sum(dtype=np.float64)) * voxel_ml / cal_true}))
             factor = json.loads(path.read_text())["factor"]
             for name in objects:
-                path = args.cache / "rows" / f"ic_{name}_{option}_{recon}_{protocol.matrix}.json"
+                path = args.cache / "rows" / f"ic_{name}_{option}{tag(option)}_{recon}_{protocol.matrix}.json"
                 if args.report and not path.exists():
                     continue
                 if not path.exists():
                     proj, mu_r, radius, true_mbq = ic_projections(args.cache, s, name, protocol)
                     t = time.perf_counter()
-                    img = ic.reconstruct(proj, mu_r, protocol, rr=recon == "RR", radius_mm=radius,
-                                         calibration=factor, tew_smooth_px=smooth_px)
+                    expected = ic_expected_scatter(args.cache, s, name, protocol) if option == "adapter_simulated" else None
+                    img = ic_reconstruct(proj, mu_r, radius, s, protocol, option, recon, factor, expected)
                     total = float(img.sum(dtype=np.float64)) * voxel_ml
                     path.write_text(json.dumps({"chain": "independent", "object": name, "option": option,
                                                 "recon": recon, "ad_pct": 100.0 * (total / true_mbq - 1.0),
@@ -254,15 +312,15 @@ def run_ic(args, s: Settings, objects: list[str], options: list[str]) -> list[di
 def table(rows: list[dict]) -> str:
     """Markdown: one line per (chain, option), mean (SD) AD per object set and reconstruction."""
     sets = {"bodies": lambda o: o.startswith("body"), "phantoms": lambda o: o in PHANTOMS}
-    lines = ["| chain | option | calibration RR / noRR | bodies RR_n | bodies noRR_n | phantoms RR_n | "
-             "phantoms noRR_n | phantoms per object RR_n (sphere / icrp110 / cortex) |", "|" + "---|" * 8]
+    lines = [("| chain | option | calibration RR / noRR | bodies RR_n | bodies noRR_n | phantoms RR_n | "
+              "phantoms noRR_n | phantoms per object RR_n (sphere / icrp110 / cortex) |"), "|" + "---|" * 8]
     keys = list(dict.fromkeys((r["chain"], r["option"]) for r in rows))
     for chain, option in keys:
         sel = [r for r in rows if r["chain"] == chain and r["option"] == option]
         cells = []
         cal = {rc: next((r["factor"] for r in sel if r["recon"] == rc), float("nan")) for rc in RECONS}
         cells.append(f"{cal['RR']:.4f} / {cal['noRR']:.4f}")
-        for set_name, pick in sets.items():
+        for pick in sets.values():
             for rc in RECONS:
                 ad = [r["ad_pct"] for r in sel if r["recon"] == rc and pick(r["object"])]
                 cells.append(f"{np.mean(ad):+.1f} ({np.std(ad, ddof=1) if len(ad) > 1 else 0:.1f}), n={len(ad)}"
@@ -280,7 +338,7 @@ def main(argv=None) -> int:
     p.add_argument("--bodies", type=int, default=8)
     p.add_argument("--phantoms", default=",".join(PHANTOMS))
     p.add_argument("--chains", default="ours,independent")
-    p.add_argument("--options", default=",".join(OURS_OPTIONS), help="ours; the independent chain runs its tew<W> ones")
+    p.add_argument("--options", default=",".join(OURS_OPTIONS), help="ours; the independent chain runs its tew<W>, model and adapter_tew<W> ones")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--report", action="store_true", help="print the table of the cached rows only (compute nothing)")
     args = p.parse_args(argv)
