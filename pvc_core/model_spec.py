@@ -20,9 +20,14 @@ What is derived from a spec lives here too:
   (runtime and inference keys left out), e.g. ``unet_RR_n_full-1a2b3c4d`` (training) and
   ``unet_RR_n_sum_full-1a2b3c4d`` (model, with ``_tta`` before the hash for test-time augmentation);
 * :attr:`ModelSpec.inference`: the :data:`INFERENCE_KEYS`, which act only when a trained network is
-  applied.
+  applied;
+* the starting point of a fine-tuning (``init_from``, :func:`init_weights_file`): in the identity as
+  the SHA-256 of the initial weights file (:func:`init_identity`), so that another or a changed
+  file is another model, and absent from it when ``init_from`` is not set, so that the names of
+  every model trained from scratch are those from before the key.
 
-Plain data (the settings floor, ``docs/architecture.md``): no torch, no pipeline.
+Plain data (the settings floor, ``docs/architecture.md``): no torch, no pipeline; it reads the
+weights file and card of an ``init_from`` model (bytes and JSON) and nothing else.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -40,9 +46,10 @@ import jsonschema
 
 from pvc_core.config import load_schema
 from pvc_core.errors import InputError
+from pvc_core.resources import package_path
 
 __all__ = ["ModelSpec", "RUNTIME_KEYS", "INFERENCE_KEYS", "SELECTION_NORMALISATION", "NAME_HASH_DIGITS",
-           "model_identity"]
+           "INIT_KEYS", "INIT_SOURCE", "model_identity", "init_weights_file", "init_identity", "init_mismatch"]
 
 #: Keys of ``$defs/model`` that choose how fast a training runs, not what it computes (beyond
 #: floating-point rounding, as another GPU would): left out of the training's fingerprint, name and
@@ -58,10 +65,92 @@ SELECTION_NORMALISATION = "sum"
 #: Hex digits of the specification hash in model and training names.
 NAME_HASH_DIGITS = 8
 
+#: Keys of ``$defs/model`` that fix a network's weights (their names and shapes): a model starts
+#: from another's weights (``init_from``) only when both agree on every one.
+INIT_KEYS = ("architecture", "channels", "attenuation_channel", "residual", "deep_supervision")
+
+#: The weights file and card of a model folder (:data:`pvc_core.model_files.MODEL_WEIGHTS` and
+#: ``MODEL_CARD``; that floor lies above this one, ``tests/training`` checks that they agree).
+_WEIGHTS_FILE, _CARD_FILE = "model.pt", "model_card.json"
+#: Where an ``init_from`` problem is named (the key as a configuration spells it).
+INIT_SOURCE = "training.default.init_from"
+
 
 def model_identity(spec: Mapping) -> dict:
-    """``spec`` without its :data:`RUNTIME_KEYS`: what defines the trained weights and their use."""
-    return {k: copy.deepcopy(v) for k, v in spec.items() if k not in RUNTIME_KEYS}
+    """``spec`` without its :data:`RUNTIME_KEYS`: what defines the trained weights and their use.
+
+    ``init_from`` enters as ``{"weights_sha256": ...}`` of the initial weights file
+    (:func:`init_identity`), and not at all when it is absent or null.
+    """
+    identity = {k: copy.deepcopy(v) for k, v in spec.items() if k not in RUNTIME_KEYS}
+    if identity.get("init_from") is None:
+        identity.pop("init_from", None)
+    else:
+        identity["init_from"] = init_identity(spec)
+    return identity
+
+
+def init_weights_file(init_from: str) -> Path:
+    """The weights file that ``init_from`` names: a ``model.pt`` file, a model folder (its
+    ``model.pt``) or the name of a shipped model folder (``pvc_core/models/<name>``, e.g.
+    ``dlpvc_shipped``). A relative path is from the current folder (where Snakemake runs).
+
+    Raises :class:`InputError` naming ``training.default.init_from`` when there is none.
+    """
+    given = Path(str(init_from)).expanduser()
+    candidates = [given, given / _WEIGHTS_FILE]
+    if len(given.parts) == 1:
+        candidates.append(package_path("models") / given.name / _WEIGHTS_FILE)
+    for path in candidates:
+        if path.is_file():
+            return path.resolve()
+    raise InputError(f"{init_from}: no model file there (give a model.pt, a model folder holding one, or the name "
+                     "of a shipped model such as dlpvc_shipped)", INIT_SOURCE)
+
+
+@functools.lru_cache(maxsize=16)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    """SHA-256 of a file's bytes (cached per path, size and modification time)."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+@functools.lru_cache(maxsize=16)
+def _card_model_cfg(path: str, size: int, mtime_ns: int) -> dict | None:
+    """The ``model_cfg`` of a model card (None when it holds none)."""
+    try:
+        cfg = json.loads(Path(path).read_text()).get("model_cfg")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return cfg if isinstance(cfg, dict) else None
+
+
+def _stat_key(path: Path) -> tuple[str, int, int]:
+    st = path.stat()
+    return str(path), st.st_size, st.st_mtime_ns
+
+
+def init_mismatch(spec: Mapping, init_cfg: Mapping) -> str | None:
+    """What keeps a model of ``spec`` from starting from the weights of a model of ``init_cfg`` (the
+    :data:`INIT_KEYS` on which they differ, in words), or None when they agree."""
+    differ = [f"{k} {init_cfg.get(k)!r} there, {spec.get(k)!r} here" for k in INIT_KEYS
+              if k in init_cfg and init_cfg.get(k) != spec.get(k)]
+    return "; ".join(differ) or None
+
+
+def init_identity(spec: Mapping) -> dict:
+    """``{"weights_sha256": ...}`` of the weights file of ``spec['init_from']``: what the identity
+    holds of the starting point. Raises :class:`InputError` naming ``training.default.init_from`` when
+    the file is missing or its card (beside it, when there is one) describes a network whose
+    :data:`INIT_KEYS` differ from ``spec``'s, so that a pipeline refuses it before any job runs."""
+    weights = init_weights_file(spec["init_from"])
+    card = weights.with_name(_CARD_FILE)
+    init_cfg = _card_model_cfg(*_stat_key(card)) if card.is_file() else None
+    mismatch = init_mismatch(spec, init_cfg or {})
+    if mismatch:
+        raise InputError(f"{spec['init_from']}: the initial model's network differs ({mismatch}); the architecture "
+                         "and its channels must match", INIT_SOURCE)
+    return {"weights_sha256": _file_sha256(*_stat_key(weights))}
 
 
 @functools.lru_cache(maxsize=1)

@@ -131,7 +131,7 @@ def predict_test_cases(model: str, model_path: str, layout: paths.RunLayout, spl
     conserving the total activity; test-time augmentation); default the network's own.
 
     Runs on CUDA when torch sees a GPU (the rule requests one), else on the CPU; a bf16-trained
-    model predicts in bf16 autocast on CUDA, in fp32 on the CPU. ``out`` records the model, its
+    model predicts in bf16 autocast (CUDA and CPU), an fp32 model in fp32. ``out`` records the model, its
     training (the folder of ``model_path``), dataset, normalisation and the seconds per case.
     """
     from pvc_core.training import load_model, predict_image  # lazy: torch (~2 s); this module is also the report's

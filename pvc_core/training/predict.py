@@ -28,8 +28,8 @@ CHECKPOINT_VERSION = 2
 #: Architecture names of format-1 model files that are called differently now.
 _RENAMED_SINCE_V1 = {"unet": "resunet"}
 
-__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "resolve_device", "autocast_for", "load_model", "predict_image",
-           "predict_normalised", "takes_attenuation"]
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "resolve_device", "autocast_for", "cpu_has_bf16", "load_model",
+           "predict_image", "predict_normalised", "takes_attenuation"]
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -52,10 +52,19 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 
 def autocast_for(model_cfg: dict, device: torch.device):
-    """The autocast context of a model's ``precision`` on ``device``: bfloat16 on CUDA for
-    ``'bf16'``, otherwise a disabled one (fp32; a bf16-trained model predicts in fp32 on the CPU)."""
-    bf16 = model_cfg.get("precision", "fp32") == "bf16" and device.type == "cuda"
+    """The autocast context of a model's ``precision`` on ``device``: bfloat16 on CUDA and the CPU
+    for ``'bf16'`` (in training, validation and prediction alike), otherwise a disabled one (fp32).
+    The caller casts the output to float32 before the loss, the un-normalisation and the
+    activity conservation."""
+    bf16 = model_cfg.get("precision", "fp32") == "bf16" and device.type in ("cuda", "cpu")
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU does bfloat16 arithmetic natively (AMX tiles or AVX512-BF16, what oneDNN's
+    bf16 convolutions use); without, torch emulates bf16 on the CPU, correct but slow."""
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
+    return any(bool(probe()) for probe in probes if probe is not None)
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> tuple[nn.Module, dict]:

@@ -43,6 +43,14 @@ Design choices (the paper's supplement with its training details is not availabl
   training started again with the same specification (a SLURM job resubmitted after its time
   limit, a killed run) continues after the last finished epoch and ends with the same weights
   as if it had never stopped. The model card records ``training.resumed_from_epoch``.
+* **Fine-tuning** (``init_from``, :mod:`pvc_core.training.init_from`): the network starts from a
+  trained model's weights instead of random ones (Adam and the schedule start afresh); the
+  initial weights file's SHA-256 is part of the identity and is recorded in the card
+  (``training.init_from``).
+* **bf16** (``precision: bf16``, CUDA or the CPU): the forward pass runs in bfloat16 autocast; its
+  output is cast to float32 before the loss, and validation un-normalises and conserves the
+  activity of a float32 output in float64 (:func:`~pvc_core.training.normalisation.rescale_output`),
+  so that only the network's arithmetic is in bf16.
 """
 
 from __future__ import annotations
@@ -73,11 +81,12 @@ from pvc_core.training.checkpoint import (load_training_checkpoint, restore_rng_
                                           save_training_checkpoint)
 from pvc_core.training.dataset import EpochBatchSampler, StreamingCaseDataset
 from pvc_core.training.distributed import DistContext, RankBatchSampler, distributed_context, state_digest
+from pvc_core.training.init_from import InitialWeights, initial_weights, load_initial_weights
 from pvc_core.training.loader import batches_of, default_num_workers, make_loader
 from pvc_core.training.losses import LOSSES, batch_loss, per_sample_loss
 from pvc_core.training.normalisation import rescale_output
-from pvc_core.training.predict import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, autocast_for, predict_normalised,
-                                       resolve_device)
+from pvc_core.training.predict import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, autocast_for, cpu_has_bf16,
+                                       predict_normalised, resolve_device)
 
 LR_SCHEDULES = ("cosine", "constant")
 #: Architectures with recurrent convolutions (the model's ``recurrence_t``).
@@ -289,11 +298,15 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
         together with the number of training cases.
 
     Speed options of the model (schema ``$defs/model``): ``precision`` (``'bf16'``: bfloat16
-    autocast on CUDA; refused on the CPU), ``channels_last`` (channels_last_3d memory format),
+    autocast on CUDA or the CPU), ``channels_last`` (channels_last_3d memory format),
     ``deterministic`` (``False`` on CUDA: cudnn.benchmark), ``compile`` (``torch.compile``).
     Only ``precision`` is part of the model's identity (the resume key and the pipeline's
     fingerprint); the others (:data:`~pvc_core.model_spec.RUNTIME_KEYS`) change the speed
     and at most the rounding, and are recorded in the model card's ``training.runtime``.
+
+    ``init_from`` (a model file or folder, or a shipped model's name): the network starts from
+    that model's weights (:mod:`pvc_core.training.init_from`; a network that differs is an
+    :class:`InputError` naming ``init_from``, raised before any work).
 
     A ``checkpoint.pt`` in ``out_dir`` from a training of the same specification is resumed
     (:mod:`pvc_core.training.checkpoint`); one of another specification is overwritten. A
@@ -313,17 +326,15 @@ def train_model(train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], model_cf
         raise InputError("no training cases given")
     if not 0 < vaa_alpha < 1:
         raise InputError(f"vaa_alpha (evaluation.alpha) must lie in (0, 1), got {vaa_alpha}")
+    initial = initial_weights(cfg)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(cfg["device"] if device is None else device)
-    if cfg["precision"] == "bf16" and dev.type != "cuda":
-        raise InputError(f"key 'precision': bf16 needs a CUDA device, this training runs on {dev.type}; "
-                         "use precision: fp32", "training model")
     with distributed_context(dev) as (ctx, dev):
         return _train(ctx, dev, cfg, train_pairs, val_pairs, out_dir, seed, log, loss=loss, augmentation=augmentation,
                       lr_schedule=lr_schedule, residual=residual, cache_dir=cache_dir, num_workers=num_workers,
                       on_epoch_end=on_epoch_end, pipeline_fingerprint=pipeline_fingerprint, vaa_alpha=vaa_alpha,
-                      threads=threads, trained_for=trained_for)
+                      threads=threads, trained_for=trained_for, initial=initial)
 
 
 def _no_log(_line: str) -> None:
@@ -334,7 +345,7 @@ def _train(ctx: DistContext, dev: torch.device, cfg: ModelSpec, train_pairs: Seq
            out_dir: Path, seed: int, log: Callable[[str], object], *, loss: str, augmentation: bool,
            lr_schedule: str, residual: bool, cache_dir: str | os.PathLike | None, num_workers: int | None,
            on_epoch_end: Callable[[int], object] | None, pipeline_fingerprint: str | None, vaa_alpha: float,
-           threads: int, trained_for: dict | None = None) -> dict:
+           threads: int, trained_for: dict | None = None, initial: InitialWeights | None = None) -> dict:
     """:func:`train_model` on this process's ``dev``, as rank ``ctx.rank`` of ``ctx.world_size``
     (:mod:`pvc_core.training.distributed`): rank 0 alone logs, validates and writes files."""
     if not ctx.is_main:
@@ -360,6 +371,10 @@ def _train(ctx: DistContext, dev: torch.device, cfg: ModelSpec, train_pairs: Seq
         f"{', channels_last' if cfg['channels_last'] else ''}{', compiled' if cfg['compile'] else ''}"
         f"{', cudnn.benchmark' if not cfg['deterministic'] and dev.type == 'cuda' else ''}, {num_workers} workers"
         f"{f' per rank, {ctx.world_size} ranks (DDP, {ctx.backend})' if ctx.active else ''}")
+    if cfg["precision"] == "bf16" and dev.type == "cpu" and not cpu_has_bf16():
+        log("bf16 on a CPU without AMX or AVX512-BF16: torch emulates it, probably slower than fp32")
+    if initial is not None:
+        log(f"starting from the weights of {initial.record['weights']} (sha256 {initial.record['weights_sha256'][:12]})")
     baseline = ctx.broadcast(validation_scores(None, cfg, val, dev, loss, vaa_alpha) if ctx.is_main else None)
     if len(val):
         log(f"validation without PVC: loss {baseline['val_loss']:.6f}  NRMSE {baseline['val_nrmse_pct']:.3f} %  "
@@ -381,6 +396,8 @@ def _train(ctx: DistContext, dev: torch.device, cfg: ModelSpec, train_pairs: Seq
         generator = torch.Generator().manual_seed(torch_seed)
         loader = make_loader(dataset, rank_sampler if ctx.active else sampler, generator, num_workers, dev)
         module = build_network(cfg["architecture"], cfg["channels"], **net_kwargs).to(dev)
+        if initial is not None:  # after the random initialisation, so that the random streams are unchanged
+            load_initial_weights(module, initial)
         module = module.to(memory_format=memory_format)
         optimiser = torch.optim.Adam(module.parameters(), lr=cfg["learning_rate"])
         scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=cfg["epochs"],
@@ -472,7 +489,7 @@ def _train(ctx: DistContext, dev: torch.device, cfg: ModelSpec, train_pairs: Seq
                           num_workers, ctx, digests, seed=seed, torch_seed=torch_seed, loss=loss,
                           augmentation=augmentation, lr_schedule=lr_schedule, residual=residual,
                           vaa_alpha=vaa_alpha, start_epoch=start_epoch, seconds=seconds_before + time.perf_counter()
-                          - t_start, trained_for=trained_for, log=log) if ctx.is_main else None
+                          - t_start, trained_for=trained_for, initial=initial, log=log) if ctx.is_main else None
     card = ctx.broadcast(card)
     ctx.barrier()
     return card
@@ -483,7 +500,7 @@ def _write_outputs(out_dir: Path, cfg: ModelSpec, module: nn.Module, best: dict,
                    dev: torch.device, num_workers: int, ctx: DistContext, digests: list[str], *, seed: int,
                    torch_seed: int, loss: str, augmentation: bool, lr_schedule: str, residual: bool,
                    vaa_alpha: float, start_epoch: int, seconds: float, trained_for: dict | None,
-                   log: Callable[[str], object]) -> dict:
+                   initial: InitialWeights | None, log: Callable[[str], object]) -> dict:
     """``model.pt``, ``history.csv`` and ``model_card.json`` of a finished training (rank 0); the card."""
     folder = ModelFolder(out_dir)
     _save_checkpoint(folder.weights, best["state"], cfg, network_kwargs)
@@ -513,6 +530,7 @@ def _write_outputs(out_dir: Path, cfg: ModelSpec, module: nn.Module, best: dict,
             "final_train_loss": history[-1]["train_loss"],
             "final_val_loss": None if not len(val) else history[-1]["val_loss"],
             "resumed_from_epoch": start_epoch,
+            "init_from": None if initial is None else initial.record,
             "seconds": seconds,
             "distributed": {"world_size": ctx.world_size, "backend": ctx.backend, "global_batch_size": cfg["batch_size"],
                             "rank_weight_digests": digests,
