@@ -46,6 +46,9 @@ from pvc_core.pipeline.paths import CASE_STAGES, STUDIES, RunLayout  # noqa: F40
 CODE_VERSIONS = {
     "phantom": 1, "simulate": 3, "noise": 1, "calibration": 3, "recon": 4, "prune": 1, "split": 1, "resolution": 1,
     "train": 5, "predict": 2, "iy": 1, "deconv": 1, "evaluate": 2, "montage": 1, "study": 1, "report": 2,
+    # the fit of the model-based scatter correction (pvc_core.spect.scatter_model.FIT_VERSION, kept
+    # equal by a test): a dependency of the reconstructions and calibrations that use it only
+    "scatter_model": 2,
 }
 
 def recon_keys(recon: ReconSpec) -> dict[str, Any]:
@@ -56,6 +59,8 @@ def recon_keys(recon: ReconSpec) -> dict[str, Any]:
     for key in ("post_filter_fwhm_mm", "voxel_mm"):
         if not getattr(recon, key):
             keys.pop(f"reconstruction.{recon.name}.{key}")
+    if recon.scatter_correction == "model":
+        keys["code.scatter_model"] = CODE_VERSIONS["scatter_model"]
     return keys
 
 
@@ -171,8 +176,10 @@ class StageGraph:
             return calibration_dependencies(s.seed, s.grid, s.camera, s.calibration, s.reconstructions[r])
         if stage.startswith("recon_"):
             r = stage.removeprefix("recon_")
+            drawn = s.randomise.recon_axes(r).get("scatter_correction")
+            model = {"code.scatter_model": CODE_VERSIONS["scatter_model"]} if drawn and "model" in drawn.levels else {}
             return {**self.dependencies("noise"), **self.dependencies(f"calibration_{r}"),
-                    **s.randomise.recon_keys(r), "code.recon": CODE_VERSIONS["recon"]}
+                    **s.randomise.recon_keys(r), **model, "code.recon": CODE_VERSIONS["recon"]}
         if stage == "prune":
             return {**self.dependencies("recon_noRR"), **self.dependencies("recon_RR"),
                     **flatten(spec_dict(s.storage), "storage"), "code.prune": CODE_VERSIONS["prune"]}

@@ -16,7 +16,7 @@ tables or kernels is used):
   ``tau`` from each voxel to the detector at 208 keV; beyond the last node, the last node);
 * ``G(sigma_j)``: a 2-D Gaussian in the detector plane with ``sigma_j = sigma0 + sigma1 tau_j`` (mm);
 * ``a_j >= 0``: scatter counts per attenuated primary count at depth ``tau_j``, with ``a = 0`` at
-  ``tau = 0`` (no matter in front, no scatter: a source in air has none);
+  ``tau = 0`` (no matter in front, no scatter: a source in air has none), non-decreasing with depth;
 * ``c_v``: 1 (``scaling='fit'``: amount and shape from the fit) or, with ``scaling='tew'``, the
   per-view factor that makes the view's total equal to its triple-energy-window total (the amount
   from the measurement, only the shape from the model).
@@ -31,7 +31,10 @@ primary response (sensitivity in air, the fitted RR response of
 :mod:`~pvc_core.spect.response_fit`), so the photopeak minus the modelled primary is the scatter
 it measured (with whatever else the model lacks: the collimator pedestal, partial volume at the
 edges). ``sigma0`` and ``sigma1`` are searched on a grid, the amplitudes fitted by non-negative
-least squares for each, over every 4th view of both acquisitions.
+least squares for each (as non-negative increments from node to node, so they cannot fall with
+depth: free amplitudes zig-zagged between neighbouring nodes, which two calibration phantoms
+cannot separate, and biased another simulator's bodies by +1.7 %), over every 4th view of both
+acquisitions.
 
 It inherits the camera's simplifications (a slab-like depth dependence with no lateral escape is
 what the simulator has too), so its success here is an upper bound for a real camera.
@@ -58,8 +61,8 @@ FIT_VIEW_STEP = 4
 SCALINGS = ("tew", "fit")
 #: Water at 208 keV (1/cm; NIST XCOM), for the calibration phantoms' CT.
 MU_WATER_PER_CM = 0.1350
-#: Version of the fit procedure (part of the cache key).
-FIT_VERSION = 1
+#: Version of the fit procedure (part of the cache key). 2: amplitudes non-decreasing with depth.
+FIT_VERSION = 2
 
 
 @dataclass(frozen=True)

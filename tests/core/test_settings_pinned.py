@@ -15,6 +15,10 @@ its default gives every case the random shapes as before, the phantom fingerprin
 uptake keys out while no case can be patient-like, so every recorded fingerprint still holds.
 The camera specs were rewritten (only they) when ``OrbitSpec`` gained ``shape`` ([3.3]): its
 default is the paper's body contour, which the fingerprints leave out, so they hold too.
+The fingerprints of config.yaml and config/paper.yaml were rewritten when the scatter model's fit
+became a dependency of the reconstructions that use it (``code.scatter_model``, fit version 2,
+[3.3]): their reconstructions and calibrations and everything after them; config/test.yaml's
+(TEW) did not change.
 """
 
 from __future__ import annotations

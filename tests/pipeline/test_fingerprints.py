@@ -125,6 +125,28 @@ def test_code_version_bump_redoes_the_stage_and_downstream(monkeypatch):
     assert "calibration_RR" not in redone
 
 
+def test_a_new_scatter_model_fit_redoes_the_reconstructions_that_use_it_only(monkeypatch):
+    from pvc_core.spect.scatter_model import FIT_VERSION
+
+    assert fingerprints.CODE_VERSIONS["scatter_model"] == FIT_VERSION  # one version, in both places
+
+    def bumped(change) -> set[str]:
+        before = _fingerprints(_graph(change))
+        monkeypatch.setitem(fingerprints.CODE_VERSIONS, "scatter_model", FIT_VERSION + 1)
+        after = _fingerprints(_graph(change))
+        monkeypatch.setitem(fingerprints.CODE_VERSIONS, "scatter_model", FIT_VERSION)
+        return {j for j in before if before[j] != after[j]}
+
+    def rr_model(c):
+        c["reconstruction"]["RR"]["scatter_correction"] = "model"
+        c["reconstruction"]["noRR"]["scatter_correction"] = "tew"
+
+    assert bumped(lambda c: [r.update(scatter_correction="tew") for r in c["reconstruction"].values()]) == set()
+    redone = bumped(rr_model)
+    assert {"calibration_RR", "recon_RR"} <= redone
+    assert not redone & {"phantom", "simulate", "noise", "calibration_noRR", "recon_noRR"}
+
+
 def test_changed_keys_name_the_setting():
     a, b = _graph(), _graph(lambda c: c["camera"].update(n_views=12))
     assert changed_keys(a.dependencies("recon_RR"), b.dependencies("recon_RR")) == ["camera.n_views"]

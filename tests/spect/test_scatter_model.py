@@ -74,6 +74,7 @@ def test_point_source_in_air_has_no_scatter(fitted):
 def test_fit_is_stored_with_its_provenance(fitted):
     camera, params = fitted
     assert params.amplitude[0] == 0.0 and max(params.amplitude) > 0.0
+    assert np.all(np.diff(params.amplitude) >= 0.0)  # more matter in front: no less scatter per primary
     assert params.sigma0_mm + params.sigma1_mm > 0.0
     path = _cache_dir() / f"{_cache_key(camera, GridSpec(MATRIX, VOXEL_MM, 2))}.json"
     stored = ScatterModelParams.from_dict(json.loads(path.read_text()))
