@@ -68,7 +68,7 @@ from pvc_core.validation.phantoms import build_validation_phantom
 
 PHANTOMS = ("sphere", "icrp110", "kidney_cortex")
 OURS_OPTIONS = ("tew0", "tew5", "tew10", "tew20", "tew20_upper", "model", "model_fit", "simulated")
-IC_OPTIONS = ("tew0", "tew5", "tew10", "tew20", "model", "adapter_tew20", "adapter_simulated")
+IC_OPTIONS = ("tew0", "tew5", "tew10", "tew20", "model", "model_fit", "adapter_tew20", "adapter_simulated")
 RECONS = ("RR", "noRR")
 FINE = 2
 IC_SEED = 20261207
@@ -245,7 +245,7 @@ def ic_expected_scatter(cache: Path, s: Settings, name: str, protocol: ic.Protoc
 def ic_reconstruct(proj: ic.Projections, mu_r: np.ndarray, radius: float, s: Settings, protocol: ic.Protocol,
                    option: str, recon: str, factor: float = 1.0, expected: np.ndarray | None = None) -> np.ndarray:
     """The independent chain's projections reconstructed with ``option``: its own OSEM and TEW
-    (``tew<W>``) or our OSEM through the adapter (``model``, ``adapter_tew<W>``, ``adapter_simulated``
+    (``tew<W>``) or our OSEM through the adapter (``model``, ``model_fit``, ``adapter_tew<W>``, ``adapter_simulated``
     with ``expected`` as the additive term); MBq/mL / ``factor``."""
     if option.startswith("tew"):
         smooth_px = float(option[3:]) / ic.FWHM_PER_SIGMA / protocol.voxel_mm
@@ -253,9 +253,10 @@ def ic_reconstruct(proj: ic.Projections, mu_r: np.ndarray, radius: float, s: Set
                               tew_smooth_px=smooth_px)
     chain = ica.IndependentAdapterChain.build(s.camera, protocol, FINE)
     ours = ica.to_projections(proj, protocol, radius)
-    if option == "model":
+    if option in ("model", "model_fit"):
         img = ica.reconstruct(ours, mu_r, chain.camera, s.reconstructions[recon], "model",
-                              scatter_model=ica.fitted_model(chain, IC_MODEL_CACHE[0]))
+                              scatter_model=ica.fitted_model(chain, IC_MODEL_CACHE[0]),
+                              model_scaling="fit" if option == "model_fit" else "tew")
     elif option == "adapter_simulated":
         ours = ours.replace_windows({**ours.windows, SIMULATED_SCATTER: expected})
         img = ica.reconstruct(ours, mu_r, chain.camera, s.reconstructions[recon], "simulated")

@@ -164,13 +164,14 @@ def fitted_model(chain: IndependentAdapterChain, cache_dir: Path | None = None) 
 
 def reconstruct(proj: Projections, mu_recon_per_cm: np.ndarray, camera: CameraSpec, recon: ReconSpec,
                 scatter_correction: str, *, tew_fwhm_mm: float | None = None,
-                scatter_model: ScatterModelParams | None = None) -> np.ndarray:
+                scatter_model: ScatterModelParams | None = None, model_scaling: str = "tew") -> np.ndarray:
     """Our OSEM of converted projections (MBq/mL, nominal sensitivity): ``scatter_correction``
-    ``tew`` (smoothed ``tew_fwhm_mm``, default the camera's) or ``model`` (each view scaled to its TEW total)."""
+    ``tew`` (smoothed ``tew_fwhm_mm``, default the camera's) or ``model`` (each view scaled to its
+    TEW total, or with ``model_scaling='fit'`` the fitted amounts)."""
     from pvc_core.spect.osem import reconstruct_together
 
     if tew_fwhm_mm is not None:
         camera = replace(camera, tew_smoothing_fwhm_mm=float(tew_fwhm_mm))
     spec = replace(recon, scatter_correction=scatter_correction, post_filter_fwhm_mm=0.0)
     return reconstruct_together([proj], np.asarray(mu_recon_per_cm, np.float32), spec, camera, cache_subsets=(2, 6),
-                                model_scaling="tew", scatter_model=scatter_model)[0]
+                                model_scaling=model_scaling, scatter_model=scatter_model)[0]
