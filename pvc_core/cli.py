@@ -217,7 +217,8 @@ def _cmd_apply(args: argparse.Namespace) -> int:
 
     return run_apply(ApplyOptions(inputs=args.input, outputs=args.output, cts=args.ct, model=args.model,
                                   device=args.device, reconstruction=args.reconstruction, strict=args.strict,
-                                  overwrite=args.overwrite, skip_existing=args.skip_existing, summary=args.summary))
+                                  overwrite=args.overwrite, skip_existing=args.skip_existing, summary=args.summary,
+                                  uncertainty=args.uncertainty, labels=args.labels))
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -343,6 +344,16 @@ def build_parser() -> argparse.ArgumentParser:
                                "and model")
     ap.add_argument("--summary", metavar="FILE",
                     help="write one JSON line per input (input, output, status, reasons, totals, domain)")
+    ap.add_argument("--uncertainty", action="store_true",
+                    help="also correct with each of the 16 orbit symmetries (flips, axial quarter turns: the test-time "
+                         "augmentations) and write their voxel-wise SD beside each output, <output stem>_sd.nii.gz "
+                         "(MBq/mL) with its JSON sidecar; the corrected image is unchanged. A lower bound on the "
+                         "error, not a confidence interval. Costs 16x the network time for a model without "
+                         "test-time augmentation")
+    ap.add_argument("--labels", action="append", metavar="FILE",
+                    help="with --uncertainty: a label image (NIfTI, integers >= 0, on the input's grid) whose regions "
+                         "(labels > 0) get their total activity (MBq), its SD over the symmetries and CV in "
+                         "<output stem>_regions.csv and the sidecars; one per --input")
     ap.set_defaults(func=_cmd_apply)
 
     md = sub.add_parser("models", help="the models dlpvc apply can use, with the domain each is valid for",

@@ -8,6 +8,8 @@
 * :mod:`pvc_core.apply.model_grid`: the grid the network sees for an input grid;
 * :mod:`pvc_core.apply.ct`: a CT in Hounsfield units to mu at 208 keV on another grid;
 * :mod:`pvc_core.apply.hollow`: the hollow guard (hot regions the output made hollow);
+* :mod:`pvc_core.apply.uncertainty`: ``--uncertainty``, the spread of the corrections over the orbit
+  symmetries (voxel-wise SD, regions' CV);
 * :mod:`pvc_core.apply.correct`: read, check, resample, correct, resample back, write, sidecar;
 * :mod:`pvc_core.apply.batch`: one call: its inputs in turn, one line each, the exit code;
 * :mod:`pvc_core.apply.ship`: the shipped model's card from a finished DAG run.

@@ -9,7 +9,8 @@ Order (so that a refused call costs no time and a batch loses nothing):
 3. each input gets one line: ``<input> -> <output>: ...`` on stdout when written or skipped,
    ``dlpvc apply: <file or option>: <problem>`` on stderr when refused or failed; warnings and
    notes are one line each on stderr (``dlpvc apply: WARNING: ...`` / ``note: ...``);
-4. ``--summary FILE`` gets one JSON line per input (input, output, status, reasons, totals, domain).
+4. ``--summary FILE`` gets one JSON line per input (input, output, status, reasons, totals, domain;
+   with ``--uncertainty`` the SD image's path).
 
 Exit codes (:data:`EXIT_CODES`): 0 every input written or skipped; 2 an input or the call was
 refused (nothing written for that input); 1 we failed on an input (an I/O error, a fault of
@@ -62,6 +63,8 @@ class ApplyOptions:
     overwrite: bool = False
     skip_existing: bool = False
     summary: str | None = None
+    uncertainty: bool = False
+    labels: Sequence[str] | None = None
 
 
 class _Console:
@@ -118,7 +121,8 @@ class _Record:
                 "status": self.status, "reasons": self.reasons,
                 "input_total_mbq": side.get("input_total_mbq"), "output_total_mbq": side.get("output_total_mbq"),
                 "domain": side.get("domain"), "warnings": side.get("warnings", []),
-                "model": (side.get("model") or {}).get("name"), "seconds": side.get("seconds")}
+                "model": (side.get("model") or {}).get("name"), "seconds": side.get("seconds"),
+                **({"sd": side["uncertainty"]["sd"]} if side.get("uncertainty") else {})}
 
 
 def _one_line(err: BaseException) -> str:
@@ -189,7 +193,8 @@ def run_apply(opts: ApplyOptions, console: _Console | None = None) -> int:
     else:
         call_model = find_model(None, "RR")
     plan = plan_apply(opts.inputs, opts.outputs, opts.cts, overwrite=opts.overwrite,
-                      skip_existing=opts.skip_existing, model_sha256=call_model.sha256, summary=opts.summary)
+                      skip_existing=opts.skip_existing, model_sha256=call_model.sha256, summary=opts.summary,
+                      uncertainty=opts.uncertainty, labels=opts.labels)
     for text in plan.notes:
         console.note(text)
     records = [_Record(job) for job in plan.jobs]
@@ -277,9 +282,11 @@ def _run_jobs(opts: ApplyOptions, plan: ApplyPlan, records: list[_Record], call_
         else:
             record.status, record.sidecar = "done", side
             flag = "" if side["domain"]["status"] == "inside" else f" [{side['domain']['status']} the model's domain]"
+            spread = side.get("uncertainty")
+            sd = f"; SD of {spread['n_symmetries']} symmetries -> {spread['sd']}" if spread else ""
             console.result(f"{job.input} -> {job.output}: {side['input_total_mbq']:.2f} MBq in, "
                            f"{side['output_total_mbq']:.2f} MBq out, {side['seconds']:.2f} s on {side['device']}"
-                           f"{flag}")
+                           f"{flag}{sd}")
         _tick(bar)
     if bar is not None:
         bar.close()

@@ -28,6 +28,11 @@ Steps of :func:`apply_one` (each image independent; a bad one never stops the ot
    series in Bq/mL beside a DICOM input (:func:`pvc_core.io.dicom.write_spect_series`, ImageType
    DERIVED/SECONDARY), then the JSON sidecar, each through :func:`pvc_core.io.atomic.atomic_path`:
    whole or not at all, never replacing a file unless the plan allows it.
+
+With ``--uncertainty`` (:mod:`pvc_core.apply.uncertainty`) step 4 also corrects with each orbit
+symmetry alone, and step 7 writes, between the output and its sidecar, the voxel-wise SD over the
+symmetries (``<stem>_sd.nii.gz``, MBq/mL, the input's affine) with its own sidecar and, with
+``--labels``, the regions' CSV; the output's sidecar, written last, then names them.
 """
 
 from __future__ import annotations
@@ -46,8 +51,10 @@ from pvc_core.apply.domain import (INSIDE, OUTSIDE, InputFacts, activity_problem
 from pvc_core.apply.hollow import hollow_regions
 from pvc_core.apply.model import ApplyModel
 from pvc_core.apply.model_grid import model_grid
-from pvc_core.apply.plan import (CORRECT, DICOM, NIFTI, SIDECAR_FORMAT, Job, content_digest, input_sidecar, plan_apply,
-                                 read_sidecar, sidecar_path)
+from pvc_core.apply.plan import (CORRECT, DICOM, NIFTI, SIDECAR_FORMAT, Job, UncertaintyPaths, content_digest,
+                                 input_sidecar, plan_apply, read_sidecar, sidecar_path)
+from pvc_core.apply.uncertainty import (SD_READING, SD_WHAT, SymmetrySpread, cost_facts, read_labels,
+                                        symmetry_list, write_regions_csv)
 from pvc_core.errors import InputError
 from pvc_core.geometry.resample import resample_activity
 from pvc_core.io import Image, load_image, save_image, write_json
@@ -172,10 +179,19 @@ def input_facts(spect: SpectInput, reconstruction: str | None = None) -> InputFa
                       total_mbq=spect.total_mbq, sources=sources, **{k: stated.get(k) for k in keys})
 
 
-def correct_image(model: ApplyModel, image: Image, ct: Image | None = None, ct_source: str = "--ct") -> tuple[np.ndarray, dict]:
-    """The corrected image (float32, MBq/mL) on ``image``'s grid, and facts for the sidecar."""
+def correct_image(model: ApplyModel, image: Image, ct: Image | None = None, ct_source: str = "--ct", *,
+                  each_symmetry: Callable[[np.ndarray], object] | None = None) -> tuple[np.ndarray, dict]:
+    """The corrected image (float32, MBq/mL) on ``image``'s grid, and facts for the sidecar.
+
+    ``each_symmetry`` (``--uncertainty``): the image is also corrected with each orbit symmetry of
+    the network input on its own (:func:`pvc_core.apply.uncertainty.predict_symmetries`: the same
+    network runs a test-time-augmented model makes anyway), and each of those corrections
+    (float32, MBq/mL, on ``image``'s grid, resampled back and total-conserved like the corrected
+    image) is passed to it in turn; the corrected image returned is the same as without it.
+    """
     # lazy: the network's side (torch, ~1.2 s) loads when an image is corrected, never for a refused input
-    from pvc_core.apply.fov import predict_fov_invariant
+    from pvc_core.apply.fov import blend_windows
+    from pvc_core.apply.uncertainty import predict_symmetries, symmetry_count
     from pvc_core.training.predict import predict_image
 
     voxel = tuple(model.trained_for.get("voxel_mm") or image.voxel_size_mm)
@@ -185,19 +201,35 @@ def correct_image(model: ApplyModel, image: Image, ct: Image | None = None, ct_s
     if model.takes_ct:
         mu, ct_coverage = ct_mu_on_grid(ct, shape, affine, ct_source)
     window = model.trained_for.get("matrix")
+    if each_symmetry is None:
+        channels = 1
+
+        def predict(v: np.ndarray, m: np.ndarray | None) -> np.ndarray:
+            return predict_image(model.module, model.cfg, v, device=model.device, mu_cm=m)[None]
+    else:  # [0] the corrected image, [1:] one per symmetry
+        channels = 1 + symmetry_count(tuple(window) if window else shape)
+
+        def predict(v: np.ndarray, m: np.ndarray | None) -> np.ndarray:
+            return predict_symmetries(model.module, model.cfg, v, device=model.device, mu_cm=m)
     if window:  # windows of the training matrix on the activity: the field of view changes nothing
-        corrected = predict_fov_invariant(model.module, model.cfg, x, window, device=model.device, mu_cm=mu)
+        stack = blend_windows(predict, channels, model.cfg, x, window, mu)
     else:  # a card without the training matrix: the whole grid at once, as before [3.1]
-        corrected = predict_image(model.module, model.cfg, x, device=model.device, mu_cm=mu)
-    back = resample_activity(corrected, affine, image.data.shape, image.affine)
+        stack = predict(x, mu)
     total_in = float(image.data.sum(dtype=np.float64))
-    total_back = float(back.sum())
-    if model.cfg.get("normalisation") == "sum" and total_back > 0:
-        back *= total_in / total_back
+    corrected = None
+    for c in range(channels):
+        back = resample_activity(stack[c], affine, image.data.shape, image.affine)
+        total_back = float(back.sum())
+        if model.cfg.get("normalisation") == "sum" and total_back > 0:
+            back *= total_in / total_back
+        if c == 0:
+            corrected = back.astype(np.float32)
+        else:
+            each_symmetry(back.astype(np.float32))
     facts = {"model_grid": {"shape": list(shape), "voxel_mm": list(voxel), "affine": affine.tolist(),
                             "window": list(window) if window else None},
              "ct_coverage_fraction": ct_coverage}
-    return back.astype(np.float32), facts
+    return corrected, facts
 
 
 def _total_mbq(image: Image) -> float:
@@ -215,14 +247,16 @@ class Outcome:
 def apply_one(model: ApplyModel, spect_path: str | os.PathLike | Job, output: str | os.PathLike | None = None,
               ct_path: str | os.PathLike | None = None, say: Say = print, *, reconstruction: str | None = None,
               strict: bool = False, replace: bool = False, spect: SpectInput | None = None,
-              warn: Say | None = None) -> dict:
+              warn: Say | None = None, uncertainty: bool = False,
+              labels_path: str | os.PathLike | None = None) -> dict:
     """Correct one image and write it with its sidecar; returns the sidecar's content.
 
     ``spect_path`` is a planned :class:`~pvc_core.apply.plan.Job` (what ``dlpvc apply`` passes),
     or an input path with ``output`` (a NIfTI name, or a folder for a DICOM input; planned here
-    alone). ``say`` gets notes, ``warn`` warnings (default: ``say``), one line each, without a
-    prefix. ``strict`` refuses input outside the model's domain or of unknown reconstruction.
-    ``replace``: the plan allows replacing an existing output. ``spect``: the input, already read.
+    alone, with ``uncertainty`` and ``labels_path`` as ``--uncertainty`` and ``--labels``). ``say``
+    gets notes, ``warn`` warnings (default: ``say``), one line each, without a prefix. ``strict``
+    refuses input outside the model's domain or of unknown reconstruction. ``replace``: the plan
+    allows replacing an existing output. ``spect``: the input, already read.
 
     Raises :class:`InputError` (naming the file or option) before anything is written when the
     input, the CT or the output path is bad; a failure while writing leaves nothing behind.
@@ -233,7 +267,8 @@ def apply_one(model: ApplyModel, spect_path: str | os.PathLike | Job, output: st
         job = spect_path
     else:
         plan = plan_apply([os.fspath(spect_path)], [os.fspath(output)],
-                          None if ct_path is None else [os.fspath(ct_path)], overwrite=replace)
+                          None if ct_path is None else [os.fspath(ct_path)], overwrite=replace,
+                          uncertainty=uncertainty, labels=None if labels_path is None else [os.fspath(labels_path)])
         job = plan.jobs[0]
         if job.action != CORRECT:
             raise InputError("; ".join(job.reasons))
@@ -262,7 +297,14 @@ def apply_one(model: ApplyModel, spect_path: str | os.PathLike | Job, output: st
     where = "outside the domain of" if status == OUTSIDE else "not known to lie inside the domain of"
     if status != INSIDE and strict:
         raise InputError(f"{where} model {model.name} (--strict refuses it): " + "; ".join(reasons), src)
-    corrected, grid_facts = correct_image(model, spect.image, ct, str(job.ct))
+    spread = None
+    if job.uncertainty:  # the labels are checked before the network runs
+        labels = read_labels(job.labels, spect.image, str(src)) if job.labels is not None else None
+        spread = SymmetrySpread(spect.image.data.shape, spect.image.voxel_volume_ml, labels)
+    t_correct = time.perf_counter()
+    also = {} if spread is None else {"each_symmetry": spread.add}
+    corrected, grid_facts = correct_image(model, spect.image, ct, str(job.ct), **also)
+    t_correct = time.perf_counter() - t_correct
     if status != INSIDE:
         warning(f"{src}: {where} model {model.name}: " + "; ".join(reasons))
     out_image = Image(corrected, spect.image.affine)
@@ -287,14 +329,68 @@ def apply_one(model: ApplyModel, spect_path: str | os.PathLike | Job, output: st
         "device": str(model.device),
         "warnings": warnings, "notes": notes,
     }
-    _write_outputs(job, out_image, spect, sidecar, t0, replace or job.replace)
+    extra = None
+    if spread is not None:
+        extra = _uncertainty_outputs(job, model, spread, out_image, grid_facts, sidecar, t_correct)
+        cost = extra.cost
+        times = (f"{cost['network_runs_per_window']} network runs per window instead of 1: "
+                 f"{cost['time_factor_of_the_network']:g}x the network time" if cost["time_factor_of_the_network"] > 1
+                 else "the model's test-time augmentation runs them anyway: no extra network time")
+        say(f"{src}: --uncertainty: corrected with each of {spread.n} symmetries ({times}; {t_correct:.1f} s in all) "
+            f"-> {extra.paths.sd}")
+    _write_outputs(job, out_image, spect, sidecar, t0, replace or job.replace, extra)
     return sidecar
 
 
-def _write_outputs(job: Job, image: Image, spect: SpectInput, sidecar: dict, t0: float, replace: bool) -> None:
-    """Write the image and then its sidecar, each whole or not at all; on failure remove both."""
+@dataclass
+class _Uncertainty:
+    """The ``--uncertainty`` files of one image, ready to write."""
+
+    paths: UncertaintyPaths
+    sd: Image
+    sd_sidecar: dict
+    regions: list
+    cost: dict
+
+
+def _uncertainty_outputs(job: Job, model: ApplyModel, spread: SymmetrySpread, corrected: Image, grid_facts: dict,
+                         sidecar: dict, seconds: float) -> _Uncertainty:
+    """The SD image, its sidecar and the regions of ``spread``; adds their summary to ``sidecar``."""
+    paths = job.uncertainty_files
+    grid = grid_facts["model_grid"]
+    sd = spread.sd()
+    regions = spread.regions(corrected.data)
+    cost = cost_facts(spread.n, bool(model.cfg.get("tta")), seconds)
+    main = "their mean (the model's test-time augmentation)" if model.cfg.get("tta") else \
+        "the model's plain prediction (the identity symmetry; the model does not use test-time augmentation)"
+    facts = {"sd": str(paths.sd), "sd_sidecar": str(paths.sd_sidecar),
+             "regions_csv": None if paths.regions is None else str(paths.regions),
+             "labels": None if job.labels is None else str(job.labels),
+             "labels_sha256": None if job.labels is None else content_digest(job.labels),
+             "n_symmetries": spread.n,
+             "corrected_image_is": main, "reading": SD_READING, "cost": cost,
+             "regions": [r.as_dict() for r in regions]}
+    sd_sidecar = {
+        "format": SIDECAR_FORMAT,
+        "derived": True, "image": "uncertainty_sd", "what": SD_WHAT, "unit": "MBq/mL",
+        "research_use_only": RESEARCH_USE,
+        "derived_from": {"corrected_image": str(job.output), "input": sidecar["input"],
+                         "input_sha256": sidecar["input_sha256"], "sidecar": str(job.sidecar)},
+        "model": sidecar["model"],
+        **{k: v for k, v in facts.items() if k not in ("sd", "sd_sidecar")},
+        "symmetries": symmetry_list(grid["window"] or grid["shape"]),
+        "sd_max_mbq_ml": float(sd.max()),
+    }
+    sidecar["uncertainty"] = facts
+    return _Uncertainty(paths, Image(sd, corrected.affine), sd_sidecar, regions, cost)
+
+
+def _write_outputs(job: Job, image: Image, spect: SpectInput, sidecar: dict, t0: float, replace: bool,
+                   extra: _Uncertainty | None = None) -> None:
+    """Write the image, the ``--uncertainty`` files, then the image's sidecar, each whole or not at
+    all; on failure remove what was written."""
     out = job.output
-    written = False
+    written: list[Path] = []
     try:
         if job.output_kind == NIFTI:
             save_image(out, image.data, image.affine, "DL-PVC activity MBq/mL (research use only)", replace=replace)
@@ -303,14 +399,25 @@ def _write_outputs(job: Job, image: Image, spect: SpectInput, sidecar: dict, t0:
             with atomic_path(out, folder=True, replace=replace) as tmp:
                 write_spect_series(spect.dicom, image.data, tmp, "DL-PVC (dlpvc)",
                                    comment=f"partial-volume corrected by dlpvc: {RESEARCH_USE}")
-        written = True
+        written.append(out)
+        if extra is not None:
+            save_image(extra.paths.sd, extra.sd.data, extra.sd.affine,
+                       f"DL-PVC SD over {extra.sd_sidecar['n_symmetries']} symmetries MBq/mL (research use only)",
+                       replace=replace)
+            written.append(extra.paths.sd)
+            write_json(extra.paths.sd_sidecar, extra.sd_sidecar, replace=replace)
+            written.append(extra.paths.sd_sidecar)
+            if extra.paths.regions is not None:
+                write_regions_csv(extra.paths.regions, extra.regions, replace=replace)
+                written.append(extra.paths.regions)
         sidecar["seconds"] = round(time.perf_counter() - t0, 3)
         write_json(job.sidecar, sidecar, replace=replace)
     except BaseException:
         # an image without its sidecar is removed; once the sidecar is committed (a signal may land
-        # while its folder is synced) both are whole and stay
+        # while its folder is synced) all are whole and stay
         if written and not _sidecar_committed(job.sidecar, sidecar):
-            remove_path(out)
+            for path in written:
+                remove_path(path)
         raise
 
 

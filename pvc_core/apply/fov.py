@@ -53,7 +53,7 @@ anchored on the activity and never on the array.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from torch import nn
@@ -72,7 +72,7 @@ DEFAULT_OVERLAP = 0.25
 SIGMA_SCALE = 0.125
 
 __all__ = ["ACTIVITY_FRACTION", "DEFAULT_OVERLAP", "SIGMA_SCALE", "activity_box", "axis_starts", "window_layout",
-           "blend_weights", "window_alignment", "predict_fov_invariant"]
+           "blend_weights", "window_alignment", "predict_fov_invariant", "blend_windows"]
 
 
 Box = tuple[tuple[int, ...], tuple[int, ...]]
@@ -151,6 +151,23 @@ def predict_fov_invariant(module: nn.Module, model_cfg: dict, image_mbq_ml: np.n
     ``overlap``: of neighbouring windows where the box needs more than one along an axis.
     Without positive values the result is zeros, as :func:`predict_image`'s.
     """
+    def one(x: np.ndarray, mu: np.ndarray | None) -> np.ndarray:
+        return predict_image(module, model_cfg, x, device=device, mu_cm=mu)[None]
+
+    return blend_windows(one, 1, model_cfg, image_mbq_ml, window, mu_cm, fraction=fraction, overlap=overlap)[0]
+
+
+def blend_windows(predict: Callable[[np.ndarray, np.ndarray | None], np.ndarray], channels: int, model_cfg: dict,
+                  image_mbq_ml: np.ndarray, window: Sequence[int], mu_cm: np.ndarray | None = None, *,
+                  fraction: float = ACTIVITY_FRACTION, overlap: float = DEFAULT_OVERLAP) -> np.ndarray:
+    """Steps 1-5 of the module docstring for a window corrector that gives ``channels`` images at once.
+
+    ``predict(x, mu)`` takes one window of the image (float32, MBq/mL, ``window``'s shape) and of
+    ``mu_cm`` (or None) and returns ``(channels, *window)`` corrected images (MBq/mL); each channel
+    is blended, kept outside the windows and total-conserved on its own, exactly as
+    :func:`predict_fov_invariant` treats its one image. Returns ``(channels, *image.shape)`` float32
+    (zeros without positive values).
+    """
     image = np.asarray(image_mbq_ml, dtype=np.float32)
     if image.ndim != 3:
         raise InputError(f"image must be a 3-D volume, got shape {image.shape}")
@@ -161,10 +178,11 @@ def predict_fov_invariant(module: nn.Module, model_cfg: dict, image_mbq_ml: np.n
             raise InputError(f"attenuation map of shape {mu_cm.shape} differs from the image's {image.shape}")
     starts = window_layout(image, window, fraction, overlap, window_alignment(model_cfg))  # raises for NaN / inf
     if not starts:
-        return np.zeros(image.shape, np.float32)
+        return np.zeros((channels, *image.shape), np.float32)
     weights = blend_weights(window)
-    acc = np.zeros(image.shape, np.float64)
+    acc = np.zeros((channels, *image.shape), np.float64)
     wsum = np.zeros(image.shape, np.float64)
+    every = (slice(None),)
     for start in starts:
         src, dst = _overlap(start, window, image.shape)
         x = np.zeros(window, np.float32)
@@ -173,18 +191,21 @@ def predict_fov_invariant(module: nn.Module, model_cfg: dict, image_mbq_ml: np.n
         if mu_cm is not None:
             mu = np.zeros(window, np.float32)
             mu[dst] = mu_cm[src]
-        y = predict_image(module, model_cfg, x, device=device, mu_cm=mu)
-        acc[src] += weights[dst] * y[dst]
+        y = predict(x, mu)
+        acc[every + src] += weights[dst] * y[every + dst]
         wsum[src] += weights[dst]
     covered = wsum > 0
-    out = image.astype(np.float64)
-    out[covered] = acc[covered] / wsum[covered]
-    if model_cfg.get("normalisation") == "sum":
-        total_in = float(image[covered].sum(dtype=np.float64))
-        total_out = float(out[covered].sum())
-        if total_out > 0:
-            out[covered] *= total_in / total_out
-    return out.astype(np.float32)
+    result = np.empty((channels, *image.shape), np.float32)
+    for c in range(channels):
+        out = image.astype(np.float64)
+        out[covered] = acc[c][covered] / wsum[covered]
+        if model_cfg.get("normalisation") == "sum":
+            total_in = float(image[covered].sum(dtype=np.float64))
+            total_out = float(out[covered].sum())
+            if total_out > 0:
+                out[covered] *= total_in / total_out
+        result[c] = out
+    return result
 
 
 def window_alignment(model_cfg: dict) -> int:

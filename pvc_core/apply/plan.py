@@ -13,6 +13,10 @@ is resolved (symlinks and ``..``) and checked against
   and sidecar exist, and whose sidecar records the same input digest and model, is skipped
   (resuming a half-done batch).
 
+With ``uncertainty`` (``--uncertainty``) a job also writes the files of
+:func:`uncertainty_paths` beside its output (the SD image, its sidecar, and with ``--labels`` the
+regions' CSV), checked exactly as the output is; a ``--labels`` image is an input like the CT.
+
 A folder ``--input`` (not itself a DICOM series) is expanded to its NIfTI files and DICOM series
 folders, each written as ``<name>_dlpvc.nii.gz`` / ``<name>_dlpvc/`` into the ``--output`` folder.
 Hidden names (temporaries of :mod:`pvc_core.io.atomic`) and the folder's own dlpvc outputs
@@ -39,15 +43,20 @@ from pvc_core.apply.domain import geometry_problem
 from pvc_core.errors import InputError
 from pvc_core.io.atomic import is_temporary
 from pvc_core.io.dicom import is_dicom_path
-from pvc_core.io.nifti import read_nifti_geometry
+from pvc_core.io.grids import grid_mismatch
+from pvc_core.io.nifti import Image, read_nifti_geometry
 from pvc_core.io.outputs import NIFTI_WRITABLE_SUFFIXES, is_nifti_name, nifti_stem
 
-__all__ = ["NIFTI", "DICOM", "OUTPUT_TAG", "SIDECAR_FORMAT", "Job", "ApplyPlan", "plan_apply", "sidecar_path",
-           "input_sidecar", "content_digest", "read_sidecar", "written_from", "is_dlpvc_output", "resolved"]
+__all__ = ["NIFTI", "DICOM", "OUTPUT_TAG", "SD_TAG", "REGIONS_TAG", "SIDECAR_FORMAT", "Job", "ApplyPlan",
+           "UncertaintyPaths", "plan_apply", "sidecar_path", "uncertainty_paths", "input_sidecar", "content_digest",
+           "read_sidecar", "written_from", "is_dlpvc_output", "resolved"]
 
 NIFTI, DICOM = "nifti", "dicom"
 #: Appended to an input's name for its output in folder mode.
 OUTPUT_TAG = "_dlpvc"
+#: Appended to an output's stem for its ``--uncertainty`` files: ``<stem>_sd.nii.gz`` (with
+#: ``<stem>_sd.json``) and, with ``--labels``, ``<stem>_regions.csv`` (:func:`uncertainty_paths`).
+SD_TAG, REGIONS_TAG = "_sd", "_regions"
 #: The ``format`` entry of the sidecar ``dlpvc apply`` writes.
 SIDECAR_FORMAT = "dlpvc-apply"
 CORRECT, SKIP, REFUSE = "correct", "skip", "refuse"
@@ -68,9 +77,37 @@ class Job:
     notes: tuple[str, ...] = ()        # one line each: what the user should know (not a refusal)
     replace: bool = False              # an existing output or sidecar may be replaced (--overwrite, or a
                                        # stale sidecar of this output whose image is gone, --skip-existing)
+    uncertainty: bool = False          # --uncertainty: also write the files of uncertainty_paths
+    labels: Path | None = None         # --labels: a label image on the input's grid (with uncertainty)
 
     def refused(self, *reasons: str) -> "Job":
         return replace(self, action=REFUSE, reasons=self.reasons + reasons)
+
+    @property
+    def uncertainty_files(self) -> "UncertaintyPaths | None":
+        """Where this job's ``--uncertainty`` files go (None without ``--uncertainty``)."""
+        if not self.uncertainty or not self.output_kind:
+            return None
+        return uncertainty_paths(self.output, self.output_kind, regions=self.labels is not None)
+
+    @property
+    def targets(self) -> tuple[Path, ...]:
+        """Every path the job writes: the output, its sidecar and its ``--uncertainty`` files."""
+        extra = self.uncertainty_files
+        return (self.output, self.sidecar) + (extra.all if extra else ())
+
+
+@dataclass(frozen=True)
+class UncertaintyPaths:
+    """The files ``--uncertainty`` writes beside an output (see :func:`uncertainty_paths`)."""
+
+    sd: Path                           # <stem>_sd.nii.gz: voxel-wise SD over the symmetries, MBq/mL
+    sd_sidecar: Path                   # <stem>_sd.json
+    regions: Path | None = None        # <stem>_regions.csv (with --labels)
+
+    @property
+    def all(self) -> tuple[Path, ...]:
+        return (self.sd, self.sd_sidecar) + ((self.regions,) if self.regions is not None else ())
 
 
 @dataclass(frozen=True)
@@ -97,6 +134,17 @@ def sidecar_path(output: str | os.PathLike, kind: str) -> Path:
     if kind == NIFTI:
         return output.with_name(nifti_stem(output) + ".json")
     return output.with_name(output.name + ".json")
+
+
+def uncertainty_paths(output: str | os.PathLike, kind: str, regions: bool = False) -> UncertaintyPaths:
+    """The ``--uncertainty`` files of an output, beside it: ``out.nii.gz`` (or a DICOM folder ``out/``)
+    -> ``out_sd.nii.gz`` (NIfTI whatever the output's kind) and ``out_sd.json``, and with
+    ``regions`` (``--labels``) ``out_regions.csv``."""
+    output = Path(output)
+    stem = nifti_stem(output) if kind == NIFTI else output.name
+    sd = output.with_name(f"{stem}{SD_TAG}.nii.gz")
+    return UncertaintyPaths(sd, sidecar_path(sd, NIFTI),
+                            output.with_name(f"{stem}{REGIONS_TAG}.csv") if regions else None)
 
 
 def input_sidecar(path: str | os.PathLike) -> Path:
@@ -258,17 +306,23 @@ def _folder_jobs(folder: Path, out: Path) -> tuple[list[tuple[Path, Path]], list
 
 def plan_apply(inputs: Sequence[str], outputs: Sequence[str], cts: Sequence[str] | None = None, *,
                overwrite: bool = False, skip_existing: bool = False, model_sha256: str | None = None,
-               summary: str | None = None) -> ApplyPlan:
+               summary: str | None = None, uncertainty: bool = False,
+               labels: Sequence[str] | None = None) -> ApplyPlan:
     """The plan of ``dlpvc apply --input ... --output ... [--ct ...]`` (see the module docstring).
 
     ``model_sha256``: the digest of the model that will run, which ``skip_existing`` compares with
     an existing sidecar's. ``summary``: the ``--summary`` file the call also writes, checked like an
-    output. Raises :class:`InputError` for a call that cannot be planned at all.
+    output. ``uncertainty``: each job also writes its :func:`uncertainty_paths` files; ``labels``
+    (one per input, only with ``uncertainty``): label images on the inputs' grids. Raises
+    :class:`InputError` for a call that cannot be planned at all.
     """
     if overwrite and skip_existing:
         raise InputError("give --overwrite or --skip-existing, not both", "--skip-existing")
+    if labels is not None and not uncertainty:
+        raise InputError("needs --uncertainty (the label image is for the regions' spread over the symmetries)",
+                         "--labels")
     for option, values in (("--input", inputs), ("--output", outputs), ("--ct", cts or ()),
-                           ("--summary", () if summary is None else (summary,))):
+                           ("--labels", labels or ()), ("--summary", () if summary is None else (summary,))):
         for value in values:
             _blank(value, option)
     if not inputs:
@@ -278,6 +332,9 @@ def plan_apply(inputs: Sequence[str], outputs: Sequence[str], cts: Sequence[str]
                          "--output")
     if cts is not None and len(cts) != len(inputs):
         raise InputError(f"{len(cts)} --ct for {len(inputs)} --input; give one --ct per --input", "--ct")
+    if labels is not None and len(labels) != len(inputs):
+        raise InputError(f"{len(labels)} --labels for {len(inputs)} --input; give one --labels per --input",
+                         "--labels")
 
     notes: list[str] = []
     out_folder = None
@@ -286,6 +343,9 @@ def plan_apply(inputs: Sequence[str], outputs: Sequence[str], cts: Sequence[str]
         if cts is not None:
             raise InputError("--ct cannot be paired with a folder of inputs; give --input/--output/--ct per image",
                              "--ct")
+        if labels is not None:
+            raise InputError("--labels cannot be paired with a folder of inputs; give --input/--output/--labels "
+                             "per image", "--labels")
         out_folder = Path(outputs[0])
         pairs, notes = _folder_jobs(first, out_folder)
         if not pairs:
@@ -304,19 +364,22 @@ def plan_apply(inputs: Sequence[str], outputs: Sequence[str], cts: Sequence[str]
         triples = [(Path(i), Path(o), None if cts is None else Path(c))
                    for i, o, c in zip(inputs, outputs, cts or [None] * len(inputs))]
 
-    jobs = [_job(i, o, c, out_folder is not None) for i, o, c in triples]
+    label_paths = [None] * len(triples) if labels is None else [Path(v) for v in labels]
+    jobs = [_job(i, o, c, out_folder is not None, uncertainty, lab) for (i, o, c), lab in zip(triples, label_paths)]
     if summary is not None:
         _check_summary(Path(summary), jobs, overwrite)
     jobs = _check_conflicts(jobs, overwrite, skip_existing, model_sha256, summary)
     return ApplyPlan(tuple(jobs), out_folder, tuple(notes))
 
 
-def _job(src: Path, out: Path, ct: Path | None, in_folder_mode: bool) -> Job:
+def _job(src: Path, out: Path, ct: Path | None, in_folder_mode: bool, uncertainty: bool = False,
+         labels: Path | None = None) -> Job:
     """A job with its kinds and the problems of its own paths (not yet checked against the others)."""
     if not out.name or out.name in (".", ".."):
         return Job(src, out, out, "", "", ct).refused(f"--output: {out} is a folder; give a file or new folder name "
                                                       "inside it")
-    job = Job(src, out, sidecar_path(out, NIFTI if is_nifti_name(out) else DICOM), "", "", ct)
+    job = Job(src, out, sidecar_path(out, NIFTI if is_nifti_name(out) else DICOM), "", "", ct,
+              uncertainty=uncertainty, labels=labels)
     if not src.exists():
         return job.refused(f"{src}: file or folder not found")
     kind, why = _kind_of_input(src)
@@ -348,17 +411,46 @@ def _job(src: Path, out: Path, ct: Path | None, in_folder_mode: bool) -> Job:
             return job.refused(f"--ct: {ct}: CT file or folder not found")
         if not is_nifti_name(ct) and not is_dicom_path(ct):
             return job.refused(f"--ct: {ct}: CT is neither NIfTI (.nii, .nii.gz) nor DICOM")
+    if labels is not None:
+        problem = _labels_problem(labels, src if kind == NIFTI else None)
+        if problem:
+            return job.refused(f"--labels: {labels}: {problem}")
     if not in_folder_mode and is_dlpvc_output(src):
         job = replace(job, notes=job.notes + (f"{src}: was written by dlpvc apply (its sidecar says so); "
                                               "correcting an already corrected image again",))
     return job
 
 
+def _labels_problem(labels: Path, nifti_input: Path | None) -> str | None:
+    """What is wrong with a ``--labels`` path (from its header alone), or None: it must be a NIfTI
+    file on the grid of a NIfTI input (a DICOM input's grid is compared once it is read)."""
+    if not labels.exists():
+        return "label image not found"
+    if labels.is_dir() or not is_nifti_name(labels):
+        return "give a NIfTI label image (.nii, .nii.gz) on the input's grid"
+    try:
+        shape, affine = read_nifti_geometry(labels, name="label image")
+        if nifti_input is None:
+            return None
+        in_shape, in_affine = read_nifti_geometry(nifti_input, name="SPECT image")
+    except InputError as err:
+        return err.problem
+    mismatch = grid_mismatch(_grid(shape, affine), _grid(in_shape, in_affine))
+    if mismatch:
+        return f"{mismatch} of {nifti_input}; the label image must be on the input's grid"
+    return None
+
+
+def _grid(shape: tuple[int, ...], affine: np.ndarray) -> Image:
+    """A header-only image (a read-only broadcast zero, no voxel memory) for :func:`grid_mismatch`."""
+    return Image(np.broadcast_to(np.zeros((), np.uint8), tuple(shape)), affine)
+
+
 def _protected(jobs: list[Job]) -> list[tuple[Path, bool, str]]:
     """(resolved path, is a folder whose contents are protected too, what it is) of every input."""
     out = []
     for job in jobs:
-        for path, what in ((job.input, "an input"), (job.ct, "a CT input")):
+        for path, what in ((job.input, "an input"), (job.ct, "a CT input"), (job.labels, "a label input")):
             if path is None:
                 continue
             r = resolved(path)
@@ -407,7 +499,7 @@ def _check_conflicts(jobs: list[Job], overwrite: bool, skip_existing: bool, mode
     for n, job in enumerate(jobs):
         if job.action == REFUSE:
             continue
-        for target in (job.output, job.sidecar):
+        for target in job.targets:
             claims.setdefault(resolved(target), []).append(n)
     if summary is not None:
         claims.setdefault(resolved(summary), []).append(-1)
@@ -417,7 +509,7 @@ def _check_conflicts(jobs: list[Job], overwrite: bool, skip_existing: bool, mode
             result.append(job)
             continue
         reasons = []
-        for target in (job.output, job.sidecar):
+        for target in job.targets:
             r = resolved(target)
             clash = _clash(r, protected)
             if clash:
@@ -430,15 +522,20 @@ def _check_conflicts(jobs: list[Job], overwrite: bool, skip_existing: bool, mode
         if reasons:
             result.append(job.refused(*reasons))
             continue
-        existing = [t for t in (job.output, job.sidecar) if _exists(t)]
+        existing = [t for t in job.targets if _exists(t)]
         if overwrite:
             result.append(replace(job, replace=True))
             continue
+        missing = [t for t in job.targets[2:] if not _exists(t)]
         if existing == [job.sidecar] and skip_existing and _is_stale_sidecar(job):
             result.append(replace(job, replace=True, notes=job.notes + (
                 f"{job.sidecar}: its image is gone; correcting again (--skip-existing)",)))
             continue
         if existing and skip_existing and written_from(job, model_sha256):
+            if missing:
+                result.append(job.refused(f"--output: {job.output} exists without {' and '.join(map(str, missing))} "
+                                          "(written without --uncertainty?); give --overwrite to write them all again"))
+                continue
             result.append(replace(job, action=SKIP, reasons=(f"{job.output} exists, written from the same input "
                                                              "by the same model (--skip-existing)",)))
             continue
