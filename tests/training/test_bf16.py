@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers.tiny_cases import tiny_pairs  # noqa: F401 (the fixture)
 from pvc_core.io import load_image
 from pvc_core.networks import build_network
 from pvc_core.training import load_model, predict_image, train_model

@@ -12,6 +12,7 @@ import sys
 import pytest
 import torch
 
+from helpers.tiny_cases import tiny_pairs  # noqa: F401 (the fixture)
 from pvc_core.errors import InputError
 from pvc_core.model_files import MODEL_CARD, MODEL_WEIGHTS, shipped_models_dir
 from pvc_core.model_spec import ModelSpec, init_weights_file

@@ -1,4 +1,6 @@
-"""Fixtures of the training tests: tiny synthetic (SPECT, truth) cases on disk."""
+"""Tiny synthetic (SPECT, truth) cases on disk for the training tests (tests/training/test_bf16.py,
+test_init_from.py import the fixture; a conftest.py there would shadow tests/conftest.py for the
+modules that import from it)."""
 
 from __future__ import annotations
 
