@@ -38,7 +38,8 @@ no-PVC AD of the chain's RR and noRR images (its calibration check).
 
 Inputs are cached under ``--cache`` (.npz per case); a finished row is saved as JSON there and
 skipped on the next run. Output: a markdown table on stdout, ``robustness.csv`` and
-``robustness.json`` in ``--cache``.
+``robustness.json`` in ``--cache``. ``--model model.pt`` puts another model in the DL-PVC column
+(same images; its rows and outputs under ``rows/<the file's sha256[:12]>/``).
 
     nice .venv/bin/python benchmarks/bench_robustness.py --cache results/robustness --matrix 64 --cases 2
 """
@@ -46,6 +47,7 @@ skipped on the next run. Output: a markdown table on stdout, ``robustness.csv`` 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import copy
 import json
 import platform
@@ -421,15 +423,21 @@ def main(argv=None) -> int:
     p.add_argument("--matrix", type=int, default=64, help="reconstruction matrix at 4.8 mm (64 or 80)")
     p.add_argument("--cases", type=int, default=2, help="cases per row (the validation row has 3)")
     p.add_argument("--rows", default=",".join(ROWS))
+    p.add_argument("--model", default=None,
+                   help="model.pt of the DL-PVC column (default: the shipped RR model); its rows go to rows/<sha256[:12]>/, "
+                        "the images are the same")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     args.cache.mkdir(parents=True, exist_ok=True)
-    (args.cache / "rows").mkdir(exist_ok=True)
-    model = load_apply_model(None, device="cpu")
+    rows_dir = args.cache / "rows"
+    if args.model:
+        rows_dir = rows_dir / hashlib.sha256(Path(args.model).read_bytes()).hexdigest()[:12]
+    rows_dir.mkdir(parents=True, exist_ok=True)
+    model = load_apply_model(args.model, device="cpu")
     affine = affine_from_voxel_size(4.8, (args.matrix,) * 3)
     done = []
     for row in args.rows.split(","):
-        path = args.cache / "rows" / f"{row}.json"
+        path = rows_dir / f"{row}.json"
         if path.exists() and json.loads(path.read_text()).get("evaluation_version") == EVALUATION_VERSION:
             print(f"{row}: done before ({path})", flush=True)
         else:
@@ -438,14 +446,15 @@ def main(argv=None) -> int:
         done.append(json.loads(path.read_text()))
     rows = summary(done)
     meta = {"machine": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-            "matrix": args.matrix, "chain": asdict(ic.Protocol(matrix=args.matrix)),
+            "matrix": args.matrix, "model": args.model or "shipped", "chain": asdict(ic.Protocol(matrix=args.matrix)),
             "collimator": asdict(ic.Collimator()), "scatter": asdict(ic.ScatterModel()),
             "sensitivity_cps_per_mbq": ic.Collimator().sensitivity_cps_per_mbq,
             "collimator_presets": {k: dict(asdict(c), sensitivity_cps_per_mbq=c.sensitivity_cps_per_mbq)
                                    for k, c in ic.COLLIMATORS.items()}}
-    (args.cache / "robustness.json").write_text(json.dumps({"meta": meta, "summary": rows, "rows": done}, indent=1))
+    out_dir = rows_dir if args.model else args.cache
+    (out_dir / "robustness.json").write_text(json.dumps({"meta": meta, "summary": rows, "rows": done}, indent=1))
     keys = list(rows[0])
-    with open(args.cache / "robustness.csv", "w") as f:
+    with open(out_dir / "robustness.csv", "w") as f:
         f.write(",".join(keys) + "\n")
         f.writelines(",".join(f"{s[k]:.4g}" if isinstance(s[k], float) else str(s[k]) for k in keys) + "\n" for s in rows)
     print(markdown(rows))
