@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from scipy.ndimage import gaussian_filter
 
 from pvc_core.errors import InputError
 from pvc_core.io import load_image, save_image
@@ -20,6 +19,7 @@ from pvc_core.training.loader import batches_of, make_loader
 from pvc_core.training.patches import (apply_patchwise, crop_to, pad_to_multiple, patch_grid, random_patch_corner,
                                        read_window)
 from pvc_core.training.train import complete_model_cfg
+from helpers.tiny_cases import sphere_case
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: tiny networks on one thread
 
@@ -28,25 +28,13 @@ TINY_CFG = {"architecture": "unet", "channels": [4, 8, 16], "epochs": 3, "batch_
             "learning_rate": 0.01, "input": "full", "normalisation": "sum"}
 
 
-def _phantom(rng: np.random.Generator, n: int = 16) -> tuple[np.ndarray, np.ndarray]:
-    """Three uniform spheres (truth, MBq/mL) and their Gaussian-blurred, noisy 'SPECT'."""
-    z, y, x = np.mgrid[:n, :n, :n]
-    truth = np.zeros((n, n, n), np.float32)
-    for _ in range(3):
-        c = rng.uniform(4, n - 4, 3)
-        r = rng.uniform(2, 4)
-        truth[(z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2 < r * r] = rng.uniform(1, 5)
-    spect = gaussian_filter(truth, 1.2) * rng.uniform(0.95, 1.05, truth.shape)
-    return spect.astype(np.float32), truth
-
-
 @pytest.fixture(scope="module")
 def pairs(tmp_path_factory):
     root = tmp_path_factory.mktemp("cases")
     rng = np.random.default_rng(7)
     out = []
     for i in range(4):
-        spect, truth = _phantom(rng)
+        spect, truth = sphere_case(rng)
         a = save_image(root / f"case_{i:04d}" / "spect_RR_n.nii.gz", spect, 9.6)
         b = save_image(root / f"case_{i:04d}" / "truth.nii.gz", truth, 9.6)
         out.append((a, b))
