@@ -80,6 +80,16 @@ def settings(matrix: int) -> Settings:
     return Settings.from_config(cfg)
 
 
+def cached_row(path: Path, compute, report: bool) -> dict | None:
+    """The row cached at ``path``, computed (``compute()``, a dict) and written first when missing;
+    None when missing under ``--report`` (which computes nothing)."""
+    if not path.exists():
+        if report:
+            return None
+        path.write_text(json.dumps(compute()))
+    return json.loads(path.read_text())
+
+
 def tag(option: str) -> str:
     """A cached row's fit version: the model options' rows carry the scatter-model fit's
     (:data:`pvc_core.spect.scatter_model.FIT_VERSION`; none for version 1, whose rows predate it)."""
@@ -182,31 +192,32 @@ def run_ours(args, s: Settings, objects: list[str], options: list[str]) -> list[
     rows = []
     for option in options:
         for recon in RECONS:
-            key = f"ours_cal_{option}{tag(option)}_{recon}_{s.grid.recon_matrix}"
-            path = args.cache / "rows" / f"{key}.json"
-            if args.report and not path.exists():
-                continue
-            if not path.exists():
+            def calibrate(option=option, recon=recon) -> dict:
                 t = time.perf_counter()
                 img = ours_reconstruct(cal_proj, cal_mu, s, option, recon, kappa)
-                path.write_text(json.dumps({"factor": float(img[voi].sum(dtype=np.float64)) * voxel_ml / cal_true,
-                                            "seconds": time.perf_counter() - t}))
-            factor = json.loads(path.read_text())["factor"]
+                return {"factor": float(img[voi].sum(dtype=np.float64)) * voxel_ml / cal_true,
+                        "seconds": time.perf_counter() - t}
+
+            cal = cached_row(args.cache / "rows" / f"ours_cal_{option}{tag(option)}_{recon}_{s.grid.recon_matrix}.json",
+                             calibrate, args.report)
+            if cal is None:
+                continue
+            factor = cal["factor"]
             for name in objects:
-                key = f"ours_{name}_{option}{tag(option)}_{recon}_{s.grid.recon_matrix}"
-                path = args.cache / "rows" / f"{key}.json"
-                if args.report and not path.exists():
-                    continue
-                if not path.exists():
+                def measure(name=name, option=option, recon=recon) -> dict:
                     proj, true_mbq = ours_projections(args.cache, s, name, chain)
                     mu = chain.mu_recon(phantom(args.cache, s, name)["mu"])
                     t = time.perf_counter()
                     img = ours_reconstruct(proj, mu, s, option, recon, kappa)
                     total = float(img.sum(dtype=np.float64)) * voxel_ml / factor
-                    path.write_text(json.dumps({"chain": "ours", "object": name, "option": option, "recon": recon,
-                                                "ad_pct": 100.0 * (total / true_mbq - 1.0), "factor": factor,
-                                                "seconds": time.perf_counter() - t}))
-                row = json.loads(path.read_text())
+                    return {"chain": "ours", "object": name, "option": option, "recon": recon,
+                            "ad_pct": 100.0 * (total / true_mbq - 1.0), "factor": factor,
+                            "seconds": time.perf_counter() - t}
+
+                row = cached_row(args.cache / "rows" / f"ours_{name}_{option}{tag(option)}_{recon}_{s.grid.recon_matrix}.json",
+                                 measure, args.report)
+                if row is None:
+                    continue
                 print(f"  ours {name} {option} {recon}: AD {row['ad_pct']:+.2f} % ({row['seconds']:.0f} s)", flush=True)
                 rows.append(row)
     return rows
@@ -283,28 +294,31 @@ def run_ic(args, s: Settings, objects: list[str], options: list[str]) -> list[di
     rows = []
     for option in options:
         for recon in RECONS:
-            path = args.cache / "rows" / f"ic_cal_{option}{tag(option)}_{recon}_{protocol.matrix}.json"
-            if args.report and not path.exists():
-                continue
-            if not path.exists():
+            def calibrate(option=option, recon=recon) -> dict:
                 expected = ic_expected_scatter(args.cache, s, "cylinder", protocol) if option == "adapter_simulated" else None
                 img = ic_reconstruct(cal_proj, cal_mu, cal_radius, s, protocol, option, recon, expected=expected)
-                path.write_text(json.dumps({"factor": float(img[voi].sum(dtype=np.float64)) * voxel_ml / cal_true}))
-            factor = json.loads(path.read_text())["factor"]
+                return {"factor": float(img[voi].sum(dtype=np.float64)) * voxel_ml / cal_true}
+
+            cal = cached_row(args.cache / "rows" / f"ic_cal_{option}{tag(option)}_{recon}_{protocol.matrix}.json",
+                             calibrate, args.report)
+            if cal is None:
+                continue
+            factor = cal["factor"]
             for name in objects:
-                path = args.cache / "rows" / f"ic_{name}_{option}{tag(option)}_{recon}_{protocol.matrix}.json"
-                if args.report and not path.exists():
-                    continue
-                if not path.exists():
+                def measure(name=name, option=option, recon=recon) -> dict:
                     proj, mu_r, radius, true_mbq = ic_projections(args.cache, s, name, protocol)
                     t = time.perf_counter()
                     expected = ic_expected_scatter(args.cache, s, name, protocol) if option == "adapter_simulated" else None
                     img = ic_reconstruct(proj, mu_r, radius, s, protocol, option, recon, factor, expected)
                     total = float(img.sum(dtype=np.float64)) * voxel_ml
-                    path.write_text(json.dumps({"chain": "independent", "object": name, "option": option,
-                                                "recon": recon, "ad_pct": 100.0 * (total / true_mbq - 1.0),
-                                                "factor": factor, "seconds": time.perf_counter() - t}))
-                row = json.loads(path.read_text())
+                    return {"chain": "independent", "object": name, "option": option, "recon": recon,
+                            "ad_pct": 100.0 * (total / true_mbq - 1.0), "factor": factor,
+                            "seconds": time.perf_counter() - t}
+
+                row = cached_row(args.cache / "rows" / f"ic_{name}_{option}{tag(option)}_{recon}_{protocol.matrix}.json",
+                                 measure, args.report)
+                if row is None:
+                    continue
                 print(f"  ic {name} {option} {recon}: AD {row['ad_pct']:+.2f} %", flush=True)
                 rows.append(row)
     return rows
