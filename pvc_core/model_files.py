@@ -21,15 +21,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pvc_core.model_spec import MODEL_CARD, MODEL_WEIGHTS
 from pvc_core.resources import package_path
 
 __all__ = ["MODEL_WEIGHTS", "MODEL_CARD", "HISTORY", "TRAINING_CHECKPOINT", "REGISTRY", "ModelFolder",
            "shipped_models_dir", "registry_file", "model_folders"]
 
-#: The trained network of a model folder.
-MODEL_WEIGHTS = "model.pt"
-#: Its card (JSON): model spec, training, ``trained_for``, validity ``domain``, test metrics.
-MODEL_CARD = "model_card.json"
+# The trained network of a model folder (MODEL_WEIGHTS) and its card (MODEL_CARD, JSON: model
+# spec, training, ``trained_for``, validity ``domain``, test metrics), spelled in model_spec.
 #: The training's scores per epoch.
 HISTORY = "history.csv"
 #: The training's checkpoint beside the model (not a rule output: Snakemake must not delete it).

@@ -69,9 +69,10 @@ NAME_HASH_DIGITS = 8
 #: from another's weights (``init_from``) only when both agree on every one.
 INIT_KEYS = ("architecture", "channels", "attenuation_channel", "residual", "deep_supervision")
 
-#: The weights file and card of a model folder (:data:`pvc_core.model_files.MODEL_WEIGHTS` and
-#: ``MODEL_CARD``; that floor lies above this one, ``tests/training`` checks that they agree).
-_WEIGHTS_FILE, _CARD_FILE = "model.pt", "model_card.json"
+#: The weights file and the card of a model folder, spelled here, on the lowest floor that needs
+#: them (``init_from``); :mod:`pvc_core.model_files` re-exports them.
+MODEL_WEIGHTS = "model.pt"
+MODEL_CARD = "model_card.json"
 #: Where an ``init_from`` problem is named (the key as a configuration spells it).
 INIT_SOURCE = "training.default.init_from"
 
@@ -98,9 +99,9 @@ def init_weights_file(init_from: str) -> Path:
     Raises :class:`InputError` naming ``training.default.init_from`` when there is none.
     """
     given = Path(str(init_from)).expanduser()
-    candidates = [given, given / _WEIGHTS_FILE]
+    candidates = [given, given / MODEL_WEIGHTS]
     if len(given.parts) == 1:
-        candidates.append(package_path("models") / given.name / _WEIGHTS_FILE)
+        candidates.append(package_path("models") / given.name / MODEL_WEIGHTS)
     for path in candidates:
         if path.is_file():
             return path.resolve()
@@ -144,7 +145,7 @@ def init_identity(spec: Mapping) -> dict:
     the file is missing or its card (beside it, when there is one) describes a network whose
     :data:`INIT_KEYS` differ from ``spec``'s, so that a pipeline refuses it before any job runs."""
     weights = init_weights_file(spec["init_from"])
-    card = weights.with_name(_CARD_FILE)
+    card = weights.with_name(MODEL_CARD)
     init_cfg = _card_model_cfg(*_stat_key(card)) if card.is_file() else None
     mismatch = init_mismatch(spec, init_cfg or {})
     if mismatch:

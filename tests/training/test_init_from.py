@@ -151,9 +151,3 @@ def test_the_shipped_model_is_found_by_name_and_fits_its_own_network():
     assert initial.record["model"] == "dlpvc_shipped" and "shipped_as" in initial.record
     with pytest.raises(InputError, match="channels"):
         ModelSpec.complete({**cfg, "channels": [4, 8], "init_from": "dlpvc_shipped"}, "t").identity
-
-
-def test_the_settings_floor_names_the_model_files_as_model_files_does():
-    from pvc_core import model_spec
-
-    assert (model_spec._WEIGHTS_FILE, model_spec._CARD_FILE) == (MODEL_WEIGHTS, MODEL_CARD)
