@@ -48,9 +48,9 @@ rule dataset:
         all_manifests("prune"),
 
 
-rule train:
+rule train:  # the report's models: training.default on each dataset of training.datasets
     input:
-        model_file(DEFAULT_TRAINING),
+        [model_file(TRAINING_OF[m]) for m in MAIN_MODELS],
 
 
 rule studies:
