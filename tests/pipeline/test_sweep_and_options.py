@@ -243,3 +243,26 @@ def test_snakemake_dry_run_of_the_paper_sweep_plans_twelve_trainings(tmp_path):
     table = (proc.stdout + proc.stderr).split("Job stats:")[1].split("total")[0]
     jobs = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
     assert jobs["train_network"] == 12 and jobs["predict_test_cases"] == 14 and jobs["compare_sweep_stages"] == 1
+
+
+def test_snakemake_dry_run_of_train_plans_the_clinic_rr_and_norr_models(tmp_path):
+    """``train`` trains every report model: config/clinic_round2.yaml's RR_n and noRR_n networks (without its
+    init_from, round 1's model, which a fresh checkout has not trained)."""
+    import re
+    import subprocess
+    import sys
+
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "config" / "clinic_round2.yaml").read_text())
+    del cfg["training"]["default"]["init_from"]
+    (tmp_path / "round2.yaml").write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
+                           str(tmp_path), "--configfile", str(tmp_path / "round2.yaml"), "--cores", "1",
+                           "-n", "train"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    table = out.split("Job stats:")[1].split("total")[0]
+    jobs = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+    assert jobs["train_network"] == 2 and jobs["reconstruct_osem"] == 16  # 8 shards x (RR, noRR)
+    assert "unet_RR_n_full" in out and "unet_noRR_n_full" in out
