@@ -1,4 +1,4 @@
-"""Make the shipped model from a finished DAG run: its network, and a card with its test metrics.
+"""Make a shipped model from a finished DAG run: its network, and a card with its test metrics.
 
 ``scripts/ship_model.py results/shipped`` copies ``models/<training>/model.pt`` of the run's
 default model into ``pvc_core/models/dlpvc_shipped/`` (package data) and writes its ``model_card.json``: the training's
@@ -6,6 +6,11 @@ card plus its validity ``domain`` (:func:`pvc_core.apply.domain.domain_from_trai
 ``test_metrics`` measured by the run's ``evaluate_methods`` on the held-out test cases
 (mean and SD per method, and paired two-sided Wilcoxon tests of DL-PVC against no PVC and both
 iterative-Yang variants, per metric, over the same cases).
+
+A run that only trained (``-- train``, the clinic rounds) names its training (``--training``) and
+brings its test metrics from a separate test set (``benchmarks/eval_test_set.py``'s
+``test_metrics.json``); :func:`set_default` makes a shipped folder ``dlpvc apply``'s default for a
+reconstruction kind (``registry.json``).
 """
 
 from __future__ import annotations
@@ -19,10 +24,10 @@ import pandas as pd
 from scipy.stats import wilcoxon
 
 from pvc_core.apply.domain import domain_from_trained_for
-from pvc_core.domain import NO_PVC, dl_method
+from pvc_core.domain import NO_PVC, RECONSTRUCTIONS, dl_method
 from pvc_core.io import read_json, write_json
 from pvc_core.io.atomic import atomic_path
-from pvc_core.model_files import ModelFolder
+from pvc_core.model_files import ModelFolder, registry_file
 from pvc_core.pipeline import paths
 
 #: Metrics reported, and whether higher is better.
@@ -30,7 +35,7 @@ METRICS = {"ssim": True, "nrmse_pct": False, "vaa_pct": True, "ad_pct": None}
 #: Methods DL-PVC is compared with.
 BASELINES = (NO_PVC, "iy_truth", "iy_spect")
 
-__all__ = ["test_metrics", "ship"]
+__all__ = ["test_metrics", "ship", "set_default"]
 
 
 def test_metrics(metrics_csv: str | Path, model: str, dataset: str, significance: float = 0.01) -> dict:
@@ -62,15 +67,28 @@ def test_metrics(metrics_csv: str | Path, model: str, dataset: str, significance
     return out
 
 
-def ship(layout: paths.RunLayout, out_dir: str | Path, significance: float = 0.01) -> dict:
-    """Copy the default model of a finished run to ``out_dir`` with its card and test metrics."""
-    done = sorted(Path(p) for p in glob.glob(str(layout.predictions_done("*"))))
-    main = pd.read_csv(layout.metrics_table("main"))
-    models = [d.parent.name for d in done if dl_method(d.parent.name) in set(main.method)]
-    if len(models) != 1:
-        raise ValueError(f"expected one evaluated model in {layout.results}, found {models}")
-    model = models[0]
-    training = read_json(layout.predictions_done(model))["training"]
+def ship(layout: paths.RunLayout, out_dir: str | Path, significance: float = 0.01, *,
+         training: str | None = None, metrics: dict | None = None) -> dict:
+    """Copy a finished run's model to ``out_dir`` with its card and test metrics.
+
+    Without ``training``: the run's one evaluated model, its test metrics from the run's own
+    evaluation. With ``training`` (a folder name under the run's ``models/``): that model, whose
+    test metrics ``metrics`` (required) were measured elsewhere.
+    """
+    if training is None:
+        done = sorted(Path(p) for p in glob.glob(str(layout.predictions_done("*"))))
+        main = pd.read_csv(layout.metrics_table("main"))
+        models = [d.parent.name for d in done if dl_method(d.parent.name) in set(main.method)]
+        if len(models) != 1:
+            raise ValueError(f"expected one evaluated model in {layout.results}, found {models}")
+        model = models[0]
+        training = read_json(layout.predictions_done(model))["training"]
+    else:
+        if metrics is None:
+            raise ValueError(f"{training}: a model shipped from its training needs its test metrics")
+        if not layout.model_folder(training).weights.is_file():
+            raise ValueError(f"{layout.model_folder(training).weights}: no such model")
+        model = read_json(layout.model_folder(training).card).get("model", training)
     shipped = ModelFolder(out_dir)
     shipped.path.mkdir(parents=True, exist_ok=True)
     with atomic_path(shipped.weights, replace=True) as tmp:
@@ -78,7 +96,21 @@ def ship(layout: paths.RunLayout, out_dir: str | Path, significance: float = 0.0
     card = read_json(layout.model_folder(training).card)
     card["shipped_as"] = {"model": model, "training": training, "run": str(layout.results)}
     card["domain"] = domain_from_trained_for(card["trained_for"])
-    card["test_metrics"] = test_metrics(layout.metrics_table("main"), model,
-                                        card["model_cfg"]["dataset"], significance)
+    card["test_metrics"] = metrics if metrics is not None else test_metrics(
+        layout.metrics_table("main"), model, card["model_cfg"]["dataset"], significance)
     write_json(shipped.card, card)
     return card
+
+
+def set_default(models_dir: str | Path, kind: str, folder: str) -> dict:
+    """Make ``folder`` (a model folder of ``models_dir``) the default of ``dlpvc apply`` for the
+    reconstruction kind ``kind`` in ``models_dir``'s registry; the other kinds keep theirs."""
+    if kind not in RECONSTRUCTIONS:
+        raise ValueError(f"{kind}: not a reconstruction kind ({', '.join(RECONSTRUCTIONS)})")
+    if not ModelFolder(Path(models_dir) / folder).weights.is_file():
+        raise ValueError(f"{Path(models_dir) / folder}: no model there")
+    path = registry_file(models_dir)
+    data = read_json(path) if path.is_file() else {}
+    data.setdefault("default", {})[kind] = folder
+    write_json(path, data)
+    return data
