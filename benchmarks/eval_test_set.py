@@ -28,7 +28,10 @@ Default ``<out>``: ``results/eval_test_set/<results_dir name>/<reconstruction>/`
 Written to ``<out>``: ``per_case.csv`` (case, method, label, metrics), ``summary.csv`` (per
 method: mean metrics; VAA and NRMSE as ratios of the means to no PVC's; paired two-sided Wilcoxon p
 of VAA and NRMSE against ``none``, ``iy_truth`` and the model labelled ``shipped``; cases seen) and,
-when two or more models state CASES_SEEN, ``learning_curve.csv``. Printed: the summary as a
+when two or more models state CASES_SEEN, ``learning_curve.csv``; the same summary per uptake model
+of the phantoms (``summary_procedural.csv``, ``summary_patient.csv``: the paper's random shapes and
+[3.3]'s patient-like uptake, groups of at least 3 cases); per model ``test_metrics_<LABEL>.json``,
+what ``scripts/ship_model.py --test-metrics`` puts in a shipped card. Printed: the summary as a
 markdown table (for RR, the paper's Table 1 RR_n rows under it, as reference), the learning curve,
 and [3.4]'s goals per model, one line each, ``met`` or ``NOT met`` with the numbers:
 
@@ -238,8 +241,8 @@ def _fmt_p(p: float) -> str:
     return "–" if p is None or (isinstance(p, float) and math.isnan(p)) else f"{p:.2g}"
 
 
-def markdown(summary: pd.DataFrame, reconstruction: str) -> str:
-    """The summary as a markdown table; for RR the paper's Table 1 RR_n rows under it."""
+def markdown(summary: pd.DataFrame, reconstruction: str, paper: bool = True) -> str:
+    """The summary as a markdown table; for RR (and ``paper``) the paper's Table 1 RR_n rows under it."""
     head = ("| method | n | SSIM | NRMSE % | VAA % | AD % | VAA / none | NRMSE / none | p VAA, NRMSE vs none | "
             "vs iy_truth | vs shipped | cases seen |")
     lines = [head, "|" + "---|" * 12]
@@ -251,7 +254,7 @@ def markdown(summary: pd.DataFrame, reconstruction: str) -> str:
                      f"{r['ad_pct']:+.2f} | {r['vaa_ratio_none']:.2f} | {r['nrmse_ratio_none']:.2f} | "
                      f"{' | '.join(ps)} | {seen} |")
     dataset = PAPER_DATASET.get(reconstruction)
-    if dataset:
+    if dataset and paper:
         none = PAPER_TABLE1[(dataset, NO_PVC)]
         lines.append(f"\nReference, the paper's Table 1 ({dataset}, 500 test cases, means):\n")
         lines += ["| method | SSIM | NRMSE % | VAA % | AD % | VAA / none | NRMSE / none |", "|" + "---|" * 7]
@@ -373,10 +376,56 @@ def run(args: argparse.Namespace) -> int:
         print("| cases seen | model | VAA / none | NRMSE / none |\n|---|---|---|---|")
         for r in curve.to_dict("records"):
             print(f"| {r['cases_seen']} | {r['label']} | {r['vaa_ratio_none']:.2f} | {r['nrmse_ratio_none']:.2f} |")
+    groups = uptake_groups(root, cases)
+    by_uptake = {}
+    for group, members in sorted(groups.items()):
+        if len(members) < 3:  # too few for a Wilcoxon test
+            continue
+        by_uptake[group] = summarise(per_case[per_case["case"].isin(members)], methods)
+        _write_csv(out / f"summary_{group}.csv", by_uptake[group])
+        print(f"\n{len(members)} test cases with {group} uptake:\n")
+        print(markdown(by_uptake[group], "", paper=False))
+    for m in methods[2:]:
+        write_json(out / f"test_metrics_{m.label}.json",
+                   test_metrics(per_case, summary, by_uptake, m, root, args.reconstruction, alpha, significance))
     print(f"\nGoals ([3.4], {args.reconstruction}):")
     for line in goal_lines(summary, args.reconstruction, significance):
         print(f"- {line}")
     return 0
+
+
+def uptake_groups(root: Path, cases: list[int]) -> dict[str, list[int]]:
+    """Test cases by the uptake model of their phantom (``phantom.json``'s ``uptake_model``:
+    ``procedural``, the paper's random shapes, or ``patient``); cases that do not say are left out."""
+    groups: dict[str, list[int]] = {}
+    for case in cases:
+        path = root / "cases" / f"{case:05d}" / "phantom.json"
+        model = read_json(path).get("uptake_model") if path.is_file() else None
+        if isinstance(model, str):
+            groups.setdefault(model, []).append(case)
+    return groups
+
+
+def test_metrics(per_case: pd.DataFrame, summary: pd.DataFrame, by_uptake: dict[str, pd.DataFrame], model: Method,
+                 root: Path, reconstruction: str, alpha: float, significance: float) -> dict:
+    """A model's test metrics as a shipped card records them (``scripts/ship_model.py --test-metrics``):
+    mean and SD of each metric per method on this test set, the model's summary row (ratios to no
+    PVC, Wilcoxon p against each reference) and the same row per uptake group."""
+    methods = {}
+    for label, g in per_case.groupby("label"):
+        if label in (NO_PVC, IY, model.label):
+            methods["dl_pvc" if label == model.label else label] = {
+                f"{c}_{s}": float(getattr(g[c], s)()) for c in METRIC_COLUMNS for s in ("mean", "std")}
+
+    def row(frame: pd.DataFrame) -> dict:
+        r = frame[frame["label"] == model.label].iloc[0].to_dict()
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+
+    return {"test_set": str(root), "dataset": f"{reconstruction}_n", "n_cases": int(summary["n"].iloc[0]),
+            "vaa_alpha": alpha, "significance": significance, "methods": methods, "dl_pvc": row(summary),
+            "vaa_ratio_to_no_pvc": float(row(summary)["vaa_ratio_none"]),
+            "by_uptake": {g: row(f) for g, f in by_uptake.items()},
+            "script": "benchmarks/eval_test_set.py"}
 
 
 def main(argv: list[str] | None = None) -> int:

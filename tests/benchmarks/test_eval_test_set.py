@@ -80,6 +80,10 @@ def test_summary_cache_and_learning_curve(run_dir, capsys):
     assert "Learning curve" in first and "Table 1 (RR_n" in first and "| DL-PVC | 0.947 |" in first
     goals = [line for line in first.splitlines() if line.startswith("- again:")]
     assert len(goals) == 4 and all(line.endswith((": met", ": NOT met")) for line in goals)   # 2 ratios, iy_truth, shipped
+    card = json.loads((run_dir / "out" / "test_metrics_again.json").read_text())   # what ship_model.py takes
+    assert card["n_cases"] == 2 and set(card["methods"]) == {"none", "iy_truth", "dl_pvc"}
+    assert card["vaa_ratio_to_no_pvc"] == pytest.approx(float(summary[3]["vaa_ratio_none"]), rel=1e-5)  # CSV: 6 digits
+    assert card["methods"]["none"]["vaa_pct_mean"] == pytest.approx(float(none["vaa_pct"]), rel=1e-5)
     stamps = {p: p.stat().st_mtime_ns for p in (run_dir / "out" / "cases").rglob("*.json")}
 
     assert ets.main(argv) == 0
@@ -114,3 +118,11 @@ def test_bad_reconstruction_config_and_results_dir(run_dir, tmp_path, capsys):
     assert ets.main([str(config), "--reconstruction", "RR", "--model", "a=shipped"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "none of the 1 test cases" in err
+
+
+def test_uptake_groups_read_each_cases_phantom(tmp_path):
+    for case, model in ((1, "patient"), (2, "procedural"), (3, "patient"), (4, None)):
+        folder = tmp_path / "cases" / f"{case:05d}"
+        folder.mkdir(parents=True)
+        (folder / "phantom.json").write_text(json.dumps({"uptake_model": model} if model else {}))
+    assert ets.uptake_groups(tmp_path, [1, 2, 3, 4, 5]) == {"patient": [1, 3], "procedural": [2]}
