@@ -20,7 +20,7 @@ from pvc_core.pipeline.models import model_specs, sweep_stages, training_name, t
 from pvc_core.pipeline.sweep_tables import COLUMNS, compare_stage, holm
 from pvc_core.training import load_model, predict_image, train_model
 from pvc_core.training.augmentation import inverse_symmetry, symmetries, symmetry
-from pvc_core.training.losses import W_GRADIENT, W_SOFT_VAA, batch_loss, per_sample_loss, soft_miss_share
+from pvc_core.training.losses import W_GRADIENT, W_HOT, W_SOFT_VAA, batch_loss, per_sample_loss, soft_miss_share
 from pvc_core.training.train import network_kwargs
 from pvc_core.training.train import complete_model_cfg
 
@@ -103,6 +103,22 @@ def test_stage_table_finds_the_better_variant_and_calls_equal_ones_not_significa
 
 
 # ---- losses -------------------------------------------------------------------------------------
+
+def test_hot_weighted_l1_known_answers():
+    """Two voxels, truth 0 and 1 (the peak): weights 1 and 1 + W_HOT; an error e on the hot voxel costs
+    e (1 + W_HOT) / (2 + W_HOT), on the cold one e / (2 + W_HOT); a perfect prediction costs 0; a
+    uniform truth weighs every voxel alike (the plain L1)."""
+    truth = torch.tensor([0.0, 1.0]).view(1, 1, 1, 1, 2)
+    assert float(per_sample_loss("l1_hot", truth.clone(), truth)[0]) == 0.0
+    hot = per_sample_loss("l1_hot", truth + torch.tensor([0.0, 0.3]).view_as(truth), truth)
+    cold = per_sample_loss("l1_hot", truth + torch.tensor([0.3, 0.0]).view_as(truth), truth)
+    assert float(hot[0]) == pytest.approx(0.3 * (1 + W_HOT) / (2 + W_HOT))
+    assert float(cold[0]) == pytest.approx(0.3 / (2 + W_HOT))
+    flat = torch.full((2, 1, 3, 3, 3), 2.0)
+    pred = flat + torch.linspace(-1, 1, 54).view_as(flat)
+    assert torch.allclose(per_sample_loss("l1_hot", pred, flat), per_sample_loss("l1", pred, flat))
+    assert float(batch_loss("l1_hot", truth, torch.zeros_like(truth))) == 0.5  # an empty truth: the plain L1
+
 
 def test_masked_loss_is_zero_for_a_perfect_prediction_and_about_one_far_outside():
     y = torch.zeros(2, 1, 6, 6, 6)
