@@ -29,7 +29,7 @@ Written to ``<out>``: ``per_case.csv`` (case, method, label, metrics), ``summary
 method: mean metrics; VAA and NRMSE as ratios of the means to no PVC's; paired two-sided Wilcoxon p
 of VAA and NRMSE against ``none``, ``iy_truth`` and the model labelled ``shipped``; cases seen) and,
 when two or more models state CASES_SEEN, ``learning_curve.csv``; the same summary per uptake model
-of the phantoms (``summary_procedural.csv``, ``summary_patient.csv``: the paper's random shapes and
+of the phantoms (``summary_shapes.csv``, ``summary_patient.csv``: the paper's random shapes and
 [3.3]'s patient-like uptake, groups of at least 3 cases); per model ``test_metrics_<LABEL>.json``,
 what ``scripts/ship_model.py --test-metrics`` puts in a shipped card. Printed: the summary as a
 markdown table (for RR, the paper's Table 1 RR_n rows under it, as reference), the learning curve,
@@ -396,7 +396,7 @@ def run(args: argparse.Namespace) -> int:
 
 def uptake_groups(root: Path, cases: list[int]) -> dict[str, list[int]]:
     """Test cases by the uptake model of their phantom (``phantom.json``'s ``uptake_model``:
-    ``procedural``, the paper's random shapes, or ``patient``); cases that do not say are left out."""
+    ``shapes``, the paper's random shapes, or ``patient``); cases that do not say are left out."""
     groups: dict[str, list[int]] = {}
     for case in cases:
         path = root / "cases" / f"{case:05d}" / "phantom.json"

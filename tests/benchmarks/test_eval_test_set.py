@@ -121,8 +121,8 @@ def test_bad_reconstruction_config_and_results_dir(run_dir, tmp_path, capsys):
 
 
 def test_uptake_groups_read_each_cases_phantom(tmp_path):
-    for case, model in ((1, "patient"), (2, "procedural"), (3, "patient"), (4, None)):
+    for case, model in ((1, "patient"), (2, "shapes"), (3, "patient"), (4, None)):
         folder = tmp_path / "cases" / f"{case:05d}"
         folder.mkdir(parents=True)
         (folder / "phantom.json").write_text(json.dumps({"uptake_model": model} if model else {}))
-    assert ets.uptake_groups(tmp_path, [1, 2, 3, 4, 5]) == {"patient": [1, 3], "procedural": [2]}
+    assert ets.uptake_groups(tmp_path, [1, 2, 3, 4, 5]) == {"patient": [1, 3], "shapes": [2]}
