@@ -266,19 +266,23 @@ def test_a_closed_stdout_never_stops_a_batch(tiny_model, tmp_path):
 
 # ---- 7. outside the model's domain: noRR, unknown reconstruction, hollow output ----------------
 
-def test_no_model_for_norr_is_refused_naming_the_models_that_exist(tmp_path, capsys):
+def test_a_norr_input_gets_the_shipped_norr_model(tmp_path, capsys):
+    """The registry's default for noRR ([3.4]); a models folder without one refuses noRR input
+    (test_shipped_model.py::test_dlpvc_model_dir_replaces_the_shipped_models)."""
     src = _nifti(tmp_path / "a.nii.gz")
     code, _, err = _apply(capsys, "--input", src, "--output", tmp_path / "o.nii.gz", "--reconstruction", "noRR")
-    assert code == 2 and len(err) == 1 and "no shipped model for noRR" in err[0] and "RR (dlpvc_shipped)" in err[0]
-    assert not (tmp_path / "o.nii.gz").exists()
+    assert code == 0, err
+    side = json.loads((tmp_path / "o.json").read_text())
+    assert side["model"]["name"] == "dlpvc_noRR" and side["input_facts"]["reconstruction"] == "noRR"
 
 
-def test_an_input_whose_sidecar_says_norr_is_refused_by_the_default_models(tmp_path, capsys):
+def test_an_input_whose_sidecar_says_norr_gets_the_norr_model(tmp_path, capsys):
     src = _nifti(tmp_path / "a.nii.gz")
     (tmp_path / "a.json").write_text(json.dumps({"reconstruction": {"name": "noRR", "iterations": 10, "subsets": 2}}))
     (tmp_path / "o").mkdir()
     code, _, err = _apply(capsys, "--input", src, "--output", tmp_path / "o" / "a.nii.gz")
-    assert code == 2 and "no shipped model for noRR" in err[-1]
+    assert code == 0, err
+    assert json.loads((tmp_path / "o" / "a.json").read_text())["model"]["name"] == "dlpvc_noRR"
 
 
 def test_unknown_reconstruction_is_corrected_with_a_warning_or_refused_with_strict(tiny_model, tmp_path, capsys):
@@ -470,7 +474,8 @@ def test_dicom_output_is_derived_secondary_marked_research_only_and_keeps_timing
 def test_models_lists_each_model_with_its_domain(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert "dlpvc_shipped" in out and "the default for RR" in out and "voxel size: 4.56-5.04 mm" in out
+    assert "dlpvc_RR" in out and "the default for RR" in out and "voxel size: 4.56-5.04 mm" in out
+    assert "dlpvc_noRR" in out and "the default for noRR" in out and "dlpvc_shipped" in out
 
 
 def test_apply_help_ends_with_examples_and_exit_codes(capsys):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from pvc_core.apply.model import MODELS_DIR, SHIPPED_MODEL_DIR, find_model, load_apply_model
+from pvc_core.apply.model import MODELS_DIR, SHIPPED_MODEL_DIR, find_model, load_apply_model, registry
 from pvc_core.config import DEMO_CONFIG_PATH
 from pvc_core.errors import InputError
 from pvc_core.cli import main
@@ -37,6 +37,24 @@ def test_shipped_model_is_small_and_its_card_is_complete():
     assert loaded.cfg["architecture"] == card["model_cfg"]["architecture"] and not loaded.takes_ct
 
 
+@pytest.mark.parametrize("kind", ["RR", "noRR"])
+def test_the_clinic_models_are_the_defaults_and_their_cards_state_their_test_set(kind):
+    """[3.4]: one model per reconstruction kind, trained on the randomised clinic chain in rounds
+    (init_from recorded), with its test metrics on the fixed 50-case test set (config/clinic_test.yaml)."""
+    folder = MODELS_DIR / registry()[kind]
+    assert folder.name == f"dlpvc_{kind}" and (folder / "model.pt").stat().st_size < 50e6
+    card = json.loads((folder / "model_card.json").read_text())
+    tf = card["trained_for"]
+    assert tf["dataset"] == f"{kind}_n" and tf["reconstruction"]["name"] == kind and tf["n_train_cases"] > 100
+    assert set(tf["randomised"]) >= {"time_per_view_s", "collimator", "orbit", "reconstruction"}
+    assert card["training"]["init_from"]["weights_sha256"] and card["model_cfg"]["precision"] == "bf16"
+    metrics = card["test_metrics"]
+    assert metrics["n_cases"] == 50 and metrics["dataset"] == f"{kind}_n"
+    assert set(metrics["methods"]) == {"none", "iy_truth", "dl_pvc"} and metrics["vaa_ratio_to_no_pvc"] > 1
+    assert card["domain"]["reconstruction"]["kind"] == kind
+    assert load_apply_model(find_model(None, kind), "cpu").cfg["dataset"] == f"{kind}_n"
+
+
 def test_apply_without_model_uses_the_shipped_one(tmp_path, capsys):
     act = np.zeros((24, 24, 24), np.float32)
     act[8:14, 9:15, 10:16] = 1.0
@@ -46,7 +64,7 @@ def test_apply_without_model_uses_the_shipped_one(tmp_path, capsys):
     code = main(["apply", "--input", str(src), "--output", str(tmp_path / "out.nii.gz")])
     assert code == 0, capsys.readouterr().err
     side = json.loads((tmp_path / "out.json").read_text())
-    assert side["model"]["name"] == "dlpvc_shipped" and side["research_use_only"]
+    assert side["model"]["name"] == "dlpvc_RR" and side["research_use_only"]
     # 27 MBq, no stated reconstruction or scatter correction: outside the card's domain, said so
     assert side["domain"]["status"] == "outside" and len(side["warnings"]) == 1
     assert any("total activity" in r for r in side["domain"]["reasons"])
@@ -65,6 +83,7 @@ def test_shipped_models_and_demo_config_are_package_data(repo):
     globs = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["pvc_core"]
     data = [p.relative_to(package).as_posix() for p in sorted(MODELS_DIR.rglob("*")) if p.is_file()]
     assert "models/registry.json" in data and "models/dlpvc_shipped/model.pt" in data
+    assert "models/dlpvc_RR/model.pt" in data and "models/dlpvc_noRR/model_card.json" in data
     for name in [*data, "config_demo.yaml", "config_schema.yaml"]:
         assert any(fnmatch(name, g) and name.count("/") == g.count("/") for g in globs), name
     assert (repo / "config.yaml").resolve() == DEMO_CONFIG_PATH.resolve()
@@ -112,7 +131,7 @@ def test_dlpvc_model_dir_replaces_the_shipped_models(tiny_model, tmp_path, capsy
     err = capsys.readouterr().err
     assert code == 2 and f"no model in DLPVC_MODEL_DIR={folder} for noRR reconstructions" in err and "RR (tiny)" in err
     monkeypatch.setenv("DLPVC_MODEL_DIR", "")  # empty: the shipped models
-    assert find_model(None, "RR").path == SHIPPED_MODEL_DIR / "model.pt"
+    assert find_model(None, "RR").path == MODELS_DIR / "dlpvc_RR" / "model.pt"
 
 
 def test_dlpvc_model_dir_without_registry_lists_its_models_but_has_no_default(tiny_model, tmp_path, capsys,

@@ -63,7 +63,7 @@ def installed(tmp_path_factory) -> tuple[Path, dict]:
           "-w", str(work / "dist"), str(src)], cwd=work)
     (wheel,) = (work / "dist").glob("dlpvc-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"pvc_core/models/registry.json", "pvc_core/models/dlpvc_shipped/model.pt",
+    assert {"pvc_core/models/registry.json", "pvc_core/models/dlpvc_shipped/model.pt", "pvc_core/models/dlpvc_RR/model.pt",
             "pvc_core/models/dlpvc_shipped/model_card.json", "pvc_core/config_demo.yaml",
             "pvc_core/config_schema.yaml"} <= names
     venv = work / "venv"
@@ -90,8 +90,10 @@ def test_a_non_editable_install_finds_its_model_and_config_from_any_folder(insta
     assert all(Path(p).is_relative_to(venv) for p in where), where
 
     out = _run([str(bin_dir / "dlpvc"), "models", "--json"], cwd=here, env=env).stdout
-    (model,) = json.loads(out)
-    assert model["name"] == "dlpvc_shipped" and model["default_for"] == "RR"
+    models = {m["name"]: m for m in json.loads(out)}
+    assert set(models) == {"dlpvc_RR", "dlpvc_noRR", "dlpvc_shipped"}
+    model = models["dlpvc_RR"]
+    assert model["default_for"] == "RR" and models["dlpvc_noRR"]["default_for"] == "noRR"
     assert Path(model["path"]).is_relative_to(venv)
 
     import nibabel as nib
@@ -105,7 +107,7 @@ def test_a_non_editable_install_finds_its_model_and_config_from_any_folder(insta
     _run([str(bin_dir / "dlpvc"), "apply", "--input", "spect.nii.gz", "--output", "out.nii.gz",
           "--reconstruction", "RR"], cwd=here, env=env)
     side = json.loads((here / "out.json").read_text())
-    assert side["model"]["name"] == "dlpvc_shipped" and (here / "out.nii.gz").is_file()
+    assert side["model"]["name"] == "dlpvc_RR" and (here / "out.nii.gz").is_file()
 
     assert "--config" in _run([str(bin_dir / "dlpvc"), "simulate", "--help"], cwd=here, env=env).stdout
     loaded = _run([str(bin_dir / "python"), "-c", "from pvc_core.config import DEMO_CONFIG_PATH, load_config; "
