@@ -64,7 +64,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from bench_robustness import fitted_fwhm_mm
 
 from pvc_core.apply.correct import correct_image
-from pvc_core.apply.model import find_model, load_apply_model
+from pvc_core.apply.model import MODELS_DIR, find_model, load_apply_model
 from pvc_core.apply.plan import content_digest
 from pvc_core.cli import _Parser  # one-line usage errors, as dlpvc's
 from pvc_core.config import load_config
@@ -113,8 +113,9 @@ class Method:
 
 
 def parse_model(text: str) -> ModelArg:
-    """``LABEL=PATH[:CASES_SEEN]`` as a :class:`ModelArg`; PATH is a model.pt, a model folder or
-    ``shipped`` (the shipped default RR model). Raises :class:`InputError` naming ``--model``."""
+    """``LABEL=PATH[:CASES_SEEN]`` as a :class:`ModelArg`; PATH is a model.pt, a model folder, the
+    name of a shipped model (``dlpvc_shipped``, ``dlpvc_RR``, ...) or ``shipped`` (the shipped
+    default RR model). Raises :class:`InputError` naming ``--model``."""
     label, sep, rest = text.partition("=")
     label = label.strip()
     if not sep or not label or not rest.strip():
@@ -130,6 +131,8 @@ def parse_model(text: str) -> ModelArg:
         raise InputError(f"{text!r}: no PATH before :{cases_seen}", "--model")
     if path == SHIPPED:
         ref = find_model(None, "RR")
+    elif "/" not in path and ModelFolder(MODELS_DIR / path).weights.is_file():  # a shipped model's name
+        ref = find_model(str(ModelFolder(MODELS_DIR / path).weights), None)
     else:
         where = Path(path).expanduser()
         if where.is_dir():

@@ -126,3 +126,12 @@ def test_uptake_groups_read_each_cases_phantom(tmp_path):
         folder.mkdir(parents=True)
         (folder / "phantom.json").write_text(json.dumps({"uptake_model": model} if model else {}))
     assert ets.uptake_groups(tmp_path, [1, 2, 3, 4, 5]) == {"patient": [1, 3], "shapes": [2]}
+
+
+def test_a_shipped_model_is_named_by_its_folder():
+    from pvc_core.apply.model import MODELS_DIR
+    from pvc_core.apply.plan import content_digest
+
+    arg = ets.parse_model("first=dlpvc_shipped:0")
+    assert arg.weights == MODELS_DIR / "dlpvc_shipped" / "model.pt" and arg.cases_seen == 0
+    assert arg.key == content_digest(MODELS_DIR / "dlpvc_shipped" / "model.pt")[:12]
