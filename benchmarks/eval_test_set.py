@@ -424,9 +424,10 @@ def test_metrics(per_case: pd.DataFrame, summary: pd.DataFrame, by_uptake: dict[
         r = frame[frame["label"] == model.label].iloc[0].to_dict()
         return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
 
+    own = row(summary)
     return {"test_set": str(root), "dataset": f"{reconstruction}_n", "n_cases": int(summary["n"].iloc[0]),
-            "vaa_alpha": alpha, "significance": significance, "methods": methods, "dl_pvc": row(summary),
-            "vaa_ratio_to_no_pvc": float(row(summary)["vaa_ratio_none"]),
+            "vaa_alpha": alpha, "significance": significance, "methods": methods, "dl_pvc": own,
+            "vaa_ratio_to_no_pvc": float(own["vaa_ratio_none"]),
             "by_uptake": {g: row(f) for g, f in by_uptake.items()},
             "script": "benchmarks/eval_test_set.py"}
 

@@ -110,8 +110,8 @@ def test_report_renders_in_chromium_with_every_figure(faulty_then_rerun, chromiu
 
 
 def test_killed_run_resumes_without_redoing_finished_cases(tmp_path):
-    # One job at a time: a shard simulates its three cases in well under a second (faster than the poll),
-    # and the next shard's job takes seconds to start, so the kill lands after one shard whatever the load.
+    # One job at a time: after its first case (about 1 s) a shard writes its other two within 0.1 s (faster
+    # than a poll), and the next shard's job takes seconds to start, so the kill lands after one shard.
     # With two cores both shards could finish between two polls (CI of stop 33).
     cases = tmp_path / RESULTS / "cases"
     proc = subprocess.Popen(_cmd(tmp_path, "--cores", "1", "dataset"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
